@@ -1,0 +1,89 @@
+"""The `genq` command: `up` for the one-command first run, and the pieces one at a
+time (`web`, `worker`, `migrate`, `models`) for production. Heavy modules are
+imported inside the commands that need them, so `genq web` never loads torch."""
+
+import click
+
+from db.settings import get_settings
+
+
+@click.group()
+def main() -> None:
+    """genq: a job queue for generative AI."""
+
+
+@main.command()
+@click.option("--host", default=None, help="Address the web server binds (GENQ_WEB_HOST).")
+@click.option("--port", default=None, type=int, help="Port of the web server (GENQ_WEB_PORT).")
+def up(host: str | None, port: int | None) -> None:
+    """Run everything on this machine: migrations, embedded Redis, a tiny model, web and one worker."""
+    from cli.embedded import run_embedded
+
+    settings = get_settings()
+    raise SystemExit(run_embedded(settings, host or settings.web_host, port or settings.web_port))
+
+
+@main.command()
+@click.option("--host", default=None, help="Address to bind (GENQ_WEB_HOST).")
+@click.option("--port", default=None, type=int, help="Port (GENQ_WEB_PORT).")
+@click.option("--workers", default=2, show_default=True, help="gunicorn worker processes.")
+@click.option("--threads", default=8, show_default=True, help="Threads per gunicorn worker.")
+def web(host: str | None, port: int | None, workers: int, threads: int) -> None:
+    """Serve the web form and the JSON API with gunicorn."""
+    from cli.webserver import serve
+
+    settings = get_settings()
+    serve(settings, host or settings.web_host, port or settings.web_port, workers, threads)
+
+
+@main.command()
+@click.option(
+    "--queues",
+    default="generate",
+    show_default=True,
+    help="Comma-separated queues this worker takes jobs from.",
+)
+@click.option("--concurrency", default=1, show_default=True, help="Jobs run at once (one per GPU).")
+@click.option("--loglevel", default="INFO", show_default=True)
+def worker(queues: str, concurrency: int, loglevel: str) -> None:
+    """Run a Celery worker that executes jobs (needs torch and diffusers)."""
+    from worker.celery_app import create_celery
+
+    celery = create_celery(get_settings())
+    celery.worker_main(
+        ["worker", f"--queues={queues}", f"--concurrency={concurrency}", f"--loglevel={loglevel}",
+         "--pool=prefork", "--without-gossip", "--without-mingle"]
+    )
+
+
+@main.command()
+def migrate() -> None:
+    """Bring the database schema up to date (alembic upgrade head)."""
+    from migrations import upgrade_to_head
+
+    upgrade_to_head(get_settings().database_url)
+    click.echo("database is up to date")
+
+
+@main.group()
+def models() -> None:
+    """List models, or build the tiny offline one."""
+
+
+@models.command("list")
+def models_list() -> None:
+    """The models jobs may name."""
+    from db.registry import list_models
+
+    for entry in list_models(get_settings()):
+        click.echo(f"{entry.name}\t{entry.origin}\t{entry.source}")
+
+
+@models.command("build-tiny")
+@click.argument("directory", type=click.Path(file_okay=False))
+def models_build_tiny(directory: str) -> None:
+    """Write a tiny Stable-Diffusion-shaped pipeline with random weights to DIRECTORY."""
+    from worker.tiny_models import build_tiny_sd
+
+    build_tiny_sd(directory)
+    click.echo(f"tiny model written to {directory}")

@@ -1,0 +1,120 @@
+"""Object storage for artifacts: one interface, two backends.
+
+`file://DIR` keeps objects under a local directory (the embedded first run; the
+web serves them after its owner check); `s3://BUCKET` uses boto3 against AWS,
+MinIO or any S3-speaking server and hands out presigned URLs.
+"""
+
+import uuid
+from pathlib import Path, PurePosixPath
+from typing import Protocol
+
+import boto3
+from botocore.config import Config
+from botocore.exceptions import ClientError
+
+from db.settings import Settings
+
+
+class ObjectNotFound(LookupError):
+    pass
+
+
+class Storage(Protocol):
+    def put(self, key: str, data: bytes, content_type: str) -> None: ...
+
+    def get(self, key: str) -> bytes: ...
+
+    def presigned_url(self, key: str) -> str | None:
+        """A URL the client can fetch directly, or None when the web must serve it."""
+
+    def check(self) -> None:
+        """Raise if the storage cannot be reached (for /readyz)."""
+
+
+def artifact_key(job_id: uuid.UUID, index: int, extension: str) -> str:
+    """Deterministic per job and index, so a retried attempt overwrites, never duplicates."""
+    return f"jobs/{job_id}/{index}.{extension}"
+
+
+class LocalStorage:
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    def _path(self, key: str) -> Path:
+        relative = PurePosixPath(key)
+        if relative.is_absolute() or ".." in relative.parts:
+            raise ValueError(f"invalid object key {key!r}")
+        return self.root / relative
+
+    def put(self, key: str, data: bytes, content_type: str) -> None:
+        path = self._path(key)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        partial = path.with_name(f".{path.name}.{uuid.uuid4().hex}.partial")
+        partial.write_bytes(data)
+        partial.replace(path)  # atomic: a reader never sees half an object
+
+    def get(self, key: str) -> bytes:
+        try:
+            return self._path(key).read_bytes()
+        except FileNotFoundError:
+            raise ObjectNotFound(key) from None
+
+    def presigned_url(self, key: str) -> None:
+        return None
+
+    def check(self) -> None:
+        self.root.mkdir(parents=True, exist_ok=True)
+        if not self.root.is_dir():
+            raise RuntimeError(f"{self.root} is not a directory")
+
+
+class S3Storage:
+    def __init__(self, bucket: str, prefix: str, settings: Settings) -> None:
+        self.bucket = bucket
+        self.prefix = prefix
+        self.url_seconds = settings.presigned_url_seconds
+        self.client = boto3.client(
+            "s3",
+            endpoint_url=settings.s3_endpoint_url,
+            region_name=settings.s3_region,
+            config=Config(retries={"max_attempts": 5, "mode": "standard"}),
+        )
+
+    def _key(self, key: str) -> str:
+        return f"{self.prefix}{key}"
+
+    def put(self, key: str, data: bytes, content_type: str) -> None:
+        self.client.put_object(
+            Bucket=self.bucket, Key=self._key(key), Body=data, ContentType=content_type
+        )
+
+    def get(self, key: str) -> bytes:
+        try:
+            return self.client.get_object(Bucket=self.bucket, Key=self._key(key))["Body"].read()
+        except ClientError as error:
+            if error.response["Error"]["Code"] in ("NoSuchKey", "404"):
+                raise ObjectNotFound(key) from None
+            raise
+
+    def presigned_url(self, key: str) -> str:
+        return self.client.generate_presigned_url(
+            "get_object",
+            Params={"Bucket": self.bucket, "Key": self._key(key)},
+            ExpiresIn=self.url_seconds,
+        )
+
+    def check(self) -> None:
+        self.client.head_bucket(Bucket=self.bucket)
+
+
+def make_storage(settings: Settings) -> Storage:
+    url = settings.storage_url
+    if url.startswith("file://"):
+        return LocalStorage(Path(url.removeprefix("file://")))
+    if url.startswith("s3://"):
+        bucket, _, prefix = url.removeprefix("s3://").partition("/")
+        if not bucket:
+            raise ValueError("GENQ_STORAGE_URL s3://BUCKET[/PREFIX] names no bucket")
+        return S3Storage(bucket, f"{prefix.rstrip('/')}/" if prefix else "", settings)
+    raise ValueError(f"GENQ_STORAGE_URL must start with file:// or s3://, not {url!r}")
