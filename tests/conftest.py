@@ -1,0 +1,75 @@
+"""Session-wide real services and a clean slate per test.
+
+Postgres gets a database of its own for the session (migrated with Alembic),
+Redis a db that is flushed before each test, S3 is moto's HTTP server with one
+bucket, and the tiny model is built offline once.
+"""
+
+import uuid
+from pathlib import Path
+
+import boto3
+import pytest
+import redis
+
+from db.settings import Settings
+from migrations import upgrade_to_head
+from tests.support.services import (
+    REDIS_URL,
+    moto_s3_server,
+    postgres_database,
+    truncate_tables,
+)
+
+
+@pytest.fixture(scope="session")
+def postgres_url():
+    with postgres_database() as url:
+        upgrade_to_head(url)
+        yield url
+
+
+@pytest.fixture(scope="session")
+def s3_endpoint():
+    with moto_s3_server() as endpoint:
+        yield endpoint
+
+
+@pytest.fixture(scope="session")
+def s3_bucket(s3_endpoint) -> str:
+    name = f"genq-test-{uuid.uuid4().hex[:8]}"
+    boto3.client("s3", endpoint_url=s3_endpoint).create_bucket(Bucket=name)
+    return name
+
+
+@pytest.fixture(scope="session")
+def models_dir(tmp_path_factory) -> Path:
+    """A models directory holding the tiny SD-shaped model, built offline once."""
+    from worker.tiny_models import build_tiny_sd
+
+    root = tmp_path_factory.mktemp("models")
+    build_tiny_sd(root / "tiny-sd")
+    return root
+
+
+@pytest.fixture(scope="session")
+def platform_settings(postgres_url, s3_endpoint, s3_bucket, models_dir) -> Settings:
+    """Production-shaped settings: Postgres, Redis, S3 (moto), the tiny model."""
+    return Settings(
+        _env_file=None,
+        database_url=postgres_url,
+        broker_url=REDIS_URL,
+        storage_url=f"s3://{s3_bucket}",
+        s3_endpoint_url=s3_endpoint,
+        models_dir=models_dir,
+        secret_key="test-secret-key",
+        progress_interval_seconds=0.2,
+    )
+
+
+@pytest.fixture
+def settings(platform_settings) -> Settings:
+    """platform_settings with an empty database and an empty Redis db."""
+    truncate_tables(platform_settings.database_url)
+    redis.Redis.from_url(REDIS_URL).flushdb()
+    return platform_settings

@@ -1,0 +1,70 @@
+"""Start (or connect to) the real services the suite runs against.
+
+Postgres and Redis are the machine's own (127.0.0.1:5432 / :6379, overridable
+with GENQ_TEST_POSTGRES_URL / GENQ_TEST_REDIS_URL); S3 is moto's HTTP server.
+"""
+
+import os
+import socket
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import psycopg
+from moto.server import ThreadedMotoServer
+from sqlalchemy import text
+from sqlalchemy.engine import make_url
+
+from db.session import make_engine
+
+POSTGRES_ADMIN_URL = os.environ.get(
+    "GENQ_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+)
+REDIS_URL = os.environ.get("GENQ_TEST_REDIS_URL", "redis://127.0.0.1:6379/13")
+
+
+@contextmanager
+def postgres_database() -> Iterator[str]:
+    """A database of its own for this test session; dropped afterwards."""
+    admin = make_url(POSTGRES_ADMIN_URL)
+    name = f"genq_test_{uuid.uuid4().hex[:12]}"
+    conninfo = admin.set(drivername="postgresql").render_as_string(hide_password=False)
+    with psycopg.connect(conninfo, autocommit=True) as connection:
+        connection.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield admin.set(database=name).render_as_string(hide_password=False)
+    finally:
+        with psycopg.connect(conninfo, autocommit=True) as connection:
+            connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def truncate_tables(database_url: str) -> None:
+    engine = make_engine(database_url)
+    with engine.begin() as connection:
+        if connection.dialect.name == "postgresql":
+            connection.execute(text("TRUNCATE artifacts, jobs CASCADE"))
+        else:
+            connection.execute(text("DELETE FROM artifacts"))
+            connection.execute(text("DELETE FROM jobs"))
+    engine.dispose()
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@contextmanager
+def moto_s3_server() -> Iterator[str]:
+    """moto's real HTTP server speaking S3; yields its endpoint URL."""
+    os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
+    os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
+    os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=free_port(), verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    try:
+        yield f"http://{host}:{port}"
+    finally:
+        server.stop()

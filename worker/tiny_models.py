@@ -1,0 +1,111 @@
+"""Tiny Stable-Diffusion-shaped models with random weights, built offline.
+
+No machine here reaches a model hub, so tests and the first run use a pipeline
+genq builds itself and saves with save_pretrained; jobs then load it through the
+same from_pretrained path as a real checkpoint. It draws a 64x64 image on a CPU
+in well under a second. The pixels are noise-like, not art.
+"""
+
+import json
+from pathlib import Path
+
+import torch
+from diffusers import (
+    AutoencoderKL,
+    EulerDiscreteScheduler,
+    StableDiffusionPipeline,
+    UNet2DConditionModel,
+)
+from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer
+
+CLIP_MAX_LENGTH = 77
+
+
+def _byte_level_vocab() -> dict[str, int]:
+    """CLIP's byte-to-unicode alphabet, each symbol also as an end-of-word token.
+
+    With no merges the tokenizer spells every word out byte by byte, so any
+    prompt tokenizes without a trained vocabulary."""
+    printable = (
+        list(range(ord("!"), ord("~") + 1))
+        + list(range(ord("¡"), ord("¬") + 1))
+        + list(range(ord("®"), ord("ÿ") + 1))
+    )
+    codes, extra = printable[:], 0
+    for byte in range(256):
+        if byte not in printable:
+            codes.append(256 + extra)
+            extra += 1
+    symbols = [chr(code) for code in codes]
+    tokens = symbols + [symbol + "</w>" for symbol in symbols] + ["<|startoftext|>", "<|endoftext|>"]
+    return {token: index for index, token in enumerate(tokens)}
+
+
+def _tiny_tokenizer(directory: Path) -> CLIPTokenizer:
+    directory.mkdir(parents=True, exist_ok=True)
+    vocab_file, merges_file = directory / "vocab.json", directory / "merges.txt"
+    vocab_file.write_text(json.dumps(_byte_level_vocab()))
+    merges_file.write_text("#version: 0.2\n")
+    return CLIPTokenizer(str(vocab_file), str(merges_file), model_max_length=CLIP_MAX_LENGTH)
+
+
+def build_tiny_sd(directory: str | Path, seed: int = 0) -> Path:
+    """Write a tiny SD pipeline (UNet, VAE, CLIP text encoder, tokenizer, scheduler)."""
+    directory = Path(directory)
+    torch.manual_seed(seed)
+    tokenizer = _tiny_tokenizer(directory / "tokenizer")
+    text_encoder = CLIPTextModel(
+        CLIPTextConfig(
+            vocab_size=len(tokenizer),
+            hidden_size=32,
+            intermediate_size=64,
+            num_hidden_layers=2,
+            num_attention_heads=4,
+            max_position_embeddings=CLIP_MAX_LENGTH,
+            bos_token_id=tokenizer.bos_token_id,
+            eos_token_id=tokenizer.eos_token_id,
+            pad_token_id=tokenizer.pad_token_id,
+        )
+    )
+    unet = UNet2DConditionModel(
+        sample_size=8,  # latents of 8x8 -> 64x64 images with the VAE's factor of 8
+        in_channels=4,
+        out_channels=4,
+        block_out_channels=(32, 64),
+        layers_per_block=1,
+        down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),
+        up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"),
+        cross_attention_dim=32,
+        attention_head_dim=8,
+        norm_num_groups=16,
+    )
+    vae = AutoencoderKL(
+        in_channels=3,
+        out_channels=3,
+        block_out_channels=(16, 16, 16, 16),  # four blocks: the SD scale factor of 8
+        down_block_types=("DownEncoderBlock2D",) * 4,
+        up_block_types=("UpDecoderBlock2D",) * 4,
+        latent_channels=4,
+        layers_per_block=1,
+        norm_num_groups=8,
+        sample_size=64,
+    )
+    scheduler = EulerDiscreteScheduler(
+        beta_start=0.00085,
+        beta_end=0.012,
+        beta_schedule="scaled_linear",
+        num_train_timesteps=1000,
+        steps_offset=1,  # as in the SD 1.5 scheduler config
+    )
+    pipeline = StableDiffusionPipeline(
+        vae=vae,
+        text_encoder=text_encoder,
+        tokenizer=tokenizer,
+        unet=unet,
+        scheduler=scheduler,
+        safety_checker=None,
+        feature_extractor=None,
+        requires_safety_checker=False,
+    )
+    pipeline.save_pretrained(directory, safe_serialization=True)
+    return directory
