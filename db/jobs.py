@@ -108,7 +108,7 @@ def claim_job(session: Session, job_id: uuid.UUID, *, worker_id: str) -> Job | N
             progress_step=0,
         )
         .returning(Job)
-        .execution_options(synchronize_session=False)
+        .execution_options(synchronize_session=False, populate_existing=True)
     ).one_or_none()
 
 

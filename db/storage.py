@@ -78,7 +78,12 @@ class S3Storage:
             "s3",
             endpoint_url=settings.s3_endpoint_url,
             region_name=settings.s3_region,
-            config=Config(retries={"max_attempts": 5, "mode": "standard"}),
+            config=Config(
+                signature_version="s3v4",
+                # MinIO and most self-hosted S3 servers want bucket names in the path.
+                s3={"addressing_style": "path" if settings.s3_endpoint_url else "auto"},
+                retries={"max_attempts": 5, "mode": "standard"},
+            ),
         )
 
     def _key(self, key: str) -> str:

@@ -1,0 +1,89 @@
+# genq: one command to run it, one to test it.
+#
+#   make run    set up .venv and run genq (web + worker + embedded Redis) at http://127.0.0.1:8000
+#   make test   set up .venv with the dev extras (and Debian's chromium) and run the whole suite
+#   make clean  remove .venv and the install stamps (keeps var/, the local data)
+#   make reset  remove var/ (the local database, objects, models, embedded Redis, secret key)
+#
+# Installs are skipped when nothing changed: each step leaves a stamp file in the
+# venv; the project's stamps depend on pyproject.toml, torch's on its pinned version.
+# Variables: VENV (default .venv), PYTHON (python3.11, else python3), TORCH_VERSION,
+# PYTEST_ARGS (e.g. make test PYTEST_ARGS='-k api -x').
+
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+ifeq ($(origin PYTHON),undefined)
+PYTHON := $(shell command -v python3.11 2>/dev/null || command -v python3 2>/dev/null)
+endif
+VENV ?= .venv
+# Installed before the project so that the project's `torch>=...` range installs
+# nothing more. On this kind of machine pip takes the CPU wheel from local disk
+# (find-links); an unpinned torch would pull a CUDA build of several GB.
+TORCH_VERSION ?= 2.13.0
+PIP_FLAGS ?= --progress-bar off
+
+VENV_PYTHON := $(VENV)/bin/python
+PIP := $(VENV_PYTHON) -m pip
+STAMP_BASE := $(VENV)/.genq-torch-$(TORCH_VERSION).stamp
+STAMP_RUN := $(VENV)/.genq-run.stamp
+STAMP_DEV := $(VENV)/.genq-dev.stamp
+
+.PHONY: help run test clean reset venv venv-dev chromium
+
+help:
+	@echo "make run    set up $(VENV) and run genq at http://127.0.0.1:8000"
+	@echo "make test   set up $(VENV) (+ dev extras, chromium) and run the test suite"
+	@echo "make clean  remove $(VENV) and install stamps (keeps var/)"
+	@echo "make reset  remove var/ (local database, objects, models, secret key)"
+
+run: $(STAMP_RUN)
+	exec $(VENV)/bin/genq up
+
+test: $(STAMP_DEV) chromium
+	$(VENV_PYTHON) -m pytest -p no:cacheprovider $(PYTEST_ARGS)
+
+venv: $(STAMP_RUN)
+venv-dev: $(STAMP_DEV)
+
+$(VENV_PYTHON):
+	@if [ -z "$(PYTHON)" ]; then echo "error: neither python3.11 nor python3 found; set PYTHON=/path/to/python3.11" >&2; exit 1; fi
+	$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "error: genq needs Python >= 3.11, $(PYTHON) is " + sys.version.split()[0])'
+	$(PYTHON) -m venv $(VENV)
+
+# pip itself and torch, first and pinned.
+$(STAMP_BASE): $(VENV_PYTHON)
+	$(PIP) install $(PIP_FLAGS) --upgrade pip
+	$(PIP) install $(PIP_FLAGS) "torch==$(TORCH_VERSION)"
+	touch $@
+
+$(STAMP_RUN): $(STAMP_BASE) pyproject.toml
+	$(PIP) install $(PIP_FLAGS) -e .
+	touch $@
+
+$(STAMP_DEV): $(STAMP_BASE) pyproject.toml
+	$(PIP) install $(PIP_FLAGS) -e '.[dev]'
+	touch $(STAMP_RUN) $@
+
+# The browser tests drive Debian's chromium through playwright (never a
+# downloaded browser build). Outside CI a missing chromium is only a warning:
+# the browser tests will then fail, the rest still runs.
+chromium:
+	@if [ -x /usr/bin/chromium ]; then exit 0; fi; \
+	if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		echo "installing Debian's chromium for the browser tests"; \
+		DEBIAN_FRONTEND=noninteractive apt-get update -qq; \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; \
+	elif [ -n "$${CI:-}" ]; then \
+		echo "error: /usr/bin/chromium is missing and cannot be installed here (needs root and apt-get): apt-get install chromium" >&2; \
+		exit 1; \
+	else \
+		echo "warning: /usr/bin/chromium is missing (needs root and apt-get to install: apt-get install chromium); browser tests will fail" >&2; \
+	fi
+
+clean:
+	rm -rf $(VENV) build genq.egg-info
+
+reset:
+	rm -rf var

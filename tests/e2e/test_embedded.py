@@ -1,0 +1,99 @@
+"""What `make run` does, end to end: `genq up` in an empty directory with no
+configuration starts SQLite, an embedded redis-server, local storage, the tiny
+model, the web and a worker; a job runs; Ctrl-C leaves no process behind; a
+second start finds the earlier job."""
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+from contextlib import contextmanager
+from pathlib import Path
+
+import requests
+
+from tests.support.http import download_image, pixels, submit, wait_until_finished
+from tests.support.processes import REPO_ROOT
+from tests.support.services import free_port
+from tests.support.waiting import wait_for
+
+
+def processes_inside(directory: Path) -> list[int]:
+    """Pids of live processes whose working directory is `directory` or below it."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            cwd = os.readlink(entry / "cwd")
+            state = (entry / "stat").read_text().rsplit(")", 1)[1].split()[0]
+        except OSError:
+            continue
+        if state != "Z" and (cwd == str(directory) or cwd.startswith(f"{directory}/")):
+            found.append(int(entry.name))
+    return found
+
+
+@contextmanager
+def genq_up(directory: Path, port: int):
+    env = {key: value for key, value in os.environ.items() if not key.startswith("GENQ_")}
+    env["PYTHONUNBUFFERED"] = "1"
+    env["PYTHONPATH"] = str(REPO_ROOT)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "cli", "up", "--port", str(port)],
+        cwd=directory,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    output: list[str] = []
+    reader = threading.Thread(target=lambda: output.extend(process.stdout), daemon=True)
+    reader.start()
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_for(
+            lambda: process.poll() is not None or any(url in line for line in output),
+            timeout=180,
+            what="genq up to print its URL",
+        )
+        assert process.poll() is None, "".join(output)[-3000:]
+        wait_for(lambda: _answers(f"{url}/readyz"), timeout=60, what="the web to be ready")
+        yield url, process
+    finally:
+        if process.poll() is None:
+            process.send_signal(signal.SIGINT)
+            process.wait(timeout=60)
+        reader.join(timeout=5)
+
+
+def _answers(url: str) -> bool:
+    try:
+        return requests.get(url, timeout=2).status_code == 200
+    except requests.ConnectionError:
+        return False
+
+
+def test_genq_up_runs_a_job_with_no_configuration_and_stops_cleanly(tmp_path):
+    port = free_port()
+    with genq_up(tmp_path, port) as (url, process):
+        job = submit(url, {"prompt": "a lighthouse", "width": 64, "height": 64, "steps": 4, "seed": 42})
+        done = wait_until_finished(url, job["id"])
+        assert done["status"] == "succeeded", done["error"]
+        image = download_image(url, done["artifacts"][0])
+        assert image.size == (64, 64) and pixels(image).std() > 5
+        assert (tmp_path / "var" / "objects" / "jobs" / job["id"] / "0.png").is_file()
+        assert (tmp_path / "var" / "genq.db").is_file()
+        assert (tmp_path / "var" / "models" / "tiny-sd" / "model_index.json").is_file()
+        assert len(processes_inside(tmp_path)) >= 3  # web, worker, redis-server at least
+
+        process.send_signal(signal.SIGINT)
+        assert process.wait(timeout=60) == 0
+    wait_for(lambda: not processes_inside(tmp_path), timeout=15, what="every child to exit")
+
+    # Running it again reuses the data: the earlier job is still there.
+    with genq_up(tmp_path, port) as (url, _process):
+        again = requests.get(f"{url}/api/v1/jobs/{job['id']}", timeout=10).json()
+        assert again["status"] == "succeeded"
+    wait_for(lambda: not processes_inside(tmp_path), timeout=15, what="every child to exit")
