@@ -23,6 +23,7 @@ VENV ?= .venv
 # (find-links); an unpinned torch would pull a CUDA build of several GB.
 TORCH_VERSION ?= 2.13.0
 PIP_FLAGS ?= --progress-bar off
+CHROMIUM ?= /usr/bin/chromium
 
 VENV_PYTHON := $(VENV)/bin/python
 PIP := $(VENV_PYTHON) -m pip
@@ -70,16 +71,16 @@ $(STAMP_DEV): $(STAMP_BASE) pyproject.toml
 # downloaded browser build). Outside CI a missing chromium is only a warning:
 # the browser tests will then fail, the rest still runs.
 chromium:
-	@if [ -x /usr/bin/chromium ]; then exit 0; fi; \
+	@if [ -x $(CHROMIUM) ]; then exit 0; fi; \
 	if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 		echo "installing Debian's chromium for the browser tests"; \
 		DEBIAN_FRONTEND=noninteractive apt-get update -qq; \
 		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; \
 	elif [ -n "$${CI:-}" ]; then \
-		echo "error: /usr/bin/chromium is missing and cannot be installed here (needs root and apt-get): apt-get install chromium" >&2; \
+		echo "error: $(CHROMIUM) is missing and cannot be installed here (needs root and apt-get): apt-get install chromium" >&2; \
 		exit 1; \
 	else \
-		echo "warning: /usr/bin/chromium is missing (needs root and apt-get to install: apt-get install chromium); browser tests will fail" >&2; \
+		echo "warning: $(CHROMIUM) is missing (needs root and apt-get to install: apt-get install chromium); browser tests will fail" >&2; \
 	fi
 
 clean:

@@ -19,6 +19,16 @@ from diffusers import (
 from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer
 
 CLIP_MAX_LENGTH = 77
+SD15_SCHEDULER_CONFIG = {
+    "beta_start": 0.00085,
+    "beta_end": 0.012,
+    "beta_schedule": "scaled_linear",
+    "num_train_timesteps": 1000,
+    "steps_offset": 1,
+    "clip_sample": False,
+    "set_alpha_to_one": False,
+    "skip_prk_steps": True,
+}
 
 
 def _byte_level_vocab() -> dict[str, int]:
@@ -90,13 +100,10 @@ def build_tiny_sd(directory: str | Path, seed: int = 0) -> Path:
         norm_num_groups=8,
         sample_size=64,
     )
-    scheduler = EulerDiscreteScheduler(
-        beta_start=0.00085,
-        beta_end=0.012,
-        beta_schedule="scaled_linear",
-        num_train_timesteps=1000,
-        steps_offset=1,  # as in the SD 1.5 scheduler config
-    )
+    # SD 1.5's scheduler config, keys for other schedulers included: a job's
+    # scheduler is built from_config of it, and DDIM/PNDM read clip_sample,
+    # set_alpha_to_one and skip_prk_steps (their defaults are wrong for latents).
+    scheduler = EulerDiscreteScheduler.from_config(SD15_SCHEDULER_CONFIG)
     pipeline = StableDiffusionPipeline(
         vae=vae,
         text_encoder=text_encoder,

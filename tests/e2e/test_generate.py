@@ -7,8 +7,10 @@ import io
 import boto3
 import numpy as np
 import requests
+from celery import Celery
 from PIL import Image
 
+from db.queue import GENERATE_QUEUE, celery_config, send_job
 from tests.support.http import download_image, pixels, submit, wait_until_finished
 
 
@@ -64,3 +66,20 @@ def test_the_job_list_shows_the_finished_job(platform):
     wait_until_finished(platform, job["id"])
     listed = requests.get(f"{platform}/api/v1/jobs", params={"status": "succeeded"}, timeout=10).json()
     assert [item["id"] for item in listed["jobs"]] == [job["id"]]
+
+
+def test_a_duplicate_message_does_not_run_the_job_again(platform, platform_settings):
+    job = submit(platform, {"prompt": "once only", "width": 64, "height": 64, "steps": 2})
+    first = wait_until_finished(platform, job["id"])
+
+    producer = Celery(set_as_current=False)
+    producer.config_from_object(celery_config(platform_settings))
+    send_job(producer, job["id"], GENERATE_QUEUE)  # a redelivery, as after a broker failover
+    producer.close()
+    # The worker takes messages in order, so once a later job is done the duplicate was handled.
+    wait_until_finished(platform, submit(platform, {"prompt": "later", "width": 64, "height": 64, "steps": 2})["id"])
+
+    again = requests.get(f"{platform}/api/v1/jobs/{job['id']}", timeout=10).json()
+    assert again["attempt"] == 1
+    assert again["finished_at"] == first["finished_at"]
+    assert [a["sha256"] for a in again["artifacts"]] == [a["sha256"] for a in first["artifacts"]]

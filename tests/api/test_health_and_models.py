@@ -1,0 +1,76 @@
+"""/healthz answers with no dependencies; /readyz names the dependency that is
+down; /api/v1/models lists the registry and its default."""
+
+import pytest
+
+from tests.api.conftest import close_app
+from tests.support.services import free_port
+from web import create_app
+
+
+def test_healthz_answers(client):
+    response = client.get("/healthz")
+    assert response.status_code == 200 and response.json == {"status": "ok"}
+
+
+def test_readyz_is_200_with_everything_up(client):
+    response = client.get("/readyz")
+    assert response.status_code == 200
+    assert response.json == {
+        "status": "ready",
+        "checks": {"database": "ok", "broker": "ok", "storage": "ok"},
+    }
+
+
+@pytest.mark.parametrize(
+    "broken, down",
+    [
+        (lambda settings: {"broker_url": f"redis://127.0.0.1:{free_port()}/0"}, "broker"),
+        (lambda settings: {"storage_url": "s3://no-such-bucket"}, "storage"),
+        (
+            lambda settings: {"database_url": settings.database_url.rsplit("/", 1)[0] + "/no_such_database"},
+            "database",
+        ),
+    ],
+    ids=["broker", "storage", "database"],
+)
+def test_readyz_is_503_naming_what_is_down(settings, broken, down):
+    app = create_app(settings.model_copy(update=broken(settings)))
+    try:
+        response = app.test_client().get("/readyz")
+    finally:
+        close_app(app)
+
+    assert response.status_code == 503
+    assert response.json["status"] == "unavailable"
+    assert {name for name, state in response.json["checks"].items() if state != "ok"} == {down}
+
+
+def test_healthz_does_not_depend_on_the_broker(settings):
+    app = create_app(settings.model_copy(update={"broker_url": f"redis://127.0.0.1:{free_port()}/0"}))
+    try:
+        assert app.test_client().get("/healthz").status_code == 200
+    finally:
+        close_app(app)
+
+
+def test_models_lists_the_registry_and_the_default(client):
+    assert client.get("/api/v1/models").json == {
+        "models": [{"name": "tiny-sd", "origin": "local", "default": True}],
+        "default": "tiny-sd",
+    }
+
+
+def test_models_include_hub_ids_and_a_configured_default(settings):
+    hub = {"hub_models": ["org/sd-model"], "default_model": "org/sd-model"}
+    app = create_app(settings.model_copy(update=hub))
+    try:
+        models = app.test_client().get("/api/v1/models").json
+    finally:
+        close_app(app)
+
+    assert models["default"] == "org/sd-model"
+    assert {(m["name"], m["origin"], m["default"]) for m in models["models"]} == {
+        ("tiny-sd", "local", False),
+        ("org/sd-model", "hub", True),
+    }

@@ -1,0 +1,33 @@
+"""Fixtures for the worker's tests: settings that name only the tiny model (no
+services), one pipeline cache shared by the executor tests, and a directory of
+several tiny models for the cache's own tests."""
+
+from pathlib import Path
+
+import pytest
+
+from db.settings import Settings
+from worker.pipelines import PipelineCache
+from worker.tiny_models import build_tiny_sd
+
+TINY_MODEL = "tiny-sd"  # the name tests/conftest.py's models_dir builds it under
+
+
+@pytest.fixture(scope="session")
+def model_settings(models_dir) -> Settings:
+    return Settings(_env_file=None, models_dir=models_dir)
+
+
+@pytest.fixture(scope="session")
+def shared_pipelines(model_settings) -> PipelineCache:
+    """Loaded once for the session, as a worker process keeps it between jobs."""
+    return PipelineCache(model_settings)
+
+
+@pytest.fixture(scope="session")
+def three_models_dir(tmp_path_factory) -> Path:
+    """tiny-a, tiny-b and tiny-c: the same shape, different random weights."""
+    root = tmp_path_factory.mktemp("three-models")
+    for seed, name in enumerate(("tiny-a", "tiny-b", "tiny-c")):
+        build_tiny_sd(root / name, seed=seed)
+    return root

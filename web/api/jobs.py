@@ -1,0 +1,128 @@
+"""Jobs over JSON: submit, read one, list, download an artifact.
+
+Views validate, call db/ functions with the request's owner, and serialize;
+they never touch Celery except through web.submission, and never run a job.
+"""
+
+import uuid
+from pathlib import PurePosixPath
+from typing import Any
+
+from flask import Response, request, url_for
+from werkzeug.exceptions import BadRequest
+
+from db.jobs import get_job
+from db.models import JOB_STATUSES, Job
+from db.specs import JOB_KINDS
+from db.storage import ObjectNotFound
+from web.api import api
+from web.api.errors import ApiError
+from web.api.serializers import serialize_job
+from web.context import current_owner, db_session, platform
+from web.paging import InvalidCursor, page_of_jobs
+from web.submission import SubmissionRejected, submit_job, validate_submission
+
+DEFAULT_PAGE_SIZE = 20
+MAX_PAGE_SIZE = 100
+
+
+def _json_body() -> Any:
+    if not request.is_json:
+        raise ApiError(415, "unsupported_media_type", "send the body as Content-Type: application/json")
+    try:
+        return request.get_json()
+    except BadRequest:
+        raise ApiError(400, "invalid_json", "the body is not valid JSON") from None
+
+
+def _owned_job(job_id: uuid.UUID) -> Job:
+    # Someone else's job answers exactly like a missing one, so ids cannot be probed.
+    job = get_job(db_session(), job_id, owner=current_owner())
+    if job is None:
+        raise ApiError(404, "not_found", "no such job")
+    return job
+
+
+@api.post("/jobs")
+def submit() -> tuple[dict[str, Any], int, dict[str, str]]:
+    services = platform()
+    try:
+        submission = validate_submission(_json_body(), services.settings)
+    except SubmissionRejected as rejected:
+        raise ApiError(
+            422,
+            rejected.code,
+            str(rejected),
+            [{"field": error.field, "message": error.message} for error in rejected.errors],
+        ) from None
+    session = db_session()
+    job = submit_job(session, services.celery, owner=current_owner(), submission=submission)
+    location = url_for("api.get_one", job_id=job.id)
+    return serialize_job(session, services.storage, job), 202, {"Location": location}
+
+
+@api.get("/jobs/<uuid:job_id>")
+def get_one(job_id: uuid.UUID) -> dict[str, Any]:
+    return serialize_job(db_session(), platform().storage, _owned_job(job_id))
+
+
+def _choice_argument(name: str, choices: tuple[str, ...]) -> str | None:
+    value = request.args.get(name)
+    if value is not None and value not in choices:
+        message = f"must be one of {', '.join(choices)}"
+        raise ApiError(422, "validation_error", f"{name}: {message}", [{"field": name, "message": message}])
+    return value
+
+
+def _limit_argument() -> int:
+    text = request.args.get("limit")
+    if text is None:
+        return DEFAULT_PAGE_SIZE
+    if not text.isdigit() or not 1 <= int(text) <= MAX_PAGE_SIZE:
+        message = f"must be an integer from 1 to {MAX_PAGE_SIZE}"
+        raise ApiError(422, "validation_error", f"limit: {message}", [{"field": "limit", "message": message}])
+    return int(text)
+
+
+@api.get("/jobs")
+def list_all() -> dict[str, Any]:
+    status = _choice_argument("status", JOB_STATUSES)
+    kind = _choice_argument("kind", tuple(JOB_KINDS))
+    limit = _limit_argument()
+    session = db_session()
+    try:
+        page = page_of_jobs(
+            session,
+            owner=current_owner(),
+            limit=limit,
+            cursor=request.args.get("cursor"),
+            status=status,
+            kind=kind,
+        )
+    except InvalidCursor:
+        raise ApiError(400, "invalid_cursor", "cursor is not one this API handed out") from None
+    storage = platform().storage
+    return {
+        "jobs": [serialize_job(session, storage, job) for job in page.jobs],
+        "next_cursor": page.next_cursor,
+    }
+
+
+@api.get("/jobs/<uuid:job_id>/artifacts/<int:index>")
+def download_artifact(job_id: uuid.UUID, index: int) -> Response:
+    job = _owned_job(job_id)
+    artifact = next((artifact for artifact in job.artifacts if artifact.index == index), None)
+    if artifact is None:
+        raise ApiError(404, "not_found", "no such artifact")
+    try:
+        data = platform().storage.get(artifact.storage_key)
+    except ObjectNotFound:
+        raise ApiError(404, "not_found", "the artifact's object is missing from storage") from None
+    response = Response(data, content_type=artifact.content_type)
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    filename = f"{job.id}-{PurePosixPath(artifact.storage_key).name}"
+    response.headers["Content-Disposition"] = f'inline; filename="{filename}"'
+    # An artifact never changes once stored, and only its owner may fetch it.
+    response.headers["Cache-Control"] = "private, max-age=86400, immutable"
+    response.set_etag(artifact.sha256)
+    return response.make_conditional(request)
