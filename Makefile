@@ -7,7 +7,7 @@
 #
 # Installs are skipped when nothing changed: each step leaves a stamp file in the
 # venv; the project's stamps depend on pyproject.toml, torch's on its pinned version.
-# Variables: VENV (default .venv), PYTHON (python3.11, else python3), TORCH_VERSION,
+# Variables: VENV (default .venv), PYTHON (python3.11, else python3), TORCH_VERSION, TORCH_INDEX_URL,
 # PYTEST_ARGS (e.g. make test PYTEST_ARGS='-k api -x').
 
 SHELL := /bin/bash
@@ -22,6 +22,8 @@ VENV ?= .venv
 # nothing more. On this kind of machine pip takes the CPU wheel from local disk
 # (find-links); an unpinned torch would pull a CUDA build of several GB.
 TORCH_VERSION ?= 2.13.0
+# Elsewhere, pick a torch build explicitly, e.g. TORCH_INDEX_URL=https://download.pytorch.org/whl/cpu
+TORCH_INDEX_URL ?=
 PIP_FLAGS ?= --progress-bar off
 CHROMIUM ?= /usr/bin/chromium
 
@@ -56,7 +58,8 @@ $(VENV_PYTHON):
 # pip itself and torch, first and pinned.
 $(STAMP_BASE): $(VENV_PYTHON)
 	$(PIP) install $(PIP_FLAGS) --upgrade pip
-	$(PIP) install $(PIP_FLAGS) "torch==$(TORCH_VERSION)"
+	$(PIP) install $(PIP_FLAGS) $(if $(TORCH_INDEX_URL),--index-url $(TORCH_INDEX_URL)) "torch==$(TORCH_VERSION)"
+	$(VENV_PYTHON) -c 'import torch; print("torch", torch.__version__, "CUDA", torch.version.cuda or "none")'
 	touch $@
 
 $(STAMP_RUN): $(STAMP_BASE) pyproject.toml

@@ -42,7 +42,7 @@ def web_url(platform_settings, tmp_path_factory):
         assert process.poll() is None, f"web exited:\n{log_path.read_text()[-3000:]}"
         try:
             return requests.get(f"{url}/healthz", timeout=1).status_code == 200
-        except requests.ConnectionError:
+        except requests.RequestException:
             return False
 
     try:

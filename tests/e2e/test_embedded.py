@@ -71,7 +71,7 @@ def genq_up(directory: Path, port: int):
 def _answers(url: str) -> bool:
     try:
         return requests.get(url, timeout=2).status_code == 200
-    except requests.ConnectionError:
+    except requests.RequestException:
         return False
 
 

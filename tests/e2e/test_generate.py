@@ -15,7 +15,7 @@ from tests.support.http import download_image, pixels, submit, wait_until_finish
 
 
 def test_a_job_goes_from_the_api_through_the_worker_to_the_bucket(platform, platform_settings):
-    job = submit(platform, {"prompt": "a red lighthouse", "width": 72, "height": 56, "steps": 6, "seed": 1234})
+    job = submit(platform, {"prompt": "a red lighthouse", "width": 72, "height": 64, "steps": 6, "seed": 1234})
     assert job["status"] == "queued"
 
     done = wait_until_finished(platform, job["id"])
@@ -24,12 +24,12 @@ def test_a_job_goes_from_the_api_through_the_worker_to_the_bucket(platform, plat
     assert done["progress"]["step"] == done["progress"]["total"] == 6
     assert done["attempt"] == 1
     [artifact] = done["artifacts"]
-    assert (artifact["width"], artifact["height"], artifact["seed"]) == (72, 56, 1234)
+    assert (artifact["width"], artifact["height"], artifact["seed"]) == (72, 64, 1234)
     s3 = boto3.client("s3", endpoint_url=platform_settings.s3_endpoint_url)
     bucket = platform_settings.storage_url.removeprefix("s3://")
     stored = s3.get_object(Bucket=bucket, Key=f"jobs/{job['id']}/0.png")
     image = Image.open(io.BytesIO(stored["Body"].read()))
-    assert image.format == "PNG" and image.size == (72, 56)
+    assert image.format == "PNG" and image.size == (72, 64)
     assert pixels(image).std() > 5, "the image is flat"
     assert image.text["seed"] == "1234"
     assert (pixels(download_image(platform, artifact)) == pixels(image)).all()

@@ -97,11 +97,14 @@ def test_a_model_without_safetensors_weights_fails_to_load(three_models_dir, tmp
     assert cache.stats.loads == 0 and len(cache) == 0
 
 
-def test_device_and_dtype_on_a_cpu_machine():
-    device = resolve_device("auto")
-    if device.type == "cpu":
-        assert resolve_dtype("auto", device) == torch.float32
+def test_auto_dtype_is_full_precision_on_cpu_and_half_on_mps():
+    assert resolve_dtype("auto", torch.device("cpu")) == torch.float32
+    assert resolve_dtype("auto", torch.device("mps")) == torch.float16
+
+
+def test_a_named_device_is_used_as_given():
     assert resolve_device("cpu") == torch.device("cpu")
+    assert resolve_device("cuda:1") == torch.device("cuda", 1)
 
 
 def test_settings_override_the_dtype():

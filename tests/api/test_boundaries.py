@@ -1,0 +1,23 @@
+"""The web's import boundary: building the app and serving a request loads no
+torch, diffusers, transformers or worker code (ops/Dockerfile.web ships without them)."""
+
+import subprocess
+import sys
+
+from tests.support.processes import REPO_ROOT, settings_env
+
+PROBE = """
+import sys
+from web import create_app
+create_app().test_client().get("/api/v1/models")
+heavy = sorted(name for name in sys.modules if name.split(".")[0] in {"torch", "diffusers", "transformers", "worker"})
+print(",".join(heavy))
+"""
+
+
+def test_the_web_app_never_imports_the_worker_side(settings):
+    result = subprocess.run(
+        [sys.executable, "-c", PROBE], env=settings_env(settings), cwd=REPO_ROOT,
+        capture_output=True, text=True, check=True,
+    )
+    assert result.stdout.strip() == ""
