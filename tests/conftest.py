@@ -1,7 +1,7 @@
 """Session-wide real services and a clean slate per test.
 
 Postgres gets a database of its own for the session (migrated with Alembic),
-Redis a db that is flushed before each test, S3 is moto's HTTP server with one
+Redis a db of its own (claimed with a lock key) flushed before each test, S3 is moto's HTTP server with one
 bucket, and the tiny model is built offline once.
 """
 
@@ -10,14 +10,14 @@ from pathlib import Path
 
 import boto3
 import pytest
-import redis
 
 from db.settings import Settings
 from migrations import upgrade_to_head
 from tests.support.services import (
-    REDIS_URL,
+    flush_redis,
     moto_s3_server,
     postgres_database,
+    redis_database,
     truncate_tables,
 )
 
@@ -26,6 +26,12 @@ from tests.support.services import (
 def postgres_url():
     with postgres_database() as url:
         upgrade_to_head(url)
+        yield url
+
+
+@pytest.fixture(scope="session")
+def redis_url():
+    with redis_database() as url:
         yield url
 
 
@@ -53,12 +59,12 @@ def models_dir(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def platform_settings(postgres_url, s3_endpoint, s3_bucket, models_dir) -> Settings:
+def platform_settings(postgres_url, redis_url, s3_endpoint, s3_bucket, models_dir) -> Settings:
     """Production-shaped settings: Postgres, Redis, S3 (moto), the tiny model."""
     return Settings(
         _env_file=None,
         database_url=postgres_url,
-        broker_url=REDIS_URL,
+        broker_url=redis_url,
         storage_url=f"s3://{s3_bucket}",
         s3_endpoint_url=s3_endpoint,
         models_dir=models_dir,
@@ -71,5 +77,5 @@ def platform_settings(postgres_url, s3_endpoint, s3_bucket, models_dir) -> Setti
 def settings(platform_settings) -> Settings:
     """platform_settings with an empty database and an empty Redis db."""
     truncate_tables(platform_settings.database_url)
-    redis.Redis.from_url(REDIS_URL).flushdb()
+    flush_redis(platform_settings.broker_url)
     return platform_settings

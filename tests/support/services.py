@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 import psycopg
+import redis
 from moto.server import ThreadedMotoServer
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
@@ -20,7 +21,8 @@ from db.session import make_engine
 POSTGRES_ADMIN_URL = os.environ.get(
     "GENQ_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 )
-REDIS_URL = os.environ.get("GENQ_TEST_REDIS_URL", "redis://127.0.0.1:6379/13")
+REDIS_SERVER_URL = os.environ.get("GENQ_TEST_REDIS_URL", "redis://127.0.0.1:6379")
+SESSION_LOCK_KEY = "genq-test-session"
 
 
 @contextmanager
@@ -47,6 +49,35 @@ def truncate_tables(database_url: str) -> None:
             connection.execute(text("DELETE FROM artifacts"))
             connection.execute(text("DELETE FROM jobs"))
     engine.dispose()
+
+
+@contextmanager
+def redis_database() -> Iterator[str]:
+    """A Redis db number no other test session on this server holds, flushed for us.
+
+    Each db 1..15 is claimed with a lock key inside it, so two suites running at
+    once (two checkouts, CI beside a developer) never drain each other's queues."""
+    for number in range(1, 16):
+        url = f"{REDIS_SERVER_URL}/{number}"
+        client = redis.Redis.from_url(url)
+        if client.set(SESSION_LOCK_KEY, os.getpid(), nx=True, ex=6 * 3600):
+            try:
+                yield url
+            finally:
+                client.flushdb()
+                client.close()
+            return
+        client.close()
+    raise RuntimeError(f"every Redis db on {REDIS_SERVER_URL} is held by another test session")
+
+
+def flush_redis(url: str) -> None:
+    """Empty the db but keep this session's claim on it."""
+    client = redis.Redis.from_url(url)
+    owner = client.get(SESSION_LOCK_KEY)
+    client.flushdb()
+    client.set(SESSION_LOCK_KEY, owner, ex=6 * 3600)
+    client.close()
 
 
 def free_port() -> int:
