@@ -20,6 +20,9 @@ class Settings(BaseSettings):
     broker_url: str | None = None
     storage_url: str = "file://var/objects"
     s3_endpoint_url: str | None = None
+    # Where browsers reach the same S3 server, when that differs from where genq
+    # does (compose: genq talks to http://minio:9000, a browser to localhost:9000).
+    s3_public_endpoint_url: str | None = None
     s3_region: str = "us-east-1"
     presigned_url_seconds: int = Field(default=900, ge=1, le=7 * 24 * 3600)
 

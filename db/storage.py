@@ -74,16 +74,12 @@ class S3Storage:
         self.bucket = bucket
         self.prefix = prefix
         self.url_seconds = settings.presigned_url_seconds
-        self.client = boto3.client(
-            "s3",
-            endpoint_url=settings.s3_endpoint_url,
-            region_name=settings.s3_region,
-            config=Config(
-                signature_version="s3v4",
-                # MinIO and most self-hosted S3 servers want bucket names in the path.
-                s3={"addressing_style": "path" if settings.s3_endpoint_url else "auto"},
-                retries={"max_attempts": 5, "mode": "standard"},
-            ),
+        self.client = _s3_client(settings, settings.s3_endpoint_url)
+        # Presigning is local arithmetic over the host the browser will ask.
+        self.presigning_client = (
+            _s3_client(settings, settings.s3_public_endpoint_url)
+            if settings.s3_public_endpoint_url
+            else self.client
         )
 
     def _key(self, key: str) -> str:
@@ -103,7 +99,7 @@ class S3Storage:
             raise
 
     def presigned_url(self, key: str) -> str:
-        return self.client.generate_presigned_url(
+        return self.presigning_client.generate_presigned_url(
             "get_object",
             Params={"Bucket": self.bucket, "Key": self._key(key)},
             ExpiresIn=self.url_seconds,
@@ -111,6 +107,20 @@ class S3Storage:
 
     def check(self) -> None:
         self.client.head_bucket(Bucket=self.bucket)
+
+
+def _s3_client(settings: Settings, endpoint_url: str | None):
+    return boto3.client(
+        "s3",
+        endpoint_url=endpoint_url,
+        region_name=settings.s3_region,
+        config=Config(
+            signature_version="s3v4",
+            # MinIO and most self-hosted S3 servers want bucket names in the path.
+            s3={"addressing_style": "path" if endpoint_url else "auto"},
+            retries={"max_attempts": 5, "mode": "standard"},
+        ),
+    )
 
 
 def make_storage(settings: Settings) -> Storage:

@@ -55,3 +55,9 @@ def test_local_storage_refuses_keys_outside_its_root(tmp_path):
 def test_an_unknown_storage_scheme_is_refused():
     with pytest.raises(ValueError, match="file:// or s3://"):
         make_storage(Settings(_env_file=None, storage_url="ftp://somewhere"))
+
+
+def test_presigned_urls_name_the_public_endpoint_when_one_is_set(platform_settings):
+    public = platform_settings.model_copy(update={"s3_public_endpoint_url": "http://localhost:19000"})
+    url = make_storage(public).presigned_url("jobs/x/0.png")
+    assert url.startswith("http://localhost:19000/") and "X-Amz-Signature" in url
