@@ -1,4 +1,5 @@
-"""SQLAlchemy 2 typed models: jobs and their artifacts.
+"""SQLAlchemy 2 typed models: jobs, their artifacts and events, owners and their
+API keys, webhook deliveries.
 
 Postgres is the only truth about a job; Redis only carries job ids. The schema
 is created by Alembic (migrations/), never by metadata.create_all in production.
@@ -12,6 +13,7 @@ from sqlalchemy import (
     JSON,
     BigInteger,
     Boolean,
+    Float,
     CheckConstraint,
     DateTime,
     ForeignKey,
@@ -61,7 +63,7 @@ class UTCDateTime(TypeDecorator):
 
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
-    type_annotation_map = {datetime: UTCDateTime, dict[str, Any]: JSON}
+    type_annotation_map = {datetime: UTCDateTime, dict[str, Any]: JSON, list[str]: JSON}
 
 
 class Job(Base):
@@ -88,6 +90,7 @@ class Job(Base):
 
     # Each claim increments attempt; the worker's writes are conditioned on it.
     attempt: Mapped[int] = mapped_column(Integer, default=0)
+    max_attempts: Mapped[int] = mapped_column(Integer, default=3, server_default="3")
     lease_owner: Mapped[str | None] = mapped_column(String(255))
     lease_expires_at: Mapped[datetime | None]
     cancel_requested: Mapped[bool] = mapped_column(Boolean, default=False)
@@ -98,6 +101,13 @@ class Job(Base):
     idempotency_key: Mapped[str | None] = mapped_column(String(255))
     request_hash: Mapped[str | None] = mapped_column(String(64))
     webhook_url: Mapped[str | None] = mapped_column(Text)
+    webhook_events: Mapped[list[str] | None] = mapped_column(JSON)
+
+    # When the wake-up message last left for the broker; the reconciler re-sends
+    # queued jobs whose message never left or was lost with the broker.
+    enqueued_at: Mapped[datetime | None]
+    # Measured seconds per progress step of the finished run, for ETAs.
+    step_seconds: Mapped[float | None] = mapped_column(Float)
 
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     started_at: Mapped[datetime | None]
@@ -130,3 +140,65 @@ class Artifact(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     job: Mapped[Job] = relationship(back_populates="artifacts")
+
+
+class JobEvent(Base):
+    """Append-only history of a job (status, progress, loss, artifacts, done): the
+    event stream's source and its resume point (Last-Event-ID is the id)."""
+
+    __tablename__ = "job_events"
+    __table_args__ = (Index(None, "job_id", "id"),)
+
+    id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    )
+    job_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"))
+    type: Mapped[str] = mapped_column(String(32))
+    data: Mapped[dict[str, Any]]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Owner(Base):
+    """Whoever jobs, artifacts, datasets and adapters belong to; holds the secret
+    that signs the owner's webhooks."""
+
+    __tablename__ = "owners"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    webhook_secret: Mapped[str] = mapped_column(String(128))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class ApiKey(Base):
+    """An API key: only its visible prefix and the SHA-256 of the whole key are stored."""
+
+    __tablename__ = "api_keys"
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    owner: Mapped[str] = mapped_column(ForeignKey("owners.name", ondelete="CASCADE"))
+    prefix: Mapped[str] = mapped_column(String(32), unique=True)
+    key_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    name: Mapped[str | None] = mapped_column(String(100))
+    # Limits; None means the settings' default.
+    requests_per_minute: Mapped[int | None] = mapped_column(Integer)
+    max_active_jobs: Mapped[int | None] = mapped_column(Integer)
+    daily_image_budget: Mapped[int | None] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_used_at: Mapped[datetime | None]
+    revoked_at: Mapped[datetime | None]
+
+
+class WebhookDelivery(Base):
+    """One attempt to POST a job's event to its webhook_url."""
+
+    __tablename__ = "webhook_deliveries"
+    __table_args__ = (Index(None, "job_id", "created_at"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    job_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"))
+    event: Mapped[str] = mapped_column(String(32))
+    attempt: Mapped[int] = mapped_column(Integer)
+    status_code: Mapped[int | None] = mapped_column(Integer)
+    error: Mapped[str | None] = mapped_column(Text)
+    duration_ms: Mapped[int | None] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)

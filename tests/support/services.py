@@ -16,6 +16,7 @@ from moto.server import ThreadedMotoServer
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
+from db.models import Base
 from db.session import make_engine
 
 POSTGRES_ADMIN_URL = os.environ.get(
@@ -41,13 +42,15 @@ def postgres_database() -> Iterator[str]:
 
 
 def truncate_tables(database_url: str) -> None:
+    """Empty every table of the models (children first)."""
+    tables = list(reversed(Base.metadata.sorted_tables))
     engine = make_engine(database_url)
     with engine.begin() as connection:
         if connection.dialect.name == "postgresql":
-            connection.execute(text("TRUNCATE artifacts, jobs CASCADE"))
+            connection.execute(text(f"TRUNCATE {', '.join(t.name for t in tables)} CASCADE"))
         else:
-            connection.execute(text("DELETE FROM artifacts"))
-            connection.execute(text("DELETE FROM jobs"))
+            for table in tables:
+                connection.execute(table.delete())
     engine.dispose()
 
 
