@@ -1,7 +1,7 @@
 # genq: one command to run it, one to test it.
 #
 #   make run    set up .venv and run genq (web + worker + embedded Redis) at http://127.0.0.1:8000
-#   make test   set up .venv with the dev extras (and Debian's chromium) and run the whole suite
+#   make test   set up .venv with the dev extras (and Debian's chromium, redis-server) and run the whole suite
 #   make clean  remove .venv and the install stamps (keeps var/, the local data)
 #   make reset  remove var/ (the local database, objects, models, embedded Redis, secret key)
 #
@@ -26,6 +26,7 @@ TORCH_VERSION ?= 2.13.0
 TORCH_INDEX_URL ?=
 PIP_FLAGS ?= --progress-bar off
 CHROMIUM ?= /usr/bin/chromium
+REDIS_SERVER ?= /usr/bin/redis-server
 
 VENV_PYTHON := $(VENV)/bin/python
 PIP := $(VENV_PYTHON) -m pip
@@ -33,18 +34,18 @@ STAMP_BASE := $(VENV)/.genq-torch-$(TORCH_VERSION).stamp
 STAMP_RUN := $(VENV)/.genq-run.stamp
 STAMP_DEV := $(VENV)/.genq-dev.stamp
 
-.PHONY: help run test clean reset venv venv-dev chromium
+.PHONY: help run test clean reset venv venv-dev chromium redis-server
 
 help:
 	@echo "make run    set up $(VENV) and run genq at http://127.0.0.1:8000"
-	@echo "make test   set up $(VENV) (+ dev extras, chromium) and run the test suite"
+	@echo "make test   set up $(VENV) (+ dev extras, chromium, redis-server) and run the test suite"
 	@echo "make clean  remove $(VENV) and install stamps (keeps var/)"
 	@echo "make reset  remove var/ (local database, objects, models, secret key)"
 
 run: $(STAMP_RUN)
 	exec $(VENV)/bin/genq up
 
-test: $(STAMP_DEV) chromium
+test: $(STAMP_DEV) chromium redis-server
 	$(VENV_PYTHON) -m pytest -p no:cacheprovider $(PYTEST_ARGS)
 
 venv: $(STAMP_RUN)
@@ -70,21 +71,30 @@ $(STAMP_DEV): $(STAMP_BASE) pyproject.toml
 	$(PIP) install $(PIP_FLAGS) -e '.[dev]'
 	touch $(STAMP_RUN) $@
 
-# The browser tests drive Debian's chromium through playwright (never a
-# downloaded browser build). Outside CI a missing chromium is only a warning:
-# the browser tests will then fail, the rest still runs.
-chromium:
-	@if [ -x $(CHROMIUM) ]; then exit 0; fi; \
+# Debian packages the tests run: the browser tests drive Debian's chromium through
+# playwright (never a downloaded browser build); the fault tests start and kill
+# redis-servers of their own. Outside CI a missing one is only a warning: the tests
+# that need it will then fail, the rest still runs.
+# $(call debian_package,FILE IT PROVIDES,PACKAGE,TESTS THAT NEED IT)
+define debian_package
+	@if [ -x $(1) ]; then exit 0; fi; \
 	if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
-		echo "installing Debian's chromium for the browser tests"; \
+		echo "installing Debian's $(2) for $(3)"; \
 		DEBIAN_FRONTEND=noninteractive apt-get update -qq; \
-		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(2); \
 	elif [ -n "$${CI:-}" ]; then \
-		echo "error: $(CHROMIUM) is missing and cannot be installed here (needs root and apt-get): apt-get install chromium" >&2; \
+		echo "error: $(1) is missing and cannot be installed here (needs root and apt-get): apt-get install $(2)" >&2; \
 		exit 1; \
 	else \
-		echo "warning: $(CHROMIUM) is missing (needs root and apt-get to install: apt-get install chromium); browser tests will fail" >&2; \
+		echo "warning: $(1) is missing (needs root and apt-get to install: apt-get install $(2)); $(3) will fail" >&2; \
 	fi
+endef
+
+chromium:
+	$(call debian_package,$(CHROMIUM),chromium,the browser tests)
+
+redis-server:
+	$(call debian_package,$(REDIS_SERVER),redis-server,the fault tests)
 
 clean:
 	rm -rf $(VENV) build genq.egg-info

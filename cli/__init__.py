@@ -1,9 +1,10 @@
 """The `genq` command: `up` for the one-command first run, and the pieces one at a
-time (`web`, `worker`, `migrate`, `models`) for production. Heavy modules are
+time (`web`, `worker`, `migrate`, `models`, `keys`) for production. Heavy modules are
 imported inside the commands that need them, so `genq web` never loads torch."""
 
 import click
 
+from cli.keys import keys
 from db.settings import get_settings
 
 
@@ -39,9 +40,9 @@ def web(host: str | None, port: int | None, workers: int, threads: int) -> None:
 @main.command()
 @click.option(
     "--queues",
-    default="generate",
+    default="generate,webhooks",
     show_default=True,
-    help="Comma-separated queues this worker takes jobs from.",
+    help="Comma-separated queues this worker takes tasks from (job kinds' queues, webhooks).",
 )
 @click.option("--concurrency", default=1, show_default=True, help="Jobs run at once (one per GPU).")
 @click.option("--loglevel", default="INFO", show_default=True)
@@ -63,6 +64,9 @@ def migrate() -> None:
 
     upgrade_to_head(get_settings().database_url)
     click.echo("database is up to date")
+
+
+main.add_command(keys)
 
 
 @main.group()

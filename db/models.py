@@ -74,6 +74,10 @@ class Job(Base):
         ),
         Index(None, "status", "kind", "priority", "created_at"),
         Index(None, "owner", "created_at"),
+        # The fair-share claim asks for each waiting owner's most recent claim.
+        Index(None, "owner", "kind", "started_at"),
+        # ETAs read the most recent finished runs of a model (db/eta.py).
+        Index(None, "model", "finished_at"),
         UniqueConstraint("owner", "idempotency_key"),
     )
 
@@ -91,6 +95,8 @@ class Job(Base):
     # Each claim increments attempt; the worker's writes are conditioned on it.
     attempt: Mapped[int] = mapped_column(Integer, default=0)
     max_attempts: Mapped[int] = mapped_column(Integer, default=3, server_default="3")
+    # A job put back for a retry is not claimed before this (backoff); None: at once.
+    retry_at: Mapped[datetime | None]
     lease_owner: Mapped[str | None] = mapped_column(String(255))
     lease_expires_at: Mapped[datetime | None]
     cancel_requested: Mapped[bool] = mapped_column(Boolean, default=False)

@@ -12,6 +12,8 @@ from db.settings import Settings
 
 RUN_JOB_TASK = "genq.run_job"
 GENERATE_QUEUE = "generate"
+# Celery setting (genq's own) read by send_job: {queue: hard time limit in seconds}.
+QUEUE_TIME_LIMITS = "genq_queue_time_limits"
 
 
 def celery_config(settings: Settings) -> dict:
@@ -31,7 +33,10 @@ def celery_config(settings: Settings) -> dict:
         "task_acks_late": True,
         "task_reject_on_worker_lost": True,
         "worker_prefetch_multiplier": 1,
+        # The defaults; each message carries its queue's limits (send_job).
         "task_time_limit": settings.task_time_limit_seconds,
+        "task_soft_time_limit": soft_time_limit(settings.task_time_limit_seconds),
+        QUEUE_TIME_LIMITS: queue_time_limits(settings),
         "broker_transport_options": {"visibility_timeout": settings.broker_visibility_timeout},
         "broker_connection_retry_on_startup": True,
         "task_default_queue": GENERATE_QUEUE,
@@ -39,6 +44,24 @@ def celery_config(settings: Settings) -> dict:
     }
 
 
+def soft_time_limit(hard_limit_seconds: int) -> int:
+    """A little before the hard limit kills the worker child, the job gets an
+    exception it can record (`time_limit`) instead of being left running."""
+    return hard_limit_seconds - max(1, min(60, hard_limit_seconds // 10))
+
+
+def queue_time_limits(settings: Settings) -> dict[str, int]:
+    """The hard time limit of a run woken from each queue: the longest of its kinds'."""
+    from db.specs import JOB_KINDS  # db.specs imports this module for the queue names
+
+    limits: dict[str, int] = {}
+    for kind in JOB_KINDS.values():
+        limits[kind.queue] = max(limits.get(kind.queue, 0), settings.time_limit_for(kind.name))
+    return limits
+
+
 def send_job(celery: Celery, job_id: uuid.UUID, queue: str) -> None:
     """Wake a worker on the job's queue. Call only after the job's row is committed."""
-    celery.send_task(RUN_JOB_TASK, args=[str(job_id)], queue=queue)
+    hard_limit = celery.conf.get(QUEUE_TIME_LIMITS, {}).get(queue)
+    limits = {} if hard_limit is None else {"time_limit": hard_limit, "soft_time_limit": soft_time_limit(hard_limit)}
+    celery.send_task(RUN_JOB_TASK, args=[str(job_id)], queue=queue, **limits)

@@ -1,9 +1,11 @@
-"""Engine and session factory. SQLite (the embedded first run) runs in WAL mode
-so the web and the worker can read while the other writes."""
+"""Engine and session factory, and what an unreachable database looks like.
+SQLite (the embedded first run) runs in WAL mode so the web and the worker can
+read while the other writes."""
 
 from pathlib import Path
 
 from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import exc as sql_errors
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -30,3 +32,14 @@ def make_engine(database_url: str) -> Engine:
 
 def make_session_factory(database_url: str) -> sessionmaker[Session]:
     return sessionmaker(make_engine(database_url), expire_on_commit=False)
+
+
+def is_database_outage(error: BaseException) -> bool:
+    """The database did not answer (down, restarting, unreachable, out of
+    connections, SQLite locked): the same statement may succeed in a moment."""
+    if isinstance(error, sql_errors.DBAPIError) and error.connection_invalidated:
+        return True
+    return isinstance(
+        error,
+        sql_errors.OperationalError | sql_errors.InterfaceError | sql_errors.DisconnectionError | sql_errors.TimeoutError,
+    )

@@ -7,8 +7,12 @@ production sets URLs for Postgres, Redis and S3.
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field
+from typing import Annotated
+
+from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_LEASE_SECONDS = 60.0
 
 
 class Settings(BaseSettings):
@@ -34,6 +38,18 @@ class Settings(BaseSettings):
     secret_key: str | None = None
     web_host: str = "127.0.0.1"
     web_port: int = 8000
+    # Mark the session cookie Secure even when the request looks like plain http
+    # (TLS ends at a proxy); it is always Secure on a request that arrived over https.
+    session_cookie_secure: bool = False
+    # Embedded mode only (`genq up` sets it): a browser on this machine, talking to
+    # a loopback address, is signed in as this owner without pasting a key.
+    local_signin_owner: str | None = None
+
+    # Limits per API key (a key may override each); counted over its owner's jobs.
+    requests_per_minute: int = Field(default=300, ge=1)
+    max_active_jobs: int = Field(default=100, ge=1)
+    # Images an owner may request per UTC day; None: no budget.
+    daily_image_budget: int | None = Field(default=None, ge=1)
 
     # Caps on what one generate job may ask for.
     max_width: int = Field(default=1024, ge=64)
@@ -41,18 +57,58 @@ class Settings(BaseSettings):
     max_prompt_chars: int = Field(default=2000, ge=1)
     max_request_bytes: int = Field(default=1 << 20, ge=1024)
 
+    # Event streams (SSE) hold a web thread each: a stream ends after this long (the
+    # browser reconnects with Last-Event-ID), a web process serves at most this many
+    # at once (503 beyond), and each polls job_events at this interval.
+    event_stream_seconds: float = Field(default=30.0, gt=0)
+    max_event_streams: int = Field(default=4, ge=1)
+    event_poll_seconds: float = Field(default=0.5, gt=0)
+
+    # Webhooks. Hosts named here may be called although they resolve to private or
+    # loopback addresses, and over http (tests, trusted internal receivers).
+    webhook_allowed_hosts: list[str] = []
+    # A failed delivery is retried after base, 2 x base, 4 x base, ... seconds.
+    webhook_max_retries: int = Field(default=5, ge=0)
+    webhook_retry_base_seconds: float = Field(default=10.0, gt=0)
+    webhook_timeout_seconds: float = Field(default=5.0, gt=0, le=30)
+
     # Worker.
     device: str = "auto"  # auto | cpu | cuda | cuda:N | mps
     dtype: str = "auto"  # auto | float32 | float16 | bfloat16
     pipeline_cache_size: int = Field(default=2, ge=1)
     progress_interval_seconds: float = Field(default=1.0, ge=0)
-    task_time_limit_seconds: int = Field(default=3600, ge=10)
+    # Hard time limit of a job; the soft limit, which fails it `time_limit`, comes a
+    # little earlier (db.queue.soft_time_limit). Per kind: {"generate": 600}.
+    task_time_limit_seconds: int = Field(default=3600, ge=2)
+    kind_time_limit_seconds: dict[str, Annotated[int, Field(ge=2)]] = {}
+
+    # Reliability (docs/reliability.md). A running job's worker renews its lease
+    # every heartbeat; a job whose lease ran out goes back to the queue, or fails
+    # `worker_lost` once it has been claimed max_attempts times. A failed attempt
+    # that may succeed on a retry waits retry_backoff_seconds, doubled per attempt.
+    lease_seconds: float = Field(default=DEFAULT_LEASE_SECONDS, gt=0)
+    heartbeat_seconds: float = Field(default=15.0, gt=0)
+    max_attempts: int = Field(default=3, ge=1)
+    retry_backoff_seconds: float = Field(default=10.0, ge=0)
+    # Every worker process, this often: put back jobs whose lease ran out, and send
+    # the wake-up of every queued job whose message is resend_after_seconds overdue.
+    maintenance_interval_seconds: float = Field(default=10.0, gt=0)
+    resend_after_seconds: float = Field(default=30.0, gt=0)
+
+    @model_validator(mode="after")
+    def _heartbeat_within_lease(self) -> "Settings":
+        if self.heartbeat_seconds >= self.lease_seconds:
+            raise ValueError("GENQ_HEARTBEAT_SECONDS must be shorter than GENQ_LEASE_SECONDS")
+        return self
+
+    def time_limit_for(self, kind: str) -> int:
+        return self.kind_time_limit_seconds.get(kind, self.task_time_limit_seconds)
 
     @property
     def broker_visibility_timeout(self) -> int:
         # Redis redelivers an unacked message after this long; it must outlast
         # the longest job or a running job would be delivered a second time.
-        return self.task_time_limit_seconds + 600
+        return max([self.task_time_limit_seconds, *self.kind_time_limit_seconds.values()]) + 600
 
 
 @lru_cache

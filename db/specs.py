@@ -11,10 +11,12 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
 from db.queue import GENERATE_QUEUE
+from db.webhooks import DEFAULT_WEBHOOK_EVENTS, MAX_URL_LENGTH, WEBHOOK_EVENTS
 
 # Names users pick; worker/pipelines.py maps each to a diffusers scheduler class.
 SCHEDULERS = ("ddim", "euler", "euler_a", "dpmpp_2m", "heun", "pndm", "unipc")
 MAX_SEED = 2**32 - 1
+MIN_PRIORITY, MAX_PRIORITY = -10, 10
 
 
 def random_seed() -> int:
@@ -88,6 +90,11 @@ JOB_KINDS: dict[str, JobKind] = {
 }
 
 
+def kinds_on_queue(queue: str) -> list[str]:
+    """The kinds whose jobs a wake-up message on this queue may claim."""
+    return [kind.name for kind in JOB_KINDS.values() if kind.queue == queue]
+
+
 class SubmitRequest(BaseModel):
     """The body of POST /api/v1/jobs; params are checked by the kind's spec."""
 
@@ -96,3 +103,24 @@ class SubmitRequest(BaseModel):
     kind: Literal[tuple(JOB_KINDS)] = "generate"  # type: ignore[valid-type]
     model: str | None = Field(default=None, min_length=1, max_length=255)
     params: dict[str, Any]
+    # Higher runs first within a queue, after fair share across owners (the claim's policy).
+    priority: int = Field(default=0, ge=MIN_PRIORITY, le=MAX_PRIORITY)
+    # Where to POST the job on the chosen events; the URL's target is checked at submit
+    # (web.submission) and before every delivery (db/webhooks.py).
+    webhook_url: str | None = Field(default=None, min_length=1, max_length=MAX_URL_LENGTH)
+    webhook_events: list[Literal[WEBHOOK_EVENTS]] | None = Field(default=None, min_length=1)  # type: ignore[valid-type]
+
+    @field_validator("webhook_events")
+    @classmethod
+    def _events_need_a_url(cls, events: list[str] | None, info: ValidationInfo) -> list[str] | None:
+        if events is not None and info.data.get("webhook_url") is None:
+            raise ValueError("needs a webhook_url")
+        return events
+
+    @property
+    def chosen_webhook_events(self) -> list[str] | None:
+        """The events to deliver, in their documented order; None without a webhook."""
+        if self.webhook_url is None:
+            return None
+        chosen = set(self.webhook_events or DEFAULT_WEBHOOK_EVENTS)
+        return [event for event in WEBHOOK_EVENTS if event in chosen]

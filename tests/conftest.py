@@ -6,11 +6,15 @@ bucket, and the tiny model is built offline once.
 """
 
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import boto3
 import pytest
 
+from sqlalchemy.orm import Session, sessionmaker
+
+from db.session import make_session_factory
 from db.settings import Settings
 from migrations import upgrade_to_head
 from tests.support.services import (
@@ -70,6 +74,11 @@ def platform_settings(postgres_url, redis_url, s3_endpoint, s3_bucket, models_di
         models_dir=models_dir,
         secret_key="test-secret-key",
         progress_interval_seconds=0.2,
+        # Tests poll fast; tests/api/test_limits.py sets the limits it checks per key or app.
+        requests_per_minute=100_000,
+        # The tests' webhook receivers listen on loopback, and should not wait long for retries.
+        webhook_allowed_hosts=["127.0.0.1"],
+        webhook_retry_base_seconds=0.2,
     )
 
 
@@ -79,3 +88,11 @@ def settings(platform_settings) -> Settings:
     truncate_tables(platform_settings.database_url)
     flush_redis(platform_settings.broker_url)
     return platform_settings
+
+
+@pytest.fixture
+def sessions(settings) -> Iterator[sessionmaker[Session]]:
+    """A session factory on that empty database, as a worker process has one."""
+    factory = make_session_factory(settings.database_url)
+    yield factory
+    factory.kw["bind"].dispose()

@@ -10,11 +10,15 @@ from db.session import make_session_factory
 from db.settings import Settings, get_settings
 from db.storage import make_storage
 from web.api import api
+from web.api.events import STREAM_SLOTS, StreamSlots
+from web.auth import install_authentication
 from web.context import EXTENSION_NAME, Platform, close_db_session
 from web.errors import install_error_handlers
 from web.health import health
 from web.pages import pages
-from web.security import csrf, install_security_headers, secret_key
+from web.rate_limits import install_rate_limits
+from web.security import SessionOverHttpsIsSecure, csrf, install_security_headers, secret_key
+from web.signin import signin
 
 
 def create_app(settings: Settings | None = None) -> Flask:
@@ -25,7 +29,9 @@ def create_app(settings: Settings | None = None) -> Flask:
         MAX_CONTENT_LENGTH=settings.max_request_bytes,
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_SECURE=settings.session_cookie_secure,
     )
+    app.session_interface = SessionOverHttpsIsSecure()
     app.json.sort_keys = False  # keep the documented field order in responses
 
     celery = Celery("genq-web", set_as_current=False)
@@ -36,13 +42,17 @@ def create_app(settings: Settings | None = None) -> Flask:
         celery=celery,
         storage=make_storage(settings),
     )
+    app.extensions[STREAM_SLOTS] = StreamSlots(settings.max_event_streams)
     app.teardown_appcontext(close_db_session)
 
     csrf.init_app(app)
-    csrf.exempt(api)
+    csrf.exempt(api)  # web.auth demands the token where the API is used with a cookie
     install_security_headers(app, settings)
     install_error_handlers(app)
+    install_authentication(app)
+    install_rate_limits(app, settings)
 
+    app.register_blueprint(signin)
     app.register_blueprint(pages)
     app.register_blueprint(api)
     app.register_blueprint(health)

@@ -9,7 +9,8 @@ from flask import current_app, g
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from db.jobs import LOCAL_OWNER
+from db.models import ApiKey
+from db.quotas import JobLimits, limits_for
 from db.settings import Settings
 from db.storage import Storage
 
@@ -46,7 +47,19 @@ def close_db_session(_error: BaseException | None = None) -> None:
         session.close()
 
 
+def current_api_key() -> ApiKey:
+    """The key this request authenticated with (web.auth sets it before any view runs)."""
+    key = g.get("api_key")
+    if key is None:
+        raise RuntimeError("no authenticated key: this view is not behind web.auth")
+    return key
+
+
+def current_job_limits() -> JobLimits:
+    """The job limits of the key in use (its own, else the settings' defaults)."""
+    return limits_for(current_api_key(), platform().settings)
+
+
 def current_owner() -> str:
-    # Every job belongs to the local owner until API keys exist (issue 6); the
-    # owner is passed to every db call so only this function changes then.
-    return LOCAL_OWNER
+    """The owner acting; views pass it to every db call, which scopes by it."""
+    return current_api_key().owner

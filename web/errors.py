@@ -1,19 +1,24 @@
 """How failures look: the JSON error shape under /api/, a small HTML page elsewhere.
 
 An unexpected exception is logged here and answered with a generic 500; its
-text never reaches the client.
+text never reaches the client. A database that does not answer is a 503
+(`database_unavailable`, with Retry-After), never a 500.
 """
 
 import logging
 
 from flask import Flask, Response, render_template, request
-from werkzeug.exceptions import HTTPException, InternalServerError
+from sqlalchemy.exc import SQLAlchemyError
+from werkzeug.exceptions import HTTPException, InternalServerError, ServiceUnavailable
 
+from db.session import is_database_outage
 from web.api.errors import ApiError, api_error_response, error_response
 
 logger = logging.getLogger(__name__)
 
 API_PREFIX = "/api/"
+# About how long a database restart or failover takes.
+DATABASE_RETRY_AFTER_SECONDS = 5
 
 
 def _is_api_request() -> bool:
@@ -51,7 +56,22 @@ def _handle_unexpected(error: Exception) -> Response:
     )
 
 
+def _handle_database_error(error: SQLAlchemyError) -> Response:
+    if not is_database_outage(error):
+        return _handle_unexpected(error)
+    logger.warning("the database did not answer on %s %s: %s", request.method, request.path, error)
+    message = "the database is not answering; try again in a few seconds"
+    if _is_api_request():
+        response = error_response(503, "database_unavailable", message)
+    else:
+        title = ServiceUnavailable().name
+        response = Response(render_template("error.html", status=503, title=title, message=message), status=503)
+    response.headers["Retry-After"] = str(DATABASE_RETRY_AFTER_SECONDS)
+    return response
+
+
 def install_error_handlers(app: Flask) -> None:
     app.register_error_handler(ApiError, api_error_response)
     app.register_error_handler(HTTPException, _handle_http_exception)
+    app.register_error_handler(SQLAlchemyError, _handle_database_error)
     app.register_error_handler(Exception, _handle_unexpected)

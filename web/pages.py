@@ -13,9 +13,11 @@ from werkzeug.wrappers import Response
 
 from db.jobs import get_job
 from db.registry import default_model, list_models
+from db.quotas import QuotaExceeded
 from db.specs import SCHEDULERS, GenerateSpec
 from web.api.serializers import serialize_job
-from web.context import current_owner, db_session, platform
+from web.cancel import cancel_owned_job
+from web.context import current_job_limits, current_owner, db_session, platform
 from web.paging import InvalidCursor, page_of_jobs
 from web.submission import SubmissionRejected, submit_job, validate_submission
 
@@ -86,7 +88,12 @@ def submit_form() -> Response | tuple[str, int]:
         # Field errors are shown next to the inputs, keyed by the input's name.
         errors = {error.field.removeprefix("params."): error.message for error in rejected.errors}
         return _render_form(values=request.form.to_dict(), errors=errors, status=422)
-    job = submit_job(db_session(), services.celery, owner=current_owner(), submission=submission)
+    try:
+        job, _created = submit_job(
+            db_session(), services.celery, owner=current_owner(), submission=submission, limits=current_job_limits()
+        )
+    except QuotaExceeded as exceeded:
+        return _render_form(values=request.form.to_dict(), errors={"quota": exceeded.message}, status=429)
     return redirect(url_for("pages.job_page", job_id=job.id), code=303)
 
 
@@ -99,6 +106,14 @@ def jobs_page() -> str:
     except InvalidCursor:
         abort(400, "That page link is not valid any more; start from the first page.")
     return render_template("jobs.html", page=page)
+
+
+@pages.post("/jobs/<uuid:job_id>/cancel")
+def cancel_form(job_id: uuid.UUID) -> Response:
+    # A job that finished meanwhile is simply shown finished; only a missing one is an error.
+    if cancel_owned_job(db_session(), platform(), job_id, owner=current_owner()) == "not_found":
+        abort(404)
+    return redirect(url_for("pages.job_page", job_id=job_id), code=303)
 
 
 @pages.get("/jobs/<uuid:job_id>")

@@ -6,7 +6,8 @@ import logging
 import secrets
 from urllib.parse import urlsplit
 
-from flask import Flask, Response
+from flask import Flask, Response, has_request_context, request
+from flask.sessions import SecureCookieSessionInterface
 from flask_wtf.csrf import CSRFProtect
 
 from db.settings import Settings
@@ -14,6 +15,14 @@ from db.settings import Settings
 logger = logging.getLogger(__name__)
 
 csrf = CSRFProtect()
+
+
+class SessionOverHttpsIsSecure(SecureCookieSessionInterface):
+    """Flask's signed-cookie session, marked Secure whenever the request came over
+    https, not only when SESSION_COOKIE_SECURE says so."""
+
+    def get_cookie_secure(self, app: Flask) -> bool:
+        return super().get_cookie_secure(app) or (has_request_context() and request.is_secure)
 
 
 def secret_key(settings: Settings) -> str:

@@ -10,12 +10,15 @@ from celery import Celery
 from pydantic import ValidationError
 from sqlalchemy.orm import Session
 
+from db.idempotency import IdempotentRequest, create_job_once, find_earlier_job
 from db.jobs import create_job
 from db.models import Job
-from db.queue import send_job
+from db.outbox import send_wake_up
+from db.quotas import JobLimits, enforce_job_limits
 from db.registry import default_model, find_model
 from db.settings import Settings
 from db.specs import JOB_KINDS, JobKind, SubmitRequest
+from db.webhooks import WebhookUrlRefused, check_webhook_url
 
 logger = logging.getLogger(__name__)
 
@@ -38,6 +41,10 @@ class Submission:
     kind: JobKind
     model: str
     params: dict[str, Any]  # the validated spec as stored: defaults and the drawn seed filled in
+    priority: int = 0
+    webhook_url: str | None = None
+    webhook_events: list[str] | None = None
+    max_attempts: int | None = None  # None: the column's default
 
 
 def validate_submission(body: Any, settings: Settings) -> Submission:
@@ -61,7 +68,20 @@ def validate_submission(body: Any, settings: Settings) -> Submission:
         spec = kind.spec.model_validate(request.params, context={"settings": settings})
     except ValidationError as error:
         raise SubmissionRejected("validation_error", _field_errors(error, prefix="params")) from None
-    return Submission(kind, model, spec.model_dump(mode="json"))
+    if request.webhook_url is not None:
+        try:
+            check_webhook_url(request.webhook_url, settings)
+        except WebhookUrlRefused as refused:
+            raise SubmissionRejected("validation_error", [FieldError("webhook_url", str(refused))]) from None
+    return Submission(
+        kind,
+        model,
+        spec.model_dump(mode="json"),
+        priority=request.priority,
+        webhook_url=request.webhook_url,
+        webhook_events=request.chosen_webhook_events,
+        max_attempts=settings.max_attempts,
+    )
 
 
 def _field_errors(error: ValidationError, prefix: str | None = None) -> list[FieldError]:
@@ -75,16 +95,49 @@ def _field_errors(error: ValidationError, prefix: str | None = None) -> list[Fie
     return errors
 
 
-def submit_job(session: Session, celery: Celery, *, owner: str, submission: Submission) -> Job:
-    job = create_job(
-        session, owner=owner, kind=submission.kind.name, model=submission.model, params=submission.params
-    )
+def submit_job(
+    session: Session,
+    celery: Celery,
+    *,
+    owner: str,
+    submission: Submission,
+    limits: JobLimits,
+    idempotent: IdempotentRequest | None = None,
+) -> tuple[Job, bool]:
+    """Create, commit and announce the job; raises QuotaExceeded (nothing written)
+    when the owner is at a limit of the key in use. Returns the job and whether this
+    call created it: False when an earlier request with the same Idempotency-Key
+    did (IdempotencyKeyReused if that one had another body)."""
+    if idempotent is not None:
+        # A replay is answered before the limits: it asks for no new work.
+        earlier = find_earlier_job(session, owner, idempotent)
+        if earlier is not None:
+            return earlier, False
+    enforce_job_limits(session, owner, limits, images=submission.params.get("num_images", 0))
+    fields = {
+        "kind": submission.kind.name,
+        "model": submission.model,
+        "params": submission.params,
+        "priority": submission.priority,
+        "webhook_url": submission.webhook_url,
+        "webhook_events": submission.webhook_events,
+        "max_attempts": submission.max_attempts,
+    }
+    if idempotent is None:
+        job = create_job(session, owner=owner, **fields)
+    else:
+        job, created = create_job_once(session, owner=owner, request=idempotent, **fields)
+        if not created:
+            session.rollback()  # releases the owner's row the limits check locked
+            return job, False
     # Commit before sending: a worker woken by the message must find the row.
     session.commit()
     try:
-        send_job(celery, job.id, submission.kind.queue)
+        send_wake_up(session, celery, job.id, job.kind)
+        session.commit()
     except Exception:
-        # The job is committed and stays queued; the reconciler (a later issue)
-        # re-sends messages for queued jobs that no worker was told about.
+        # The job is committed and stays queued with its wake-up owed: a worker's
+        # reconciler sends it once the broker answers (db/outbox.py).
         logger.exception("job %s is queued but its message was not sent", job.id)
-    return job
+        session.rollback()
+    return job, True

@@ -1,13 +1,25 @@
-"""The ways a job can fail, as the (error code, message) pair its row records.
+"""The ways a job can fail, as the (error code, message) pair its row records, and
+which failures are worth another attempt.
 
 Messages are for the job's owner: one line, the exception's type and text, never
 a traceback (that goes to the worker's log) and never longer than MESSAGE_LIMIT.
 """
 
+import re
+
 import torch
+from botocore.exceptions import ClientError, HTTPClientError
+from botocore.exceptions import ConnectionError as StorageConnectionError
 from celery.exceptions import SoftTimeLimitExceeded
 
+from db.session import is_database_outage
+
 MESSAGE_LIMIT = 500
+
+# Worth another attempt, possibly on another worker: a dependency that did not
+# answer, a model that did not load here, an error nobody foresaw. The job's own
+# faults (invalid params, too big for memory, too long) fail at once.
+RETRYABLE_CODES = frozenset({"database_unavailable", "storage_unavailable", "model_load_failed", "execution_error"})
 
 
 class JobFailure(Exception):
@@ -22,12 +34,36 @@ def describe_failure(error: Exception) -> tuple[str, str]:
     if isinstance(error, JobFailure):
         return error.code, _one_line(str(error))
     if isinstance(error, torch.OutOfMemoryError):
-        return "out_of_memory", "the accelerator ran out of memory; try fewer or smaller images"
+        return "oom", "the accelerator ran out of memory; try fewer or smaller images"
     if isinstance(error, SoftTimeLimitExceeded):
-        return "time_limit_exceeded", "the job ran past the worker's time limit"
+        return "time_limit", "the job ran past its time limit"
+    if is_database_outage(error):
+        return "database_unavailable", _one_line(f"the database did not answer: {error}")
+    if _is_storage_outage(error):
+        return "storage_unavailable", _one_line(f"object storage did not answer: {error}")
     return "execution_error", _one_line(f"{type(error).__name__}: {error}")
 
 
+def is_retryable(code: str) -> bool:
+    return code in RETRYABLE_CODES
+
+
+def is_transient(error: BaseException) -> bool:
+    """A connection to the database or to storage failed: the same call may succeed in a moment."""
+    return is_database_outage(error) or _is_storage_outage(error)
+
+
+def _is_storage_outage(error: BaseException) -> bool:
+    if isinstance(error, ClientError):
+        return error.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) >= 500
+    return isinstance(error, StorageConnectionError | HTTPClientError | ConnectionError | TimeoutError)
+
+
+# An absolute path of two or more parts (not the path of a URL): the worker's
+# file layout is none of the job owner's business.
+ABSOLUTE_PATH = re.compile(r"(?<![\w:/.])/(?:[^\s/'\"]+/)+[^\s'\",;)]*")
+
+
 def _one_line(message: str) -> str:
-    flat = " ".join(message.split())
+    flat = ABSOLUTE_PATH.sub("<path>", " ".join(message.split()))
     return flat if len(flat) <= MESSAGE_LIMIT else flat[: MESSAGE_LIMIT - 1] + "…"

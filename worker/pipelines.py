@@ -31,6 +31,7 @@ from diffusers.utils import logging as diffusers_logging
 from db.registry import find_model
 from db.settings import Settings
 from worker.failures import JobFailure
+from worker.weights import refuse_pickle_weights
 
 log = logging.getLogger(__name__)
 
@@ -134,6 +135,7 @@ class PipelineCache:
 
     def _load(self, model_name: str, source: str) -> DiffusionPipeline:
         started = time.monotonic()
+        refuse_pickle_weights(model_name, source)
         try:
             pipeline = AutoPipelineForText2Image.from_pretrained(
                 source, dtype=self.dtype, use_safetensors=True, safety_checker=None

@@ -2,7 +2,8 @@
 
 An executor reports every step; this throttle passes at most one report per
 interval (always the first and the last) on to the database write, so a fast
-model does not turn each denoising step into a transaction.
+model does not turn each denoising step into a transaction. The per-step path
+also times the steps and stops a canceled job (JobCanceled); it must stay cheap.
 """
 
 import time
@@ -30,3 +31,34 @@ class ThrottledProgress:
             return
         self._last_write = now
         self._write(step, total)
+
+
+class JobCanceled(Exception):
+    """Raised from the step callback when the job was canceled: it unwinds the
+    pipeline at once (no more steps, no decode, nothing stored)."""
+
+    def __init__(self, step: int) -> None:
+        super().__init__(f"canceled at step {step}")
+        self.step = step
+
+
+class StepTimer:
+    """Seconds per step, measured between the first and the last step reported, so
+    model loading and prompt encoding before the first step do not count."""
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
+        self._first: tuple[int, float] | None = None
+        self._last: tuple[int, float] | None = None
+
+    def __call__(self, step: int) -> None:
+        mark = (step, self._clock())
+        if self._first is None:
+            self._first = mark
+        self._last = mark
+
+    @property
+    def seconds_per_step(self) -> float | None:
+        if self._first is None or self._last is None or self._last[0] <= self._first[0]:
+            return None
+        return (self._last[1] - self._first[1]) / (self._last[0] - self._first[0])

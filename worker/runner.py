@@ -1,5 +1,6 @@
-"""One job's life on a worker: claim it, run its kind's executor, store the files,
-finish it (or fail it with a code and a one-line message).
+"""One job's life on a worker: claim it, run its kind's executor under a lease
+kept by a heartbeat, store the files, finish it (or fail it with a code and a
+one-line message, or put it back for a retry).
 
 Holds the worker process's resources (database sessions, storage, pipeline cache),
 made on first use so that they are created in the worker child, never the parent.
@@ -12,39 +13,54 @@ import os
 import socket
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from functools import cached_property
-from typing import Literal
+from typing import Literal, TypeVar
 
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session
 
-from db.jobs import NewArtifact, claim_job, fail_job, finish_job, record_progress
+from db.cancellation import CancelWatch
+from db.claims import claim_next_jobs, renew_lease, retry_job, wake_up_kinds
+from db.jobs import (
+    NewArtifact,
+    end_canceled_job,
+    fail_job,
+    finish_job,
+    is_cancel_requested,
+    record_progress,
+)
 from db.models import Job
-from db.session import make_session_factory
 from db.settings import Settings
-from db.storage import Storage, artifact_key, make_storage
+from db.storage import artifact_key
 from worker.executors import EXECUTORS, ArtifactOutput, Executor, JobInput
-from worker.failures import JobFailure, describe_failure
+from worker.failures import JobFailure, describe_failure, is_retryable, is_transient
+from worker.leases import LeaseHeartbeat, LeaseLost
 from worker.pipelines import PipelineCache
-from worker.progress import ThrottledProgress
+from worker.progress import JobCanceled, StepTimer, ThrottledProgress
+from worker.resources import WorkerResources
+from worker.retries import retry_delay_seconds, retry_transient
 
 log = logging.getLogger(__name__)
 
-Outcome = Literal["succeeded", "failed"]
+# "retrying": the attempt failed and the job is queued again, after a backoff.
+Outcome = Literal["succeeded", "failed", "canceled", "retrying"]
+T = TypeVar("T")
 
 
-class JobRunner:
-    def __init__(self, settings: Settings, executors: Mapping[str, Executor] = EXECUTORS) -> None:
-        self.settings = settings
+# Told each status change after it is committed: queues the job's webhook (tasks.py).
+Announce = Callable[[Job, str], None]
+
+
+class JobRunner(WorkerResources):
+    def __init__(
+        self,
+        settings: Settings,
+        executors: Mapping[str, Executor] = EXECUTORS,
+        announce: Announce | None = None,
+    ) -> None:
+        super().__init__(settings)
         self.executors = executors
-
-    @cached_property
-    def session_factory(self) -> sessionmaker[Session]:
-        return make_session_factory(self.settings.database_url)
-
-    @cached_property
-    def storage(self) -> Storage:
-        return make_storage(self.settings)
+        self.announce = announce
 
     @cached_property
     def pipelines(self) -> PipelineCache:
@@ -55,31 +71,58 @@ class JobRunner:
         # Read per call: the pid is the child's, not that of the parent that forked it.
         return f"{socket.gethostname()}:{os.getpid()}"
 
-    def run(self, job_id: uuid.UUID) -> Outcome | None:
-        """Run the job if it is still queued. Returns how this call left it, or None
-        when there was nothing to do (a duplicate message) or the attempt lost its claim."""
+    def run(self, hint: uuid.UUID, queue: str | None = None) -> Outcome | None:
+        """Claim the next job of the queue this wake-up came from (the claim policy
+        is db.claims'; `hint` is the job the message named) and run it under a lease.
+        Returns how this call left the job, or None when there was nothing to claim
+        (a duplicate or late message) or the attempt lost the job."""
         with self.session_factory.begin() as session:
-            job = claim_job(session, job_id, worker_id=self.worker_id)
-        if job is None:
-            log.info("job %s is not queued any more (duplicate or late message); skipped", job_id)
+            claimed = claim_next_jobs(
+                session,
+                kinds=wake_up_kinds(session, queue, hint),
+                worker_id=self.worker_id,
+                lease_seconds=self.settings.lease_seconds,
+            )
+        if not claimed:
+            log.info("nothing left to claim for the wake-up of job %s (duplicate or late message)", hint)
             return None
-        log.info("running %s job %s, attempt %d, model %s", job.kind, job.id, job.attempt, job.model)
+        job = claimed[0]
+        self._announce(job, "running")
+        with LeaseHeartbeat(lambda: self._renew_lease(job), self.settings.heartbeat_seconds, name=str(job.id)):
+            outcome = self._run_claimed(job)
+        if outcome in ("succeeded", "failed", "canceled"):
+            self._announce(job, outcome)
+        return outcome
+
+    def _announce(self, job: Job, status: str) -> None:
+        if self.announce is not None:
+            self.announce(job, status)
+
+    def _run_claimed(self, job: Job) -> Outcome | None:
+        log.info(
+            "running %s job %s, attempt %d of %d, model %s",
+            job.kind, job.id, job.attempt, job.max_attempts, job.model,
+        )
         started = time.monotonic()
         try:
-            artifacts = self._execute(job)
-        except Exception as error:
-            code, message = describe_failure(error)
-            # A failure genq raised on purpose needs no traceback unless it wraps another error.
-            expected = isinstance(error, JobFailure) and error.__cause__ is None
-            log.error(
-                "job %s attempt %d failed: %s: %s", job.id, job.attempt, code, message,
-                exc_info=not expected,
+            artifacts, step_seconds = self._execute(job)
+        except JobCanceled as canceled:
+            # Raised before anything was stored: a canceled job keeps no artifacts.
+            recorded = self._write(
+                lambda session: end_canceled_job(session, job.id, job.attempt, step=canceled.step),
+                what=f"recording job {job.id} as canceled",
             )
-            with self.session_factory.begin() as session:
-                recorded = fail_job(session, job.id, job.attempt, code=code, message=message)
-            return "failed" if recorded else None
-        with self.session_factory.begin() as session:
-            recorded = finish_job(session, job.id, job.attempt, artifacts)
+            log.info("job %s attempt %d canceled at step %d", job.id, job.attempt, canceled.step)
+            return "canceled" if recorded else None
+        except LeaseLost:
+            log.warning("job %s attempt %d lost its lease before storing; results dropped", job.id, job.attempt)
+            return None
+        except Exception as error:
+            return self._record_failure(job, error)
+        recorded = self._write(
+            lambda session: finish_job(session, job.id, job.attempt, artifacts, step_seconds=step_seconds),
+            what=f"recording job {job.id} as succeeded",
+        )
         if not recorded:
             log.warning(
                 "job %s attempt %d lost its claim (canceled or taken over); results dropped",
@@ -92,23 +135,88 @@ class JobRunner:
         )
         return "succeeded"
 
-    def _execute(self, job: Job) -> list[NewArtifact]:
+    def _record_failure(self, job: Job, error: Exception) -> Outcome | None:
+        """Fail the job, or put it back for another attempt after a backoff when the
+        failure may pass (docs/reliability.md) and attempts are left."""
+        code, message = describe_failure(error)
+        retry = is_retryable(code) and job.attempt < job.max_attempts
+        # A failure genq raised on purpose needs no traceback unless it wraps another error.
+        expected = isinstance(error, JobFailure) and error.__cause__ is None
+        log.error(
+            "job %s attempt %d of %d failed: %s: %s%s", job.id, job.attempt, job.max_attempts, code, message,
+            "; it will be retried" if retry else "", exc_info=not expected,
+        )
+        if not retry:
+            recorded = self._write(
+                lambda session: fail_job(session, job.id, job.attempt, code=code, message=message),
+                what=f"recording job {job.id} as failed",
+            )
+            return "failed" if recorded else None
+        delay = retry_delay_seconds(self.settings, job.attempt)
+        status = self._write(
+            lambda session: retry_job(
+                session, job.id, job.attempt, code=code, message=message, delay_seconds=delay
+            ),
+            what=f"putting job {job.id} back for a retry",
+        )
+        return {"queued": "retrying", "canceled": "canceled"}.get(status)
+
+    def _renew_lease(self, job: Job) -> bool:
+        with self.session_factory.begin() as session:
+            return renew_lease(session, job.id, job.attempt, lease_seconds=self.settings.lease_seconds)
+
+    def _write(self, change: Callable[[Session], T], *, what: str) -> T:
+        """One transaction, tried again in place while the database does not answer."""
+
+        def transaction() -> T:
+            with self.session_factory.begin() as session:
+                return change(session)
+
+        return retry_transient(transaction, what=what)
+
+    def _execute(self, job: Job) -> tuple[list[NewArtifact], float | None]:
+        """The stored artifacts and the measured seconds per step; raises JobCanceled
+        from the step where the job's cancel was seen."""
         executor = self.executors.get(job.kind)
         if executor is None:
             raise JobFailure("unsupported_kind", f"this worker cannot run {job.kind!r} jobs")
 
         def write_progress(step: int, total: int) -> None:
-            with self.session_factory.begin() as session:
-                record_progress(session, job.id, job.attempt, step=step, total=total)
+            try:
+                with self.session_factory.begin() as session:
+                    record_progress(session, job.id, job.attempt, step=step, total=total)
+                    # The row's flag is the truth; Redis (below) is only the fast path.
+                    canceled = is_cancel_requested(session, job.id)
+            except Exception as error:
+                if not is_transient(error):
+                    raise
+                # Progress is advice: a database blip must not cost the job.
+                log.warning("progress of job %s not recorded: %s", job.id, error)
+                return
+            if canceled:
+                raise JobCanceled(step)
 
-        progress = ThrottledProgress(write_progress, self.settings.progress_interval_seconds)
-        outputs = executor(JobInput(job.id, job.model, job.params), self.pipelines, progress)
-        return [self._store(job.id, output) for output in outputs]
+        throttled = ThrottledProgress(write_progress, self.settings.progress_interval_seconds)
+        cancel_watch = CancelWatch(self.settings, job.id)
+        timer = StepTimer()
+
+        def on_step(step: int, total: int) -> None:
+            timer(step)
+            if cancel_watch.requested():
+                raise JobCanceled(step)
+            throttled(step, total)
+
+        outputs = executor(JobInput(job.id, job.model, job.params), self.pipelines, on_step)
+        # A worker that was paused or cut off past its lease must not overwrite the
+        # objects of the attempt that took over (artifact keys are per job and index).
+        if not retry_transient(lambda: self._renew_lease(job), what=f"renewing the lease of job {job.id}"):
+            raise LeaseLost()
+        return [self._store(job.id, output) for output in outputs], timer.seconds_per_step
 
     def _store(self, job_id: uuid.UUID, output: ArtifactOutput) -> NewArtifact:
         # The key depends only on job and index, so a retry overwrites, never duplicates.
         key = artifact_key(job_id, output.index, output.extension)
-        self.storage.put(key, output.data, output.content_type)
+        retry_transient(lambda: self.storage.put(key, output.data, output.content_type), what=f"storing {key}")
         return NewArtifact(
             index=output.index,
             kind=output.kind,

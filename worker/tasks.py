@@ -1,14 +1,17 @@
 """The Celery task that runs a job: a thin shell that turns a message into a
-JobRunner call. Idempotent: a duplicate message finds the job claimed and does
-nothing. Nothing but the job id rides in the message.
+JobRunner call. The message is a wake-up for its queue: the runner claims that
+queue's next job by the claim policy, so a duplicate message runs nothing twice.
+Nothing but a job id (a hint) rides in the message.
 """
 
 import logging
 import uuid
+from functools import partial
 
 from celery import Task, shared_task
 
 from db.queue import RUN_JOB_TASK
+from db.webhooks import announce
 from worker.runner import JobRunner, Outcome
 
 log = logging.getLogger(__name__)
@@ -23,7 +26,7 @@ class JobTask(Task):
     @property
     def runner(self) -> JobRunner:
         if self._runner is None:
-            self._runner = JobRunner(self.app.conf.genq_settings)
+            self._runner = JobRunner(self.app.conf.genq_settings, announce=partial(announce, self.app))
         return self._runner
 
 
@@ -34,4 +37,6 @@ def run_job(self: JobTask, job_id: str) -> Outcome | None:
     except (TypeError, ValueError):
         log.error("dropped a message whose job id %r is not a UUID", job_id)
         return None
-    return self.runner.run(parsed_id)
+    # The queue this wake-up came from: the claim takes that queue's next job.
+    queue = (self.request.delivery_info or {}).get("routing_key")
+    return self.runner.run(parsed_id, queue)

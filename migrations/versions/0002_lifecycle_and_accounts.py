@@ -66,9 +66,15 @@ def upgrade() -> None:
     op.add_column('jobs', sa.Column('webhook_events', sa.JSON(), nullable=True))
     op.add_column('jobs', sa.Column('enqueued_at', sa.DateTime(timezone=True), nullable=True))
     op.add_column('jobs', sa.Column('step_seconds', sa.Float(), nullable=True))
+    op.add_column('jobs', sa.Column('retry_at', sa.DateTime(timezone=True), nullable=True))
+    op.create_index(op.f('ix_jobs_owner_kind_started_at'), 'jobs', ['owner', 'kind', 'started_at'], unique=False)
+    op.create_index(op.f('ix_jobs_model_finished_at'), 'jobs', ['model', 'finished_at'], unique=False)
 
 
 def downgrade() -> None:
+    op.drop_index(op.f('ix_jobs_model_finished_at'), table_name='jobs')
+    op.drop_index(op.f('ix_jobs_owner_kind_started_at'), table_name='jobs')
+    op.drop_column('jobs', 'retry_at')
     op.drop_column('jobs', 'step_seconds')
     op.drop_column('jobs', 'enqueued_at')
     op.drop_column('jobs', 'webhook_events')

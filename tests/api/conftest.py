@@ -1,5 +1,7 @@
 """An app per test on the real services (Postgres, Redis, moto S3, the tiny model),
-plus ways to put jobs in given states through db.jobs, as the worker would."""
+clients that authenticate with a fresh API key (`client`, `client_for(owner)`) or
+not at all (`anonymous_client`), and ways to put jobs in given states through
+db.jobs, as the worker would."""
 
 import base64
 import json
@@ -9,6 +11,7 @@ import pytest
 import redis
 
 from db import jobs
+from db.accounts import KeyLimits, create_api_key
 from db.models import Job
 from db.queue import GENERATE_QUEUE
 from db.storage import artifact_key
@@ -34,8 +37,55 @@ def app(settings):
 
 
 @pytest.fixture
-def client(app):
+def owner() -> str:
+    """The owner `client` acts as; make_job's jobs belong to it unless told otherwise."""
+    return jobs.LOCAL_OWNER
+
+
+@pytest.fixture
+def make_api_key(platform) -> Callable[..., str]:
+    """A new live key for an owner (created if missing), with optional per-key limits; the raw key."""
+
+    def make(owner: str, **limits) -> str:
+        with platform.sessions() as session:
+            _key, raw_key = create_api_key(session, owner=owner, limits=KeyLimits(**limits))
+            session.commit()
+        return raw_key
+
+    return make
+
+
+@pytest.fixture
+def api_key(make_api_key, owner) -> str:
+    return make_api_key(owner)
+
+
+def authenticated_client(app, key: str):
+    client = app.test_client()
+    client.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {key}"
+    return client
+
+
+@pytest.fixture
+def client(app, api_key):
+    """A test client that sends `api_key` on every request (API and pages)."""
+    return authenticated_client(app, api_key)
+
+
+@pytest.fixture
+def anonymous_client(app):
+    """A test client without a key or a session: what a stranger's browser or script is."""
     return app.test_client()
+
+
+@pytest.fixture
+def client_for(app, make_api_key) -> Callable[..., object]:
+    """client_for("bob") is a test client acting as owner bob with a key of its own."""
+
+    def make(owner: str, **limits):
+        return authenticated_client(app, make_api_key(owner, **limits))
+
+    return make
 
 
 @pytest.fixture
@@ -67,12 +117,13 @@ def queued_job_ids(settings) -> Callable[[], list[str]]:
 
 
 @pytest.fixture
-def make_job(session, platform) -> Callable[..., Job]:
-    """A committed job moved to `status` through the state machine; a succeeded
-    one gets `images` PNG artifacts put in storage."""
+def make_job(session, platform, owner) -> Callable[..., Job]:
+    """A committed job (of `owner` unless told otherwise) moved to `status` through
+    the state machine; a succeeded one gets `images` PNG artifacts put in storage."""
+    default_owner = owner
 
     def make(
-        status: str = "queued", *, owner: str = jobs.LOCAL_OWNER, images: int = 1, prompt: str = "a lighthouse"
+        status: str = "queued", *, owner: str = default_owner, images: int = 1, prompt: str = "a lighthouse"
     ) -> Job:
         job = jobs.create_job(
             session, owner=owner, kind="generate", model="tiny-sd", params={"prompt": prompt, "seed": 7}
@@ -96,7 +147,7 @@ def make_job(session, platform) -> Callable[..., Job]:
             assert jobs.finish_job(session, job.id, claimed.attempt, artifacts)
         elif status == "failed":
             assert jobs.fail_job(
-                session, job.id, claimed.attempt, code="out_of_memory", message="CUDA ran out of memory"
+                session, job.id, claimed.attempt, code="oom", message="CUDA ran out of memory"
             )
         else:
             assert status == "running", status

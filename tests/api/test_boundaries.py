@@ -7,17 +7,19 @@ import sys
 from tests.support.processes import REPO_ROOT, settings_env
 
 PROBE = """
-import sys
+import os, sys
 from web import create_app
-create_app().test_client().get("/api/v1/models")
+response = create_app().test_client().get("/api/v1/models", headers={"Authorization": os.environ["PROBE_AUTHORIZATION"]})
+assert response.status_code == 200, response.status_code
 heavy = sorted(name for name in sys.modules if name.split(".")[0] in {"torch", "diffusers", "transformers", "worker"})
 print(",".join(heavy))
 """
 
 
-def test_the_web_app_never_imports_the_worker_side(settings):
+def test_the_web_app_never_imports_the_worker_side(settings, api_key):
+    env = {**settings_env(settings), "PROBE_AUTHORIZATION": f"Bearer {api_key}"}
     result = subprocess.run(
-        [sys.executable, "-c", PROBE], env=settings_env(settings), cwd=REPO_ROOT,
+        [sys.executable, "-c", PROBE], env=env, cwd=REPO_ROOT,
         capture_output=True, text=True, check=True,
     )
     assert result.stdout.strip() == ""

@@ -29,9 +29,9 @@ def failing_app(app):
     return app
 
 
-def test_an_unexpected_api_error_is_a_generic_json_500_and_is_logged(failing_app, caplog):
+def test_an_unexpected_api_error_is_a_generic_json_500_and_is_logged(failing_app, client, caplog):
     with caplog.at_level(logging.ERROR, logger="web.errors"):
-        response = failing_app.test_client().get("/api/v1/explode")
+        response = client.get("/api/v1/explode")
 
     assert response.status_code == 500
     assert response.json["error"]["code"] == "internal_error"
@@ -39,8 +39,8 @@ def test_an_unexpected_api_error_is_a_generic_json_500_and_is_logged(failing_app
     assert "secret detail" in caplog.text
 
 
-def test_an_unexpected_page_error_is_an_html_500_without_details(failing_app):
-    response = failing_app.test_client().get("/explode")
+def test_an_unexpected_page_error_is_an_html_500_without_details(failing_app, client):
+    response = client.get("/explode")
     assert response.status_code == 500
     assert response.mimetype == "text/html"
     assert b"secret detail" not in response.data

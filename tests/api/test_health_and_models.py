@@ -3,7 +3,7 @@ down; /api/v1/models lists the registry and its default."""
 
 import pytest
 
-from tests.api.conftest import close_app
+from tests.api.conftest import authenticated_client, close_app
 from tests.support.services import free_port
 from web import create_app
 
@@ -61,11 +61,11 @@ def test_models_lists_the_registry_and_the_default(client):
     }
 
 
-def test_models_include_hub_ids_and_a_configured_default(settings):
+def test_models_include_hub_ids_and_a_configured_default(settings, api_key):
     hub = {"hub_models": ["org/sd-model"], "default_model": "org/sd-model"}
     app = create_app(settings.model_copy(update=hub))
     try:
-        models = app.test_client().get("/api/v1/models").json
+        models = authenticated_client(app, api_key).get("/api/v1/models").json
     finally:
         close_app(app)
 

@@ -20,8 +20,9 @@ def test_a_job_reads_back_with_every_documented_field(client):
     job = response.json
     assert job == submitted
     assert list(job) == [
-        "id", "kind", "model", "status", "progress", "queue_position", "eta_seconds", "attempt",
-        "params", "artifacts", "error", "created_at", "started_at", "finished_at",
+        "id", "kind", "model", "status", "cancel_requested", "priority", "progress", "queue_position",
+        "eta_seconds", "eta_p90_seconds", "attempt", "params", "artifacts", "webhook", "error",
+        "created_at", "started_at", "finished_at",
     ]
     assert job["progress"] == {"step": 0, "total": 0, "fraction": 0.0}
     assert job["queue_position"] == 0 and job["attempt"] == 0
@@ -48,7 +49,7 @@ def test_a_running_job_reports_progress(client, make_job):
 def test_a_failed_job_reports_its_error(client, make_job):
     job = client.get(f"/api/v1/jobs/{make_job('failed').id}").json
     assert job["status"] == "failed" and job["queue_position"] is None
-    assert job["error"] == {"code": "out_of_memory", "message": "CUDA ran out of memory"}
+    assert job["error"] == {"code": "oom", "message": "CUDA ran out of memory"}
     assert job["finished_at"] is not None
 
 

@@ -96,7 +96,7 @@ def test_a_queued_jobs_page_shows_status_progress_and_position(client, make_job)
     job = make_job(prompt="a lighthouse")
     html = client.get(f"/jobs/{job.id}").get_data(as_text=True)
 
-    assert f'data-job-url="/api/v1/jobs/{job.id}"' in html
+    assert f'data-events-url="/api/v1/jobs/{job.id}/events"' in html
     assert '<span id="status" class="status status-queued">queued</span>' in html
     assert '<dd id="queue-position">1</dd>' in html
     assert '<progress id="progress"' in html

@@ -8,9 +8,9 @@ from db.jobs import LOCAL_OWNER
 from db.models import Job
 from db.settings import Settings
 from db.specs import MAX_SEED
-from tests.api.conftest import close_app
+from tests.api.conftest import authenticated_client, close_app
 from tests.support.services import free_port
-import web.submission
+import db.outbox
 from web import create_app
 
 
@@ -29,19 +29,20 @@ def test_a_submitted_job_is_queued_stored_and_sent(client, session, queued_job_i
     assert row.status == "queued" and row.owner == LOCAL_OWNER
     assert row.params == job["params"]
     assert queued_job_ids() == [job["id"]]
+    assert row.enqueued_at is not None  # the wake-up left; nothing is owed
 
 
 def test_the_row_is_committed_before_the_message_is_sent(client, platform, monkeypatch):
     # A worker woken by the message reads the job from its own connection.
     seen_by_another_connection = []
-    real_send_job = web.submission.send_job
+    real_send_job = db.outbox.send_job
 
     def send_job_checking_the_row(celery, job_id, queue):
         with platform.sessions() as other_session:
             seen_by_another_connection.append(other_session.get(Job, job_id) is not None)
         real_send_job(celery, job_id, queue)
 
-    monkeypatch.setattr(web.submission, "send_job", send_job_checking_the_row)
+    monkeypatch.setattr(db.outbox, "send_job", send_job_checking_the_row)
     assert client.post("/api/v1/jobs", json={"params": {"prompt": "a red fox"}}).status_code == 202
     assert seen_by_another_connection == [True]
 
@@ -89,7 +90,7 @@ INVALID_BODIES = {
     "wrong param type": (_prompt(steps="many"), "params.steps"),
     "params missing": ({"kind": "generate"}, "params"),
     "params not an object": ({"params": ["a red fox"]}, "params"),
-    "unknown top-level field": ({**_prompt(), "priority": 10}, "priority"),
+    "unknown top-level field": ({**_prompt(), "colour": "red"}, "colour"),
     "unknown kind": ({**_prompt(), "kind": "video"}, "kind"),
     "empty model name": ({**_prompt(), "model": ""}, "model"),
 }
@@ -145,14 +146,15 @@ def test_a_body_over_the_size_limit_is_a_413(client, settings):
     assert response.json["error"]["code"] == "request_entity_too_large"
 
 
-def test_with_the_broker_down_the_job_is_still_accepted_and_stays_queued(settings, session, queued_job_ids):
+def test_with_the_broker_down_the_job_is_still_accepted_and_stays_queued(settings, session, queued_job_ids, api_key):
     # The row is committed before the send; a reconciler re-sends what never left.
     app = create_app(settings.model_copy(update={"broker_url": f"redis://127.0.0.1:{free_port()}/0"}))
     try:
-        response = app.test_client().post("/api/v1/jobs", json=_prompt())
+        response = authenticated_client(app, api_key).post("/api/v1/jobs", json=_prompt())
     finally:
         close_app(app)
 
     assert response.status_code == 202
-    assert session.get(Job, response.json["id"]).status == "queued"
+    row = session.get(Job, response.json["id"])
+    assert row.status == "queued" and row.enqueued_at is None  # its wake-up is owed
     assert queued_job_ids() == []

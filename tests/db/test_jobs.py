@@ -3,18 +3,7 @@ worker's writes only land while its attempt still owns the job."""
 
 import uuid
 
-import pytest
-
 from db import jobs
-from db.session import make_session_factory
-
-
-@pytest.fixture
-def session(settings):
-    factory = make_session_factory(settings.database_url)
-    with factory() as session:
-        yield session
-    factory.kw["bind"].dispose()
 
 
 def queued_job(session, **overrides):

@@ -7,6 +7,9 @@ import sys
 import pytest
 import requests
 
+from db.accounts import create_api_key
+from db.session import make_session_factory
+from tests.support.http import ApiUrl
 from tests.support.processes import REPO_ROOT, running_worker, settings_env, stop_process_group
 from tests.support.services import free_port
 from tests.support.waiting import wait_for
@@ -19,7 +22,11 @@ def worker_log(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def worker(platform_settings, worker_log):
-    with running_worker(platform_settings, worker_log) as process:
+    # The worker outlives the e2e tests, and tests after them share its database:
+    # its maintenance (reaping expired leases, sending owed wake-ups) must not act
+    # on their jobs, so it runs once at start only. tests/faults test maintenance.
+    settings = platform_settings.model_copy(update={"maintenance_interval_seconds": 24 * 3600})
+    with running_worker(settings, worker_log) as process:
         yield process
 
 
@@ -53,6 +60,17 @@ def web_url(platform_settings, tmp_path_factory):
 
 
 @pytest.fixture
-def platform(settings, web_url, worker) -> str:
-    """A clean running platform (web + worker); yields the web's base URL."""
-    return web_url
+def api_key(settings) -> str:
+    """A live key of owner `e2e`, made in the platform's (freshly emptied) database."""
+    sessions = make_session_factory(settings.database_url)
+    with sessions() as session:
+        _key, raw_key = create_api_key(session, owner="e2e")
+        session.commit()
+    sessions.kw["bind"].dispose()
+    return raw_key
+
+
+@pytest.fixture
+def platform(settings, web_url, worker, api_key) -> ApiUrl:
+    """A clean running platform (web + worker): the web's base URL, carrying `api_key`."""
+    return ApiUrl(web_url, api_key)

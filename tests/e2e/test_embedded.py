@@ -13,7 +13,7 @@ from pathlib import Path
 
 import requests
 
-from tests.support.http import download_image, pixels, submit, wait_until_finished
+from tests.support.http import ApiUrl, download_image, get_job, pixels, submit, wait_until_finished
 from tests.support.processes import REPO_ROOT
 from tests.support.services import free_port
 from tests.support.waiting import wait_for
@@ -60,7 +60,9 @@ def genq_up(directory: Path, port: int):
         )
         assert process.poll() is None, "".join(output)[-3000:]
         wait_for(lambda: _answers(f"{url}/readyz"), timeout=60, what="the web to be ready")
-        yield url, process
+        key = (directory / "var" / "local_api_key").read_text().strip()
+        assert f"API key of 'local' (kept in var/local_api_key): {key}" in "".join(output)
+        yield ApiUrl(url, key), process
     finally:
         if process.poll() is None:
             process.send_signal(signal.SIGINT)
@@ -87,6 +89,12 @@ def test_genq_up_runs_a_job_with_no_configuration_and_stops_cleanly(tmp_path):
         assert (tmp_path / "var" / "genq.db").is_file()
         assert (tmp_path / "var" / "models" / "tiny-sd" / "model_index.json").is_file()
         assert len(processes_inside(tmp_path)) >= 3  # web, worker, redis-server at least
+        assert (tmp_path / "var" / "local_api_key").stat().st_mode & 0o777 == 0o600
+        first_key = url.key
+        # The local browser needs no key; any other caller does.
+        assert requests.get(f"{url}/api/v1/jobs", timeout=10).status_code == 401
+        page = requests.get(f"{url}/", timeout=10, allow_redirects=False)
+        assert page.status_code == 200 and 'id="signed-in-owner">local<' in page.text
 
         process.send_signal(signal.SIGINT)
         assert process.wait(timeout=60) == 0
@@ -94,6 +102,6 @@ def test_genq_up_runs_a_job_with_no_configuration_and_stops_cleanly(tmp_path):
 
     # Running it again reuses the data: the earlier job is still there.
     with genq_up(tmp_path, port) as (url, _process):
-        again = requests.get(f"{url}/api/v1/jobs/{job['id']}", timeout=10).json()
-        assert again["status"] == "succeeded"
+        assert url.key == first_key  # the same local key, read back from var/
+        assert get_job(url, job["id"])["status"] == "succeeded"
     wait_for(lambda: not processes_inside(tmp_path), timeout=15, what="every child to exit")

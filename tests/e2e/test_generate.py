@@ -11,7 +11,7 @@ from celery import Celery
 from PIL import Image
 
 from db.queue import GENERATE_QUEUE, celery_config, send_job
-from tests.support.http import download_image, pixels, submit, wait_until_finished
+from tests.support.http import download_image, get_job, pixels, submit, wait_until_finished
 
 
 def test_a_job_goes_from_the_api_through_the_worker_to_the_bucket(platform, platform_settings):
@@ -64,7 +64,9 @@ def test_a_job_without_a_seed_reports_the_one_it_used(platform):
 def test_the_job_list_shows_the_finished_job(platform):
     job = submit(platform, {"prompt": "listed", "width": 64, "height": 64, "steps": 2})
     wait_until_finished(platform, job["id"])
-    listed = requests.get(f"{platform}/api/v1/jobs", params={"status": "succeeded"}, timeout=10).json()
+    listed = requests.get(
+        f"{platform}/api/v1/jobs", params={"status": "succeeded"}, headers=platform.headers, timeout=10
+    ).json()
     assert [item["id"] for item in listed["jobs"]] == [job["id"]]
 
 
@@ -79,7 +81,7 @@ def test_a_duplicate_message_does_not_run_the_job_again(platform, platform_setti
     # The worker takes messages in order, so once a later job is done the duplicate was handled.
     wait_until_finished(platform, submit(platform, {"prompt": "later", "width": 64, "height": 64, "steps": 2})["id"])
 
-    again = requests.get(f"{platform}/api/v1/jobs/{job['id']}", timeout=10).json()
+    again = get_job(platform, job["id"])
     assert again["attempt"] == 1
     assert again["finished_at"] == first["finished_at"]
     assert [a["sha256"] for a in again["artifacts"]] == [a["sha256"] for a in first["artifacts"]]

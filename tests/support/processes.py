@@ -25,16 +25,16 @@ def settings_env(settings: Settings) -> dict[str, str]:
     for name, value in settings.model_dump().items():
         if value is None:
             continue
-        env[f"GENQ_{name.upper()}"] = json.dumps(value) if isinstance(value, list) else str(value)
+        env[f"GENQ_{name.upper()}"] = json.dumps(value) if isinstance(value, (list, dict)) else str(value)
     env["PYTHONUNBUFFERED"] = "1"
     return env
 
 
-@contextmanager
-def running_worker(settings: Settings, log_path: Path, queues: str = "generate") -> Iterator[subprocess.Popen]:
-    """A real Celery worker process; yields once it answers a ping."""
+def start_worker(settings: Settings, log_path: Path, queues: str = "generate,webhooks") -> subprocess.Popen:
+    """A real Celery worker process (`genq worker`) in a process group of its own,
+    its pool child included, so that a test can signal the whole worker."""
     with open(log_path, "ab") as log:
-        process = subprocess.Popen(
+        return subprocess.Popen(
             [sys.executable, "-m", "cli", "worker", "--queues", queues],
             env=settings_env(settings),
             cwd=REPO_ROOT,
@@ -42,6 +42,12 @@ def running_worker(settings: Settings, log_path: Path, queues: str = "generate")
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
+
+
+@contextmanager
+def running_worker(settings: Settings, log_path: Path, queues: str = "generate,webhooks") -> Iterator[subprocess.Popen]:
+    """A real Celery worker process; yields once it answers a ping."""
+    process = start_worker(settings, log_path, queues)
     celery = Celery(set_as_current=False)
     celery.config_from_object(celery_config(settings))
     try:

@@ -1,11 +1,19 @@
-"""The worker's Celery app: built from settings, configured as the queue contract says."""
+"""The worker's Celery app and the messages the web sends: configured as the queue
+contract says (JSON only, acks late, rejected when the worker is lost, prefetch 1,
+time limits per kind inside the broker's visibility timeout)."""
 
+import base64
+import json
 import subprocess
 import sys
 
-from db.queue import GENERATE_QUEUE, RUN_JOB_TASK
+import redis
+from celery import Celery
+
+from db.queue import GENERATE_QUEUE, RUN_JOB_TASK, celery_config, send_job, soft_time_limit
 from db.settings import Settings
-from worker.celery_app import create_celery, soft_time_limit
+from tests.support.services import redis_database
+from worker.celery_app import create_celery
 
 
 def test_app_follows_the_queue_contract():
@@ -13,12 +21,13 @@ def test_app_follows_the_queue_contract():
     app = create_celery(settings)
     try:
         conf = app.conf
-        assert conf.task_serializer == "json" and conf.accept_content == ["json"]
+        assert conf.task_serializer == "json" and conf.result_serializer == "json"
+        assert conf.accept_content == ["json"]
         assert conf.task_acks_late and conf.task_reject_on_worker_lost
         assert conf.worker_prefetch_multiplier == 1
         assert conf.broker_transport_options["visibility_timeout"] > conf.task_time_limit == 600
         assert conf.task_soft_time_limit == soft_time_limit(600) < 600
-        assert [queue.name for queue in conf.task_queues] == [GENERATE_QUEUE]
+        assert GENERATE_QUEUE in [queue.name for queue in conf.task_queues]
         assert conf.genq_settings is settings
 
         import worker.tasks  # noqa: F401  (what the worker's include loads)
@@ -28,9 +37,42 @@ def test_app_follows_the_queue_contract():
         app.close()
 
 
+def test_the_visibility_timeout_outlasts_the_longest_time_limit_of_any_kind():
+    settings = Settings(
+        _env_file=None, task_time_limit_seconds=600, kind_time_limit_seconds={"generate": 7200}
+    )
+
+    assert settings.time_limit_for("generate") == 7200
+    assert settings.time_limit_for("finetune") == 600
+    assert settings.broker_visibility_timeout > 7200
+
+
+def test_each_message_carries_the_time_limits_of_its_queue(settings):
+    # A Redis db of its own: a session-wide worker from the e2e tests may be
+    # listening on the shared one and would take the message first.
+    with redis_database() as broker_url:
+        limited = settings.model_copy(
+            update={"kind_time_limit_seconds": {"generate": 120}, "broker_url": broker_url}
+        )
+        web_celery = Celery(set_as_current=False)
+        web_celery.config_from_object(celery_config(limited))
+        try:
+            send_job(web_celery, "4a789cc3-78a0-4806-9298-904bbf948163", GENERATE_QUEUE)
+        finally:
+            web_celery.close()
+        [raw] = redis.Redis.from_url(broker_url).lrange(GENERATE_QUEUE, 0, -1)
+    message = json.loads(raw)
+    assert message["content-type"] == "application/json"
+    assert message["headers"]["task"] == RUN_JOB_TASK
+    assert message["headers"]["timelimit"] == [120, soft_time_limit(120)]  # [hard, soft]
+    args, kwargs, _embed = json.loads(base64.b64decode(message["body"]))
+    assert (args, kwargs) == (["4a789cc3-78a0-4806-9298-904bbf948163"], {})
+
+
 def test_soft_limit_leaves_time_to_record_the_failure():
     assert soft_time_limit(3600) == 3540
     assert soft_time_limit(10) == 9
+    assert soft_time_limit(2) == 1
 
 
 def test_importing_the_celery_app_does_not_import_torch():

@@ -11,12 +11,20 @@ from flask import Response, jsonify
 class ApiError(Exception):
     """Raised by API views; answered with the JSON error shape and this status."""
 
-    def __init__(self, status: int, code: str, message: str, details: list[dict[str, Any]] | None = None):
+    def __init__(
+        self,
+        status: int,
+        code: str,
+        message: str,
+        details: list[dict[str, Any]] | None = None,
+        headers: dict[str, str] | None = None,
+    ):
         super().__init__(message)
         self.status = status
         self.code = code
         self.message = message
         self.details = details
+        self.headers = headers or {}
 
 
 def error_response(
@@ -31,4 +39,6 @@ def error_response(
 
 
 def api_error_response(error: ApiError) -> Response:
-    return error_response(error.status, error.code, error.message, error.details)
+    response = error_response(error.status, error.code, error.message, error.details)
+    response.headers.update(error.headers)
+    return response

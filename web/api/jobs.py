@@ -11,14 +11,17 @@ from typing import Any
 from flask import Response, request, url_for
 from werkzeug.exceptions import BadRequest
 
+from db.idempotency import MAX_KEY_LENGTH, IdempotencyKeyReused, IdempotentRequest, request_hash
 from db.jobs import get_job
 from db.models import JOB_STATUSES, Job
 from db.specs import JOB_KINDS
+from db.quotas import QuotaExceeded
 from db.storage import ObjectNotFound
 from web.api import api
 from web.api.errors import ApiError
 from web.api.serializers import serialize_job
-from web.context import current_owner, db_session, platform
+from web.cancel import cancel_owned_job
+from web.context import current_job_limits, current_owner, db_session, platform
 from web.paging import InvalidCursor, page_of_jobs
 from web.submission import SubmissionRejected, submit_job, validate_submission
 
@@ -35,7 +38,7 @@ def _json_body() -> Any:
         raise ApiError(400, "invalid_json", "the body is not valid JSON") from None
 
 
-def _owned_job(job_id: uuid.UUID) -> Job:
+def owned_job(job_id: uuid.UUID) -> Job:
     # Someone else's job answers exactly like a missing one, so ids cannot be probed.
     job = get_job(db_session(), job_id, owner=current_owner())
     if job is None:
@@ -43,11 +46,30 @@ def _owned_job(job_id: uuid.UUID) -> Job:
     return job
 
 
+def _idempotent_request(body: Any) -> IdempotentRequest | None:
+    key = request.headers.get("Idempotency-Key")
+    if key is None:
+        return None
+    if not (1 <= len(key) <= MAX_KEY_LENGTH and key.isascii() and key.isprintable()):
+        message = f"must be 1 to {MAX_KEY_LENGTH} printable ASCII characters"
+        raise ApiError(
+            422,
+            "validation_error",
+            f"Idempotency-Key: {message}",
+            [{"field": "headers.Idempotency-Key", "message": message}],
+        )
+    return IdempotentRequest(key, request_hash(body))
+
+
 @api.post("/jobs")
 def submit() -> tuple[dict[str, Any], int, dict[str, str]]:
+    """202 with a new job; 200 with the earlier job when an Idempotency-Key repeats
+    with the same body."""
     services = platform()
+    body = _json_body()
+    idempotent = _idempotent_request(body)
     try:
-        submission = validate_submission(_json_body(), services.settings)
+        submission = validate_submission(body, services.settings)
     except SubmissionRejected as rejected:
         raise ApiError(
             422,
@@ -56,14 +78,49 @@ def submit() -> tuple[dict[str, Any], int, dict[str, str]]:
             [{"field": error.field, "message": error.message} for error in rejected.errors],
         ) from None
     session = db_session()
-    job = submit_job(session, services.celery, owner=current_owner(), submission=submission)
+    try:
+        job, created = submit_job(
+            session,
+            services.celery,
+            owner=current_owner(),
+            submission=submission,
+            limits=current_job_limits(),
+            idempotent=idempotent,
+        )
+    except QuotaExceeded as exceeded:
+        raise ApiError(
+            429, exceeded.code, exceeded.message, headers={"Retry-After": str(exceeded.retry_after_seconds)}
+        ) from None
+    except IdempotencyKeyReused:
+        message = "was used before with a different request body; use a new key for a new job"
+        raise ApiError(
+            422,
+            "idempotency_key_reused",
+            f"Idempotency-Key: {message}",
+            [{"field": "headers.Idempotency-Key", "message": message}],
+        ) from None
     location = url_for("api.get_one", job_id=job.id)
-    return serialize_job(session, services.storage, job), 202, {"Location": location}
+    return serialize_job(session, services.storage, job), 202 if created else 200, {"Location": location}
 
 
 @api.get("/jobs/<uuid:job_id>")
 def get_one(job_id: uuid.UUID) -> dict[str, Any]:
-    return serialize_job(db_session(), platform().storage, _owned_job(job_id))
+    return serialize_job(db_session(), platform().storage, owned_job(job_id))
+
+
+@api.post("/jobs/<uuid:job_id>/cancel")
+def cancel(job_id: uuid.UUID) -> tuple[dict[str, Any], int]:
+    """200 with the job canceled at once (it was queued), 202 while a running job
+    stops at its next step."""
+    services = platform()
+    session = db_session()
+    outcome = cancel_owned_job(session, services, job_id, owner=current_owner())
+    if outcome == "not_found":
+        raise ApiError(404, "not_found", "no such job")
+    if outcome == "finished":
+        raise ApiError(409, "job_finished", "the job has already finished; there is nothing to cancel")
+    status = 200 if outcome == "canceled" else 202
+    return serialize_job(session, services.storage, owned_job(job_id)), status
 
 
 def _choice_argument(name: str, choices: tuple[str, ...]) -> str | None:
@@ -110,7 +167,7 @@ def list_all() -> dict[str, Any]:
 
 @api.get("/jobs/<uuid:job_id>/artifacts/<int:index>")
 def download_artifact(job_id: uuid.UUID, index: int) -> Response:
-    job = _owned_job(job_id)
+    job = owned_job(job_id)
     artifact = next((artifact for artifact in job.artifacts if artifact.index == index), None)
     if artifact is None:
         raise ApiError(404, "not_found", "no such artifact")

@@ -1,33 +1,75 @@
-// Live updates for a job page: polls GET /api/v1/jobs/<id> until the job is
-// finished. A static file because the CSP allows no inline script; it builds
-// DOM nodes and sets textContent, never HTML strings.
+// Live updates for a job page from its event stream (GET /api/v1/jobs/<id>/events,
+// Server-Sent Events) until the `done` event. A static file because the CSP
+// allows no inline script; it builds DOM nodes and sets textContent, never HTML.
 (function () {
   "use strict";
 
   const FINISHED = new Set(["succeeded", "failed", "canceled"]);
-  const POLL_MS = 1000;
-  const MAX_RETRY_MS = 10000;
+  const MIN_RETRY_MS = 1000;
+  const MAX_RETRY_MS = 30000;
 
   const root = document.getElementById("job");
-  if (!root) {
+  if (!root || !window.EventSource) {
     return;
   }
-  let retryMs = POLL_MS;
+  let lastEventId = null;
+  let retryMs = MIN_RETRY_MS;
 
   function setText(id, value) {
     document.getElementById(id).textContent = value;
   }
 
-  function progressText(progress) {
-    return progress.total ? "step " + progress.step + " of " + progress.total : "not started";
+  function formatSeconds(seconds) {
+    if (seconds === null || seconds === undefined) {
+      return "—";
+    }
+    const rounded = Math.max(1, Math.round(seconds));
+    return rounded < 60 ? "about " + rounded + " s" : "about " + Math.round(rounded / 60) + " min";
   }
 
-  function renderArtifacts(artifacts) {
+  function renderStatus(data) {
+    const status = document.getElementById("status");
+    status.textContent = data.status;
+    status.className = "status status-" + data.status;
+    if (data.error && data.status === "failed") {
+      const error = document.getElementById("error");
+      error.textContent = data.error.message;
+      error.hidden = false;
+    }
+    if (FINISHED.has(data.status)) {
+      document.getElementById("cancel-form").hidden = true;
+      setText("queue-position", "—");
+      setText("eta", "—");
+      if (data.status === "succeeded") {
+        const progress = document.getElementById("progress");
+        progress.value = progress.max;
+        setText("progress-text", "step " + progress.max + " of " + progress.max);
+      }
+    } else if (data.status === "running") {
+      setText("queue-position", "0");
+    }
+    // Set last, so a test waiting on data-status sees everything else in place.
+    root.dataset.status = data.status;
+  }
+
+  function renderProgress(data) {
+    const progress = document.getElementById("progress");
+    progress.max = data.total || 1;
+    progress.value = data.step;
+    setText("progress-text", data.total ? "step " + data.step + " of " + data.total : "not started");
+  }
+
+  function renderQueue(data) {
+    setText("queue-position", data.queue_position === null ? "—" : String(data.queue_position));
+    setText("eta", formatSeconds(data.eta_seconds));
+  }
+
+  function renderArtifacts(data) {
     const container = document.getElementById("artifacts");
     if (container.querySelector("img.artifact")) {
       return; // already on the page
     }
-    for (const artifact of artifacts) {
+    for (const artifact of data.artifacts) {
       const image = document.createElement("img");
       image.className = "artifact";
       image.src = artifact.url;
@@ -48,54 +90,41 @@
     }
   }
 
-  function render(job) {
-    const status = document.getElementById("status");
-    status.textContent = job.status;
-    status.className = "status status-" + job.status;
-    const progress = document.getElementById("progress");
-    progress.max = job.progress.total || 1;
-    progress.value = job.progress.step;
-    setText("progress-text", progressText(job.progress));
-    setText("queue-position", job.queue_position === null ? "—" : String(job.queue_position));
-    if (job.error) {
-      const error = document.getElementById("error");
-      error.textContent = job.error.message;
-      error.hidden = false;
-    }
-    if (job.status === "succeeded") {
-      renderArtifacts(job.artifacts);
-    }
-    // Set last, so a test waiting on data-status sees everything else in place.
-    root.dataset.status = job.status;
-  }
+  const handlers = {
+    status: renderStatus,
+    progress: renderProgress,
+    queue: renderQueue,
+    artifacts: renderArtifacts,
+  };
 
-  async function poll() {
-    try {
-      const response = await fetch(root.dataset.jobUrl, {
-        headers: { Accept: "application/json" },
-        cache: "no-store",
+  function connect() {
+    let url = root.dataset.eventsUrl;
+    if (lastEventId !== null) {
+      url += "?last_event_id=" + encodeURIComponent(lastEventId);
+    }
+    const source = new EventSource(url);
+    for (const [type, render] of Object.entries(handlers)) {
+      source.addEventListener(type, function (event) {
+        if (event.lastEventId) {
+          lastEventId = event.lastEventId;
+        }
+        retryMs = MIN_RETRY_MS;
+        render(JSON.parse(event.data));
       });
-      if (response.status === 404) {
-        return; // the job is gone; nothing more will change
-      }
-      if (!response.ok) {
-        throw new Error("HTTP " + response.status);
-      }
-      const job = await response.json();
-      render(job);
-      retryMs = POLL_MS;
-      if (FINISHED.has(job.status)) {
-        return;
-      }
-      setTimeout(poll, POLL_MS);
-    } catch (error) {
-      // The server restarting or a network blip: keep trying, less often.
-      retryMs = Math.min(retryMs * 2, MAX_RETRY_MS);
-      setTimeout(poll, retryMs);
     }
+    source.addEventListener("done", function () {
+      source.close(); // otherwise EventSource would reconnect
+    });
+    source.onerror = function () {
+      // EventSource reconnects by itself after a stream ends (it is bounded in
+      // time) or the network drops; it gives up only on an HTTP error (a 503
+      // when the server has no free stream): then try again later, resuming.
+      if (source.readyState === EventSource.CLOSED && !FINISHED.has(root.dataset.status)) {
+        setTimeout(connect, retryMs);
+        retryMs = Math.min(retryMs * 2, MAX_RETRY_MS);
+      }
+    };
   }
 
-  // Poll even if the page was rendered finished: images may have been rendered
-  // from a stale state; one request settles it and then stops.
-  poll();
+  connect();
 })();

@@ -1,0 +1,116 @@
+"""The event stream (SSE) through the Flask test client: a finished job's stream
+replays its whole history and ends with `done`, Last-Event-ID resumes after an
+event, a waiting job's stream ends after its time limit, and a process serves
+only so many streams at once."""
+
+import time
+import uuid
+
+import pytest
+
+from tests.api.conftest import authenticated_client, close_app
+from tests.support.sse import events_of
+from web import create_app
+
+
+def stream(client, job_id, **kwargs):
+    return client.get(f"/api/v1/jobs/{job_id}/events", **kwargs)
+
+
+def test_a_finished_job_replays_every_event_then_done(client, make_job):
+    job = make_job("succeeded", images=2)
+
+    response = stream(client, job.id)
+
+    assert response.status_code == 200 and response.mimetype == "text/event-stream"
+    assert response.headers["Cache-Control"] == "no-cache"
+    text = response.get_data(as_text=True)
+    assert text.startswith("retry: 1000\n\n")
+    events = events_of(text)
+    assert [(event.type, event.data.get("status")) for event in events] == [
+        ("status", "queued"),
+        ("status", "running"),
+        ("progress", None),
+        ("artifacts", None),
+        ("status", "succeeded"),
+        ("done", "succeeded"),
+    ]
+    assert [event.id for event in events] == sorted(event.id for event in events)
+    assert events[2].data == {"step": 2, "total": 4}
+    artifacts = events[3].data["artifacts"]
+    assert [artifact["seed"] for artifact in artifacts] == [7, 8]
+    assert artifacts == client.get(f"/api/v1/jobs/{job.id}").json["artifacts"]
+
+
+def test_last_event_id_resumes_after_that_event(client, make_job):
+    job = make_job("failed")
+    events = events_of(stream(client, job.id).get_data(as_text=True))
+
+    from_header = events_of(stream(client, job.id, headers={"Last-Event-ID": str(events[1].id)}).get_data(as_text=True))
+    from_query = events_of(stream(client, job.id, query_string={"last_event_id": events[1].id}).get_data(as_text=True))
+
+    assert from_header == from_query == events[2:]
+    assert from_header[-2].data["error"] == {"code": "oom", "message": "CUDA ran out of memory"}
+
+
+def test_after_done_the_stream_answers_204_so_the_browser_stops(client, make_job):
+    job = make_job("succeeded")
+    events = events_of(stream(client, job.id).get_data(as_text=True))
+    assert stream(client, job.id, headers={"Last-Event-ID": str(events[-1].id)}).status_code == 204
+
+
+def test_bad_last_event_id_unknown_and_foreign_jobs_are_refused(client, client_for, make_job):
+    job = make_job()
+    for bad in ("soon", "²", "9" * 19):  # not a number, not ASCII, past bigint
+        response = stream(client, job.id, query_string={"last_event_id": bad})
+        assert response.status_code == 400 and response.json["error"]["code"] == "invalid_last_event_id"
+    assert stream(client, uuid.uuid4()).status_code == 404
+    assert stream(client_for("mallory"), job.id).status_code == 404
+
+
+@pytest.fixture
+def app_with(settings, api_key):
+    """A client of an app built with changed settings."""
+    apps = []
+
+    def make(**changes):
+        app = create_app(settings.model_copy(update=changes))
+        apps.append(app)
+        return authenticated_client(app, api_key)
+
+    yield make
+    for app in apps:
+        close_app(app)
+
+
+def test_a_waiting_jobs_stream_ends_after_its_time_limit(app_with, make_job):
+    client = app_with(event_stream_seconds=1.0, event_poll_seconds=0.1)
+    make_job()
+    job = make_job()
+
+    started = time.monotonic()
+    text = stream(client, job.id).get_data(as_text=True)
+
+    assert 0.9 < time.monotonic() - started < 5
+    events = events_of(text)
+    assert [(event.type, event.data) for event in events] == [
+        ("status", {"status": "queued"}),
+        ("queue", {"queue_position": 1, "eta_seconds": None, "eta_p90_seconds": None}),
+    ]
+    assert events[1].id is None  # not stored: resuming skips nothing
+
+
+def test_a_process_serves_only_so_many_streams_at_once(app_with, make_job):
+    client = app_with(max_event_streams=1)
+    job = make_job()
+
+    first = stream(client, job.id, buffered=False)
+    refused = stream(client, job.id)
+    assert first.status_code == 200
+    assert refused.status_code == 503 and int(refused.headers["Retry-After"]) >= 2
+    assert refused.json["error"]["code"] == "too_many_streams"
+
+    first.close()
+    again = stream(client, job.id, buffered=False)
+    assert again.status_code == 200
+    again.close()

@@ -1,0 +1,29 @@
+"""The event stream on the production shape: `genq web` (gunicorn, gthread) streams
+a job's events live while a real worker runs it, until `done`."""
+
+import requests
+
+from tests.support.http import download_image, submit
+from tests.support.sse import parse_events
+
+
+def test_a_live_stream_sees_the_job_run_to_done(platform):
+    job = submit(platform, {"prompt": "a lighthouse at night", "width": 64, "height": 64, "steps": 30, "seed": 5})
+
+    with requests.get(
+        f"{platform}/api/v1/jobs/{job['id']}/events", headers=platform.headers, stream=True, timeout=60
+    ) as response:
+        assert response.status_code == 200
+        assert response.headers["Content-Type"].startswith("text/event-stream")
+        events = list(parse_events(response.iter_lines(decode_unicode=True)))
+
+    types = [event.type for event in events if event.type != "queue"]
+    assert types[:2] == ["status", "status"] and types[-3:] == ["artifacts", "status", "done"]
+    assert [event.data["status"] for event in events if event.type == "status"] == ["queued", "running", "succeeded"]
+    steps = [event.data["step"] for event in events if event.type == "progress"]
+    assert steps and steps == sorted(steps) and steps[-1] == 30
+    assert events[-1].data == {"status": "succeeded"}
+    ids = [event.id for event in events if event.id is not None]
+    assert ids == sorted(ids) and len(ids) == len(types)
+    [artifact] = next(event for event in events if event.type == "artifacts").data["artifacts"]
+    assert download_image(platform, artifact).size == (64, 64)

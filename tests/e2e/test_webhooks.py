@@ -1,0 +1,94 @@
+"""Webhooks on the production shape: a real worker delivers a signed POST of the
+job to a receiver in this test (an http.server thread on loopback, allowlisted in
+the test settings), and retries one that fails, recording every attempt."""
+
+import hashlib
+import hmac
+import json
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import requests
+
+from tests.support.http import submit, wait_until_finished
+from tests.support.waiting import wait_for
+
+PARAMS = {"prompt": "a kite over the dunes", "width": 64, "height": 64, "steps": 3, "seed": 11}
+
+
+@contextmanager
+def receiver(statuses: list[int]) -> Iterator[tuple[str, list[dict]]]:
+    """A webhook receiver answering `statuses` in turn (then 200); yields its URL and
+    the requests it got: {headers, body}."""
+    received: list[dict] = []
+    answers = iter(statuses)
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            body = self.rfile.read(int(self.headers["Content-Length"]))
+            received.append({"headers": dict(self.headers), "body": body, "path": self.path})
+            self.send_response(next(answers, 200))
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *_args) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/hooks/genq?team=7", received
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def webhook_secret(platform) -> str:
+    return requests.get(f"{platform}/api/v1/webhook-secret", headers=platform.headers, timeout=10).json()["secret"]
+
+
+def test_a_finished_job_is_posted_signed_to_its_webhook(platform):
+    with receiver([]) as (url, received):
+        job = submit(platform, PARAMS, webhook_url=url, webhook_events=["running", "succeeded"])
+        assert wait_until_finished(platform, job["id"])["status"] == "succeeded"
+        wait_for(lambda: len(received) == 2, timeout=30, what="two deliveries")
+
+    by_event = {request["headers"]["Genq-Event"]: request for request in received}
+    assert set(by_event) == {"running", "succeeded"}
+    delivery = by_event["succeeded"]
+    assert delivery["path"] == "/hooks/genq?team=7"
+    headers = delivery["headers"]
+    assert headers["Content-Type"] == "application/json"
+    assert (headers["Genq-Event"], headers["Genq-Delivery"]) == ("succeeded", f"{job['id']}.succeeded")
+    timestamp, digest = (part.split("=", 1)[1] for part in headers["Genq-Signature"].split(","))
+    expected = hmac.new(webhook_secret(platform).encode(), f"{timestamp}.".encode() + delivery["body"], hashlib.sha256)
+    assert hmac.compare_digest(digest, expected.hexdigest())
+    assert abs(time.time() - int(timestamp)) < 60
+    body = json.loads(delivery["body"])
+    assert (body["id"], body["status"]) == (job["id"], "succeeded")
+    assert body["artifacts"][0]["seed"] == 11
+
+
+def test_a_failing_receiver_is_retried_and_every_attempt_is_recorded(platform):
+    with receiver([500, 500]) as (url, received):
+        job = submit(platform, PARAMS, webhook_url=url)
+        wait_until_finished(platform, job["id"])
+
+        def three_deliveries():
+            current = requests.get(f"{platform}/api/v1/jobs/{job['id']}", headers=platform.headers, timeout=10).json()
+            return current if len(current["webhook"]["deliveries"]) == 3 else None
+
+        deliveries = wait_for(three_deliveries, timeout=60, what="three attempts")["webhook"]["deliveries"]
+
+    assert [(d["event"], d["attempt"], d["status_code"]) for d in deliveries] == [
+        ("succeeded", 1, 500),
+        ("succeeded", 2, 500),
+        ("succeeded", 3, 200),
+    ]
+    assert deliveries[0]["error"] == "the receiver answered 500" and deliveries[2]["error"] is None
+    assert len(received) == 3
+    assert len({request["headers"]["Genq-Delivery"] for request in received}) == 1

@@ -1,0 +1,51 @@
+"""Cancelling a running job, with the runner in this process on the tiny model, real
+Postgres, Redis and S3: the per-step check stops the run long before its next
+progress write would, and nothing it made is kept."""
+
+import threading
+
+import boto3
+
+from db.cancellation import signal_cancel
+from db.jobs import LOCAL_OWNER, cancel_job, create_job, get_job
+from db.session import make_session_factory
+from db.specs import GenerateSpec
+from tests.support.waiting import wait_for
+from tests.worker.conftest import TINY_MODEL
+from worker.runner import JobRunner
+
+
+def test_the_per_step_check_stops_a_run_between_progress_writes(settings, s3_endpoint):
+    # One progress write an hour: only the per-step check (Redis) can stop it early.
+    settings = settings.model_copy(update={"progress_interval_seconds": 3600})
+    sessions = make_session_factory(settings.database_url)
+    params = GenerateSpec(prompt="a long walk", steps=150, width=64, height=64, seed=3).model_dump(mode="json")
+    with sessions.begin() as session:
+        job_id = create_job(session, owner=LOCAL_OWNER, kind="generate", model=TINY_MODEL, params=params).id
+    runner = JobRunner(settings)
+    outcome = []
+    run = threading.Thread(target=lambda: outcome.append(runner.run(job_id)))
+    run.start()
+
+    def progress_step() -> int:
+        with sessions() as session:
+            return get_job(session, job_id, owner=None).progress_step
+
+    wait_for(lambda: progress_step() >= 1, timeout=60, what="the first progress write")
+    with sessions.begin() as session:
+        assert cancel_job(session, job_id, owner=LOCAL_OWNER) == "cancel_requested"
+    assert signal_cancel(settings, job_id)
+    run.join(timeout=60)
+
+    assert outcome == ["canceled"]
+    with sessions() as session:
+        job = get_job(session, job_id, owner=None)
+    assert job.status == "canceled" and job.artifacts == []
+    # The row's flag is read only at progress writes, here at step 1 and step 150:
+    # stopping in between was the per-step check's doing.
+    assert 1 <= job.progress_step < job.progress_total == 150
+    objects = boto3.client("s3", endpoint_url=s3_endpoint).list_objects_v2(
+        Bucket=settings.storage_url.removeprefix("s3://"), Prefix=f"jobs/{job_id}/"
+    )
+    assert objects["KeyCount"] == 0
+    sessions.kw["bind"].dispose()

@@ -1,0 +1,155 @@
+"""GET /api/v1/jobs/<id>/events: a job's events as Server-Sent Events, resumable
+with Last-Event-ID, ending after the `done` event.
+
+A stream holds a gunicorn thread, so it is bounded: it ends after
+GENQ_EVENT_STREAM_SECONDS (EventSource reconnects with Last-Event-ID), a web
+process serves at most GENQ_MAX_EVENT_STREAMS at once (503 beyond), and each
+poll of job_events uses a short session of its own: a stream never holds a
+database connection while it waits.
+"""
+
+import json
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+from flask import Response, current_app, request, stream_with_context
+from sqlalchemy.orm import Session
+
+from db.events import ARTIFACTS, DONE, events_after
+from db.job_json import position_json
+from db.jobs import get_job
+from db.models import JobEvent
+from db.storage import Storage
+from web.api import api
+from web.api.errors import ApiError, error_response
+from web.api.jobs import owned_job
+from web.api.serializers import serialize_artifact
+from web.context import Platform, db_session, platform
+
+STREAM_SLOTS = "genq.event_stream_slots"
+# How long EventSource waits before reconnecting after a stream ends.
+RETRY_MILLISECONDS = 1000
+# A comment line this often keeps proxies from closing a quiet stream.
+KEEPALIVE_SECONDS = 15.0
+# While the job waits, its queue position is looked up at most this often.
+POSITION_SECONDS = 2.0
+EVENTS_PER_POLL = 200
+
+
+class StreamSlots:
+    """The event streams one web process may serve at once."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self._open = 0
+        self._lock = threading.Lock()
+
+    def take(self) -> bool:
+        with self._lock:
+            if self._open >= self.limit:
+                return False
+            self._open += 1
+            return True
+
+    def give_back(self) -> None:
+        with self._lock:
+            self._open -= 1
+
+
+def format_event(type: str, data: dict[str, Any], event_id: int | None = None) -> str:
+    # json.dumps escapes newlines, so the data is always one `data:` line.
+    lines = [] if event_id is None else [f"id: {event_id}"]
+    lines += [f"event: {type}", f"data: {json.dumps(data, separators=(',', ':'))}"]
+    return "\n".join(lines) + "\n\n"
+
+
+def _last_event_id() -> int:
+    text = request.headers.get("Last-Event-ID") or request.args.get("last_event_id") or "0"
+    # ASCII digits only (str.isdigit admits '²'), and within the bigint event ids.
+    if not (text.isascii() and text.isdigit() and len(text) <= 18):
+        raise ApiError(400, "invalid_last_event_id", "Last-Event-ID must be the id of an event of this stream")
+    return int(text)
+
+
+@api.get("/jobs/<uuid:job_id>/events")
+def job_events(job_id: uuid.UUID) -> Response:
+    after_id = _last_event_id()
+    services = platform()
+    session = db_session()
+    job = owned_job(job_id)
+    if job.is_finished and not events_after(session, job_id, after_id, limit=1):
+        # The client has seen `done`: 204 tells EventSource to stop reconnecting.
+        return Response(status=204)
+    # The stream polls with sessions of its own; the request's must not hold a connection.
+    session.close()
+
+    slots: StreamSlots = current_app.extensions[STREAM_SLOTS]
+    if not slots.take():
+        response = error_response(
+            503, "too_many_streams", "this server has no free event stream; retry shortly"
+        )
+        response.headers["Retry-After"] = "2"
+        return response
+    stream = _stream(services, job_id, after_id)
+    response = Response(stream_with_context(stream), mimetype="text/event-stream")
+    # Runs when the server closes the response, however it ends (done, time out, client gone).
+    response.call_on_close(slots.give_back)
+    response.headers["Cache-Control"] = "no-cache"
+    response.headers["X-Accel-Buffering"] = "no"  # nginx: pass events on as they come
+    return response
+
+
+def _stream(services: Platform, job_id: uuid.UUID, after_id: int) -> Iterator[str]:
+    settings, storage = services.settings, services.storage
+    deadline = time.monotonic() + settings.event_stream_seconds
+    yield f"retry: {RETRY_MILLISECONDS}\n\n"
+    last_write = last_position_check = time.monotonic()
+    position: dict[str, Any] | None = None
+    first_poll = True
+    while True:
+        with services.sessions() as session:
+            events = events_after(session, job_id, after_id, limit=EVENTS_PER_POLL)
+            chunks = [_event_text(session, storage, event) for event in events]
+            if first_poll or time.monotonic() - last_position_check >= POSITION_SECONDS:
+                last_position_check = time.monotonic()
+                current = _position(session, job_id)
+                if current is not None and current != position:
+                    position = current
+                    chunks.append(format_event("queue", current))
+        first_poll = False
+        if chunks:
+            yield "".join(chunks)
+            last_write = time.monotonic()
+        if events:
+            after_id = events[-1].id
+            if events[-1].type == DONE:
+                return
+            if len(events) == EVENTS_PER_POLL:
+                continue  # a backlog: read on without waiting
+        now = time.monotonic()
+        if now >= deadline:
+            return
+        if now - last_write >= KEEPALIVE_SECONDS:
+            yield ": keepalive\n\n"
+            last_write = now
+        time.sleep(min(settings.event_poll_seconds, deadline - now))
+
+
+def _event_text(session: Session, storage: Storage, event: JobEvent) -> str:
+    data = event.data
+    if event.type == ARTIFACTS:
+        # URLs are made now, not stored: presigned ones expire.
+        job = get_job(session, event.job_id, owner=None)
+        data = {"artifacts": [serialize_artifact(storage, artifact) for artifact in job.artifacts]}
+    return format_event(event.type, data, event.id)
+
+
+def _position(session: Session, job_id: uuid.UUID) -> dict[str, Any] | None:
+    """Where an unfinished job stands (not an event of its own: it changes when others move)."""
+    job = get_job(session, job_id, owner=None)
+    if job is None or job.is_finished:
+        return None
+    return position_json(session, job)

@@ -1,0 +1,246 @@
+"""GET /api/v1/openapi.json: the OpenAPI 3.1 description of every /api/v1 route,
+for this deployment (its models and caps). Request bodies come from the pydantic
+specs; responses are PATHS here with the shapes of web/api/openapi_schemas.py,
+kept true by the schemathesis fuzz test; tests/api/test_openapi.py fails when a
+route is missing from PATHS. Add a route here in the same change that adds it
+(docs/design.md says how).
+"""
+
+from typing import Any
+
+from db.idempotency import MAX_KEY_LENGTH
+from db.models import JOB_STATUSES
+from db.registry import list_models
+from db.settings import Settings
+from db.specs import JOB_KINDS, SubmitRequest
+from web.api import api
+from web.api.jobs import MAX_PAGE_SIZE
+from web.api.openapi_schemas import (
+    ARTIFACT,
+    COMMON_RESPONSES,
+    ERROR,
+    EVENT_ID,
+    JOB,
+    SCHEMA_REF,
+    SSE_EVENT,
+    error,
+    error_with_retry_after,
+    json_body,
+    nullable,
+    ref,
+)
+from web.context import platform
+
+JOB_ID = {"name": "job_id", "in": "path", "required": True, "schema": {"type": "string", "format": "uuid"}}
+JOB_NOT_FOUND = error("no such job, or another owner's (the same answer for both)")
+
+PATHS: dict[str, dict[str, Any]] = {
+    "/jobs": {
+        "post": {
+            "summary": "Submit a job",
+            "parameters": [
+                {
+                    "name": "Idempotency-Key",
+                    "in": "header",
+                    "required": False,
+                    "description": "same key and body: the same job (200); same key, other body: 422",
+                    "schema": {"type": "string", "minLength": 1, "maxLength": MAX_KEY_LENGTH},
+                }
+            ],
+            "requestBody": {"required": True, "content": {"application/json": {"schema": ref("SubmitRequest")}}},
+            "responses": {
+                "202": json_body(ref("Job"), "queued"),
+                "200": json_body(ref("Job"), "the job an earlier request with this Idempotency-Key made"),
+                "400": error("the body is not valid JSON"),
+                "413": error("the body is larger than GENQ_MAX_REQUEST_BYTES"),
+                "415": error("the body is not application/json"),
+                "422": error("invalid params, unknown model, or a reused Idempotency-Key"),
+            },
+        },
+        "get": {
+            "summary": "List own jobs, newest first",
+            "parameters": [
+                {"name": "status", "in": "query", "schema": {"type": "string", "enum": list(JOB_STATUSES)}},
+                {"name": "kind", "in": "query", "schema": {"type": "string", "enum": list(JOB_KINDS)}},
+                {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": MAX_PAGE_SIZE}},
+                {"name": "cursor", "in": "query", "schema": {"type": "string"}},
+            ],
+            "responses": {
+                "200": json_body(
+                    {
+                        "type": "object",
+                        "required": ["jobs", "next_cursor"],
+                        "properties": {
+                            "jobs": {"type": "array", "items": ref("Job")},
+                            "next_cursor": {"type": ["string", "null"]},
+                        },
+                    },
+                    "a page of jobs",
+                ),
+                "400": error("a cursor this API did not hand out"),
+                "422": error("an invalid filter or limit"),
+            },
+        },
+    },
+    "/jobs/{job_id}": {
+        "get": {
+            "summary": "Read a job",
+            "parameters": [JOB_ID],
+            "responses": {"200": json_body(ref("Job"), "the job"), "404": JOB_NOT_FOUND},
+        }
+    },
+    "/jobs/{job_id}/cancel": {
+        "post": {
+            "summary": "Cancel a job",
+            "parameters": [JOB_ID],
+            "responses": {
+                "200": json_body(ref("Job"), "canceled (it was queued)"),
+                "202": json_body(ref("Job"), "running: stops at its next step"),
+                "404": JOB_NOT_FOUND,
+                "409": error("the job has already finished"),
+            },
+        }
+    },
+    "/jobs/{job_id}/events": {
+        "get": {
+            "summary": "The job's events as Server-Sent Events",
+            "parameters": [
+                JOB_ID,
+                {"name": "Last-Event-ID", "in": "header", "schema": EVENT_ID},
+                {"name": "last_event_id", "in": "query", "schema": EVENT_ID},
+            ],
+            "responses": {
+                "200": {"description": "event stream", "content": {"text/event-stream": {"schema": SSE_EVENT}}},
+                "204": {"description": "finished and every event was seen"},
+                "400": error("Last-Event-ID is not an event id"),
+                "404": JOB_NOT_FOUND,
+                "503": error_with_retry_after("this server has no free event stream"),
+            },
+        }
+    },
+    "/jobs/{job_id}/artifacts/{index}": {
+        "get": {
+            "summary": "Download an artifact (local storage; S3 artifacts have presigned URLs)",
+            "parameters": [
+                JOB_ID,
+                {"name": "index", "in": "path", "required": True, "schema": {"type": "integer", "minimum": 0}},
+            ],
+            "responses": {
+                "200": {
+                    "description": "the file",
+                    "content": {
+                        media: {"schema": {"type": "string", "format": "binary"}}
+                        for media in ("image/png", "image/jpeg", "image/webp")
+                    },
+                },
+                "304": {"description": "not modified (If-None-Match)"},
+                "404": error("no such job or artifact"),
+            },
+        }
+    },
+    "/models": {
+        "get": {
+            "summary": "Models a job may name",
+            "responses": {
+                "200": json_body(
+                    {
+                        "type": "object",
+                        "required": ["models", "default"],
+                        "properties": {
+                            "models": {
+                                "type": "array",
+                                "items": {
+                                    "type": "object",
+                                    "required": ["name", "origin", "default"],
+                                    "properties": {
+                                        "name": {"type": "string"},
+                                        "origin": {"type": "string"},
+                                        "default": {"type": "boolean"},
+                                    },
+                                },
+                            },
+                            "default": {"type": ["string", "null"]},
+                        },
+                    },
+                    "the models",
+                )
+            },
+        }
+    },
+    "/webhook-secret": {
+        "get": {
+            "summary": "The secret that signs the caller's webhook deliveries",
+            "responses": {
+                "200": json_body(
+                    {
+                        "type": "object",
+                        "required": ["secret", "header", "format"],
+                        "properties": {
+                            "secret": {"type": "string"},
+                            "header": {"type": "string"},
+                            "format": {"type": "string"},
+                        },
+                    },
+                    "the secret and how deliveries are signed with it",
+                )
+            },
+        }
+    },
+    "/openapi.json": {
+        "get": {
+            "summary": "This document",
+            "responses": {"200": json_body({"type": "object"}, "the OpenAPI document")},
+        }
+    },
+}
+
+
+def _request_schemas(settings: Settings) -> dict[str, Any]:
+    """SubmitRequest and each kind's params from pydantic, with this deployment's caps and models."""
+    schemas: dict[str, Any] = {}
+    for kind in JOB_KINDS.values():
+        spec = kind.spec.model_json_schema(ref_template=SCHEMA_REF)
+        schemas.update(spec.pop("$defs", {}))
+        schemas[kind.spec.__name__] = spec
+    generate = schemas["GenerateSpec"]["properties"]
+    for name in ("prompt", "negative_prompt"):
+        generate[name]["maxLength"] = settings.max_prompt_chars
+    generate["prompt"]["pattern"] = r"\S"  # not blank
+    for name, cap in (("width", settings.max_width), ("height", settings.max_height)):
+        generate[name]["anyOf"][0].update(maximum=cap, multipleOf=8)
+
+    submit = SubmitRequest.model_json_schema(ref_template=SCHEMA_REF)
+    schemas.update(submit.pop("$defs", {}))
+    submit["properties"]["params"] = {"oneOf": [ref(kind.spec.__name__) for kind in JOB_KINDS.values()]}
+    models = [entry.name for entry in list_models(settings)]
+    submit["properties"]["model"] = nullable({"type": "string", "enum": models}) if models else {"type": "null"}
+    schemas["SubmitRequest"] = submit
+    return schemas
+
+
+def openapi_document(settings: Settings) -> dict[str, Any]:
+    operations = {
+        path: {
+            method: {**operation, "responses": {**operation["responses"], **COMMON_RESPONSES}}
+            for method, operation in methods.items()
+        }
+        for path, methods in PATHS.items()
+    }
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "genq", "version": "1", "description": "A job queue for generative AI."},
+        "servers": [{"url": "/api/v1"}],
+        "security": [{"bearerAuth": []}],
+        "paths": operations,
+        "components": {
+            "securitySchemes": {
+                "bearerAuth": {"type": "http", "scheme": "bearer", "description": "an API key, gq_live_..."}
+            },
+            "schemas": {"Job": JOB, "Artifact": ARTIFACT, "Error": ERROR, **_request_schemas(settings)},
+        },
+    }
+
+
+@api.get("/openapi.json")
+def get_openapi() -> dict[str, Any]:
+    return openapi_document(platform().settings)

@@ -1,0 +1,134 @@
+"""The response shapes of the OpenAPI document (web/api/openapi.py) and the
+helpers that build its entries. They describe what web/api answers; the fuzz
+test (tests/api/test_fuzz.py) fails when an answer and these disagree.
+"""
+
+from typing import Any
+
+from db.models import JOB_STATUSES
+from db.specs import JOB_KINDS
+
+SCHEMA_REF = "#/components/schemas/{model}"
+
+
+def ref(name: str) -> dict[str, str]:
+    return {"$ref": SCHEMA_REF.format(model=name)}
+
+
+def nullable(schema: dict[str, Any]) -> dict[str, Any]:
+    return {"anyOf": [schema, {"type": "null"}]}
+
+
+def json_body(schema: dict[str, Any], description: str) -> dict[str, Any]:
+    return {"description": description, "content": {"application/json": {"schema": schema}}}
+
+
+def error(description: str) -> dict[str, Any]:
+    return json_body(ref("Error"), description)
+
+
+def error_with_retry_after(description: str) -> dict[str, Any]:
+    response = error(description)
+    response["headers"] = {"Retry-After": {"description": "seconds to wait", "schema": {"type": "integer"}}}
+    return response
+
+
+# Every operation can answer these: no or a bad key, over the key's rate.
+COMMON_RESPONSES = {
+    "401": error("missing, unknown or revoked API key (the same answer for each)"),
+    "429": error_with_retry_after("over this key's requests per minute, or a job limit (see the code)"),
+}
+
+ARTIFACT = {
+    "type": "object",
+    "required": ["id", "index", "url", "content_type", "width", "height", "seed", "bytes", "sha256"],
+    "properties": {
+        "id": {"type": "string", "format": "uuid"},
+        "index": {"type": "integer", "minimum": 0},
+        "url": {"type": "string", "description": "presigned S3 URL, or this API's download path"},
+        "content_type": {"type": "string"},
+        "width": {"type": ["integer", "null"]},
+        "height": {"type": ["integer", "null"]},
+        "seed": {"type": ["integer", "null"]},
+        "bytes": {"type": "integer"},
+        "sha256": {"type": "string"},
+    },
+}
+
+JOB = {
+    "type": "object",
+    "required": [
+        "id", "kind", "model", "status", "progress", "queue_position", "eta_seconds", "attempt",
+        "params", "artifacts", "error", "created_at", "started_at", "finished_at",
+    ],
+    "properties": {
+        "id": {"type": "string", "format": "uuid"},
+        "kind": {"type": "string", "enum": list(JOB_KINDS)},
+        "model": {"type": "string"},
+        "status": {"type": "string", "enum": list(JOB_STATUSES)},
+        "cancel_requested": {"type": "boolean"},
+        "priority": {"type": "integer"},
+        "progress": {
+            "type": "object",
+            "required": ["step", "total", "fraction"],
+            "properties": {
+                "step": {"type": "integer"},
+                "total": {"type": "integer"},
+                "fraction": {"type": "number", "minimum": 0, "maximum": 1},
+            },
+        },
+        "queue_position": {"type": ["integer", "null"], "description": "jobs ahead; 0 running; null finished"},
+        "eta_seconds": {"type": ["number", "null"], "description": "median estimate to finish"},
+        "eta_p90_seconds": {"type": ["number", "null"]},
+        "attempt": {"type": "integer"},
+        "params": {"type": "object", "description": "the validated params, defaults and seed filled in"},
+        "artifacts": {"type": "array", "items": ref("Artifact")},
+        "webhook": {"type": ["object", "null"]},
+        "error": nullable(
+            {
+                "type": "object",
+                "required": ["code", "message"],
+                "properties": {"code": {"type": "string"}, "message": {"type": ["string", "null"]}},
+            }
+        ),
+        "created_at": {"type": "string", "format": "date-time"},
+        "started_at": {"type": ["string", "null"], "format": "date-time"},
+        "finished_at": {"type": ["string", "null"], "format": "date-time"},
+    },
+}
+
+ERROR = {
+    "type": "object",
+    "required": ["error"],
+    "properties": {
+        "error": {
+            "type": "object",
+            "required": ["code", "message"],
+            "properties": {
+                "code": {"type": "string"},
+                "message": {"type": "string"},
+                "details": {
+                    "type": "array",
+                    "items": {
+                        "type": "object",
+                        "required": ["field", "message"],
+                        "properties": {"field": {"type": "string"}, "message": {"type": "string"}},
+                    },
+                },
+            },
+        }
+    },
+}
+
+# Event ids are bigints: 18 digits always fit.
+EVENT_ID = {"type": "string", "pattern": "^[0-9]{1,18}$"}
+# One event of the stream (status, queue, progress, loss, artifacts, done); data is JSON text.
+SSE_EVENT = {
+    "type": "object",
+    "required": ["event", "data"],
+    "properties": {
+        "event": {"type": "string"},
+        "data": {"type": "string", "contentMediaType": "application/json"},
+        "id": EVENT_ID,
+    },
+}

@@ -1,0 +1,49 @@
+"""Each worker process's periodic upkeep, in a thread of its own: put back the
+jobs whose lease ran out (the reaper, db.claims) and send the wake-ups owed to
+queued jobs (the reconciler, db.outbox). Every change it makes is conditional,
+so any number of workers doing it at once is harmless. It never runs a job.
+"""
+
+import logging
+import threading
+import time
+
+from celery import Celery
+
+from db.claims import recover_expired_leases
+from db.outbox import resend_owed_wake_ups
+from db.session import make_session_factory
+from db.settings import Settings
+from db.specs import JOB_KINDS
+
+log = logging.getLogger(__name__)
+
+
+class Maintenance:
+    def __init__(self, settings: Settings, celery: Celery) -> None:
+        self.settings = settings
+        self.celery = celery
+        self.sessions = make_session_factory(settings.database_url)
+        self.time_limits = {kind: settings.time_limit_for(kind) for kind in JOB_KINDS}
+
+    def run_once(self) -> None:
+        with self.sessions.begin() as session:
+            requeued = recover_expired_leases(session, time_limits=self.time_limits)
+        if requeued:
+            log.warning(
+                "put back %d job(s) whose worker stopped renewing its lease: %s",
+                len(requeued), ", ".join(map(str, requeued)),
+            )
+        resend_owed_wake_ups(self.sessions, self.celery, resend_after_seconds=self.settings.resend_after_seconds)
+
+    def start(self) -> None:
+        threading.Thread(target=self._loop, name="genq-maintenance", daemon=True).start()
+
+    def _loop(self) -> None:
+        while True:
+            try:
+                self.run_once()
+            except Exception:
+                # The database or the broker is away; the next round tries again.
+                log.warning("maintenance round failed", exc_info=True)
+            time.sleep(self.settings.maintenance_interval_seconds)

@@ -1,0 +1,24 @@
+"""What a worker process talks to besides the broker: database sessions and
+object storage, made on first use, so that they are created in the pool child
+and never in the parent that forks it (connections must not cross a fork)."""
+
+from functools import cached_property
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from db.session import make_session_factory
+from db.settings import Settings
+from db.storage import Storage, make_storage
+
+
+class WorkerResources:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+
+    @cached_property
+    def session_factory(self) -> sessionmaker[Session]:
+        return make_session_factory(self.settings.database_url)
+
+    @cached_property
+    def storage(self) -> Storage:
+        return make_storage(self.settings)
