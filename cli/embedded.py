@@ -125,8 +125,12 @@ def _start_child(args: list[str], env: dict[str, str]) -> subprocess.Popen:
 
 
 def _stop_children(children: list[subprocess.Popen]) -> None:
+    # SIGTERM to each leader only: gunicorn and Celery then shut down warmly (the
+    # worker finishes its running job and takes no new one) and stop their own
+    # children; the group is killed only if that outlasts the grace period.
     for child in children:
-        _signal_group(child, signal.SIGTERM)
+        if child.poll() is None:
+            child.send_signal(signal.SIGTERM)
     deadline = time.monotonic() + STOP_GRACE_SECONDS
     for child in children:
         try:
