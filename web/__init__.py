@@ -15,6 +15,7 @@ from web.auth import install_authentication
 from web.context import EXTENSION_NAME, Platform, close_db_session
 from web.errors import install_error_handlers
 from web.health import health
+from web.metrics import REGISTRY_EXTENSION, make_registry, metrics
 from web.pages import pages
 from web.rate_limits import install_rate_limits
 from web.security import SessionOverHttpsIsSecure, csrf, install_security_headers, secret_key
@@ -36,12 +37,14 @@ def create_app(settings: Settings | None = None) -> Flask:
 
     celery = Celery("genq-web", set_as_current=False)
     celery.config_from_object(celery_config(settings))
+    sessions = make_session_factory(settings.database_url)
     app.extensions[EXTENSION_NAME] = Platform(
         settings=settings,
-        sessions=make_session_factory(settings.database_url),
+        sessions=sessions,
         celery=celery,
         storage=make_storage(settings),
     )
+    app.extensions[REGISTRY_EXTENSION] = make_registry(sessions)
     app.extensions[STREAM_SLOTS] = StreamSlots(settings.max_event_streams)
     app.teardown_appcontext(close_db_session)
 
@@ -56,4 +59,5 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.register_blueprint(pages)
     app.register_blueprint(api)
     app.register_blueprint(health)
+    app.register_blueprint(metrics)
     return app

@@ -1,7 +1,7 @@
 """Who is asking. The API takes `Authorization: Bearer <key>`, or the session
 cookie of a signed-in browser (safe methods, or unsafe ones with the CSRF token);
-pages take the same header or the session. Everything but health checks, the
-sign-in pages and static files needs one. Never log, echo or store a raw key.
+pages take the same header or the session. Everything but health checks, metrics,
+the sign-in pages and static files needs one. Never log, echo or store a raw key.
 """
 
 import ipaddress
@@ -20,7 +20,7 @@ from web.security import csrf
 
 API_BLUEPRINT = "api"
 # Everything else needs a signed-in owner: a new blueprint is closed until listed here.
-PUBLIC_BLUEPRINTS = frozenset({"health", "signin"})
+PUBLIC_BLUEPRINTS = frozenset({"health", "metrics", "signin"})
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 SESSION_KEY_ID = "api_key_id"
 # Set by signing out, so the embedded local sign-in does not undo it at once.

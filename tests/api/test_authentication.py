@@ -65,7 +65,7 @@ def test_the_scheme_is_case_insensitive(anonymous_client, api_key):
     assert response.status_code == 200
 
 
-@pytest.mark.parametrize("path", ["/healthz", "/readyz", "/static/style.css", "/signin"])
+@pytest.mark.parametrize("path", ["/healthz", "/readyz", "/metrics", "/static/style.css", "/signin"])
 def test_health_checks_static_files_and_the_signin_page_need_no_key(anonymous_client, path):
     assert anonymous_client.get(path).status_code == 200
 
