@@ -12,9 +12,9 @@ from celery import Celery
 
 from db.claims import recover_expired_leases
 from db.outbox import resend_owed_wake_ups
-from db.session import make_session_factory
 from db.settings import Settings
 from db.specs import JOB_KINDS
+from worker.resources import process_session_factory
 
 log = logging.getLogger(__name__)
 
@@ -23,7 +23,7 @@ class Maintenance:
     def __init__(self, settings: Settings, celery: Celery) -> None:
         self.settings = settings
         self.celery = celery
-        self.sessions = make_session_factory(settings.database_url)
+        self.sessions = process_session_factory(settings.database_url)
         self.time_limits = {kind: settings.time_limit_for(kind) for kind in JOB_KINDS}
 
     def run_once(self) -> None:

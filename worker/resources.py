@@ -2,7 +2,7 @@
 object storage, made on first use, so that they are created in the pool child
 and never in the parent that forks it (connections must not cross a fork)."""
 
-from functools import cached_property
+from functools import cache, cached_property
 
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -11,13 +11,20 @@ from db.settings import Settings
 from db.storage import Storage, make_storage
 
 
+@cache
+def process_session_factory(database_url: str) -> sessionmaker[Session]:
+    """One engine (one connection pool) per worker process, shared by the job
+    runner, the webhook sender and the maintenance thread."""
+    return make_session_factory(database_url)
+
+
 class WorkerResources:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
 
     @cached_property
     def session_factory(self) -> sessionmaker[Session]:
-        return make_session_factory(self.settings.database_url)
+        return process_session_factory(self.settings.database_url)
 
     @cached_property
     def storage(self) -> Storage:
