@@ -6,6 +6,7 @@ import click
 
 from cli.keys import keys
 from db.settings import get_settings
+from db.specs import all_worker_queues
 
 
 @click.group()
@@ -40,7 +41,7 @@ def web(host: str | None, port: int | None, workers: int, threads: int) -> None:
 @main.command()
 @click.option(
     "--queues",
-    default="generate,webhooks",
+    default=",".join(all_worker_queues()),
     show_default=True,
     help="Comma-separated queues this worker takes tasks from (job kinds' queues, webhooks).",
 )

@@ -1,5 +1,5 @@
 """SQLAlchemy 2 typed models: jobs, their artifacts and events, owners and their
-API keys, webhook deliveries.
+API keys, webhook deliveries, uploaded datasets and trained adapters.
 
 Postgres is the only truth about a job; Redis only carries job ids. The schema
 is created by Alembic (migrations/), never by metadata.create_all in production.
@@ -208,3 +208,65 @@ class WebhookDelivery(Base):
     error: Mapped[str | None] = mapped_column(Text)
     duration_ms: Mapped[int | None] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Dataset(Base):
+    """Images (and optional captions) a user uploaded to train on. The files are in
+    object storage, re-encoded at upload; rows only describe them."""
+
+    __tablename__ = "datasets"
+    __table_args__ = (Index(None, "owner", "created_at"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    owner: Mapped[str] = mapped_column(String(64))
+    name: Mapped[str | None] = mapped_column(String(100))
+    total_bytes: Mapped[int] = mapped_column(BigInteger)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    files: Mapped[list["DatasetFile"]] = relationship(
+        back_populates="dataset", order_by="DatasetFile.index", cascade="all, delete-orphan"
+    )
+
+
+class DatasetFile(Base):
+    __tablename__ = "dataset_files"
+    __table_args__ = (UniqueConstraint("dataset_id", "index"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    dataset_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("datasets.id", ondelete="CASCADE"))
+    index: Mapped[int] = mapped_column(Integer)
+    # The name it was uploaded under (sanitised), which its caption file matched.
+    filename: Mapped[str] = mapped_column(String(255))
+    storage_key: Mapped[str] = mapped_column(String(1024))
+    content_type: Mapped[str] = mapped_column(String(128))
+    bytes: Mapped[int] = mapped_column(BigInteger)
+    sha256: Mapped[str] = mapped_column(String(64))
+    width: Mapped[int] = mapped_column(Integer)
+    height: Mapped[int] = mapped_column(Integer)
+    caption: Mapped[str | None] = mapped_column(Text)
+
+    dataset: Mapped[Dataset] = relationship(back_populates="files")
+
+
+class Adapter(Base):
+    """LoRA weights a finetune job trained, usable by later generate jobs of the same
+    owner on the same base model. The weights are the training job's `adapter` artifact."""
+
+    __tablename__ = "adapters"
+    __table_args__ = (
+        Index(None, "owner", "created_at"),
+        # One adapter per training job, however often its finish is retried.
+        UniqueConstraint("training_job_id"),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    owner: Mapped[str] = mapped_column(String(64))
+    name: Mapped[str] = mapped_column(String(100))
+    base_model: Mapped[str] = mapped_column(String(255))
+    method: Mapped[str] = mapped_column(String(16), default="lora")
+    rank: Mapped[int] = mapped_column(Integer)
+    training_job_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"))
+    artifact_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("artifacts.id", ondelete="CASCADE"))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    artifact: Mapped[Artifact] = relationship()

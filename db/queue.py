@@ -12,6 +12,10 @@ from db.settings import Settings
 
 RUN_JOB_TASK = "genq.run_job"
 GENERATE_QUEUE = "generate"
+# Training holds a GPU for minutes to hours: its own queue, so a generate-only
+# worker (`genq worker --queues generate`) never picks it up.
+FINETUNE_QUEUE = "finetune"
+TEXTGEN_QUEUE = "textgen"
 # Celery setting (genq's own) read by send_job: {queue: hard time limit in seconds}.
 QUEUE_TIME_LIMITS = "genq_queue_time_limits"
 

@@ -57,6 +57,23 @@ class Settings(BaseSettings):
     max_prompt_chars: int = Field(default=2000, ge=1)
     max_request_bytes: int = Field(default=1 << 20, ge=1024)
 
+    # Caps on what one finetune job may ask for.
+    max_train_steps: int = Field(default=5000, ge=1)
+    max_train_resolution: int = Field(default=1024, ge=64)
+    max_lora_rank: int = Field(default=128, ge=1)
+    max_train_batch_size: int = Field(default=16, ge=1)
+
+    # Caps on a dataset upload (POST /api/v1/datasets): files, bytes per file, bytes
+    # of the whole request, and pixels per image (checked from the header, before
+    # decoding, so a decompression bomb is refused without being expanded).
+    max_dataset_files: int = Field(default=100, ge=1)
+    max_upload_file_bytes: int = Field(default=20 << 20, ge=1024)
+    max_upload_bytes: int = Field(default=200 << 20, ge=1024)
+    max_image_pixels: int = Field(default=64_000_000, ge=64 * 64)
+
+    # Caps on what one textgen job may ask for.
+    max_new_tokens: int = Field(default=1024, ge=1)
+
     # Event streams (SSE) hold a web thread each: a stream ends after this long (the
     # browser reconnects with Last-Event-ID), a web process serves at most this many
     # at once (503 beyond), and each polls job_events at this interval.

@@ -19,24 +19,22 @@ from typing import Literal, TypeVar
 
 from sqlalchemy.orm import Session
 
-from db.cancellation import CancelWatch
 from db.claims import claim_next_jobs, renew_lease, retry_job, wake_up_kinds
 from db.jobs import (
     NewArtifact,
     end_canceled_job,
     fail_job,
     finish_job,
-    is_cancel_requested,
-    record_progress,
 )
 from db.models import Job
 from db.settings import Settings
 from db.storage import artifact_key
 from worker.executors import EXECUTORS, ArtifactOutput, Executor, JobInput
-from worker.failures import JobFailure, describe_failure, is_retryable, is_transient
+from worker.failures import JobFailure, describe_failure, is_retryable
 from worker.leases import LeaseHeartbeat, LeaseLost
 from worker.pipelines import PipelineCache
-from worker.progress import JobCanceled, StepTimer, ThrottledProgress
+from worker.job_context import RunnerJobContext
+from worker.progress import JobCanceled
 from worker.resources import WorkerResources
 from worker.retries import retry_delay_seconds, retry_transient
 
@@ -180,38 +178,13 @@ class JobRunner(WorkerResources):
         executor = self.executors.get(job.kind)
         if executor is None:
             raise JobFailure("unsupported_kind", f"this worker cannot run {job.kind!r} jobs")
-
-        def write_progress(step: int, total: int) -> None:
-            try:
-                with self.session_factory.begin() as session:
-                    record_progress(session, job.id, job.attempt, step=step, total=total)
-                    # The row's flag is the truth; Redis (below) is only the fast path.
-                    canceled = is_cancel_requested(session, job.id)
-            except Exception as error:
-                if not is_transient(error):
-                    raise
-                # Progress is advice: a database blip must not cost the job.
-                log.warning("progress of job %s not recorded: %s", job.id, error)
-                return
-            if canceled:
-                raise JobCanceled(step)
-
-        throttled = ThrottledProgress(write_progress, self.settings.progress_interval_seconds)
-        cancel_watch = CancelWatch(self.settings, job.id)
-        timer = StepTimer()
-
-        def on_step(step: int, total: int) -> None:
-            timer(step)
-            if cancel_watch.requested():
-                raise JobCanceled(step)
-            throttled(step, total)
-
-        outputs = executor(JobInput(job.id, job.model, job.params), self.pipelines, on_step)
+        context = RunnerJobContext(self, self.pipelines, job)
+        outputs = executor(JobInput(job.id, job.model, job.params), context)
         # A worker that was paused or cut off past its lease must not overwrite the
         # objects of the attempt that took over (artifact keys are per job and index).
         if not retry_transient(lambda: self._renew_lease(job), what=f"renewing the lease of job {job.id}"):
             raise LeaseLost()
-        return [self._store(job.id, output) for output in outputs], timer.seconds_per_step
+        return [self._store(job.id, output) for output in outputs], context.timer.seconds_per_step
 
     def _store(self, job_id: uuid.UUID, output: ArtifactOutput) -> NewArtifact:
         # The key depends only on job and index, so a retry overwrites, never duplicates.

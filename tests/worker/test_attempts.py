@@ -45,7 +45,7 @@ def test_the_heartbeat_keeps_the_lease_through_a_step_longer_than_the_lease(quic
     job_id = submit(sessions)
     put_back_meanwhile = []
 
-    def slow_executor(job, pipelines, report_progress):
+    def slow_executor(job, context):
         time.sleep(2.5)  # one long step: model loading, say; no progress reported
         with sessions.begin() as session:
             put_back_meanwhile.extend(recover_expired_leases(session, time_limits=TIME_LIMITS))
@@ -60,7 +60,7 @@ def test_the_heartbeat_keeps_the_lease_through_a_step_longer_than_the_lease(quic
 def test_an_attempt_that_lost_its_lease_stores_nothing(quick_settings, sessions):
     job_id = submit(sessions)
 
-    def executor_paused_past_its_lease(job, pipelines, report_progress):
+    def executor_paused_past_its_lease(job, context):
         # While this attempt was paused, its lease ran out and another worker took over.
         with sessions.begin() as session:
             session.get(Job, job.id).lease_expires_at = session.get(Job, job.id).started_at
@@ -83,7 +83,7 @@ def test_a_failure_that_may_pass_is_retried_after_a_backoff(quick_settings, sess
     job_id = submit(sessions)
     calls = []
 
-    def fails_once(job, pipelines, report_progress):
+    def fails_once(job, context):
         calls.append(time.monotonic())
         if len(calls) == 1:
             raise RuntimeError("CUDA error: an illegal memory access was encountered")
@@ -110,7 +110,7 @@ def test_a_failure_that_may_pass_is_retried_after_a_backoff(quick_settings, sess
 def test_the_jobs_own_faults_fail_at_once(quick_settings, sessions, error, code):
     job_id = submit(sessions)
 
-    def faulty(job, pipelines, report_progress):
+    def faulty(job, context):
         raise error
 
     assert JobRunner(quick_settings, executors={"generate": faulty}).run(job_id) == "failed"
@@ -122,7 +122,7 @@ def test_the_jobs_own_faults_fail_at_once(quick_settings, sessions, error, code)
 def test_a_job_failing_on_every_attempt_fails_with_the_last_reason(quick_settings, sessions):
     job_id = submit(sessions, max_attempts=2)
 
-    def always_raises(job, pipelines, report_progress):
+    def always_raises(job, context):
         raise ValueError("the VAE produced NaNs")
 
     runner = JobRunner(quick_settings, executors={"generate": always_raises})
@@ -151,7 +151,7 @@ def test_a_storage_outage_during_the_upload_is_ridden_out_without_redoing_the_jo
     job_id = submit(sessions)
     runs = []
 
-    def executor(job, pipelines, report_progress):
+    def executor(job, context):
         runs.append(job.id)
         return [PNG]
 

@@ -10,15 +10,15 @@ from PIL import Image
 
 from db.specs import SCHEDULERS, GenerateSpec
 from tests.worker.conftest import TINY_MODEL
+from tests.worker.contexts import LocalJobContext
 from worker.executors import ArtifactOutput, JobInput, run_generate
 from worker.failures import JobFailure
 
 
 def generate(pipelines, progress=None, model=TINY_MODEL, **params) -> list[ArtifactOutput]:
     params = {"prompt": "a lighthouse at dusk", "steps": 3, "seed": 1234, **params}
-    return run_generate(
-        JobInput(uuid.uuid4(), model, params), pipelines, progress or (lambda step, total: None)
-    )
+    context = LocalJobContext(pipelines, progress or (lambda step, total: None))
+    return run_generate(JobInput(uuid.uuid4(), model, params), context)
 
 
 def pixels(output: ArtifactOutput) -> np.ndarray:
@@ -122,7 +122,7 @@ def test_every_scheduler_makes_an_image(shared_pipelines, scheduler):
 def test_params_the_web_stored_are_accepted(shared_pipelines):
     stored = GenerateSpec(prompt="a red door", steps=2, width=64, height=64).model_dump(mode="json")
 
-    [output] = run_generate(JobInput(uuid.uuid4(), TINY_MODEL, stored), shared_pipelines, lambda *_: None)
+    [output] = run_generate(JobInput(uuid.uuid4(), TINY_MODEL, stored), LocalJobContext(shared_pipelines))
 
     assert output.seed == stored["seed"]
 

@@ -142,7 +142,7 @@ def test_a_broken_model_is_retried_then_fails_with_model_load_failed(settings, s
 def test_a_job_canceled_while_running_keeps_no_results(settings, sessions):
     job_id = submit(sessions)
 
-    def executor_that_sees_its_job_canceled(job, pipelines, report_progress):
+    def executor_that_sees_its_job_canceled(job, context):
         # What a cancel of a running job does to the row, while the executor works.
         with sessions.begin() as session:
             session.execute(update(Job).where(Job.id == job.id).values(status="canceled"))
@@ -159,8 +159,8 @@ def test_a_job_canceled_while_running_keeps_no_results(settings, sessions):
 def test_an_unexpected_error_on_the_last_attempt_fails_with_execution_error_on_one_line(settings, sessions):
     job_id = submit(sessions, max_attempts=1)
 
-    def crashing_executor(job, pipelines, report_progress):
-        report_progress(1, 3)
+    def crashing_executor(job, context):
+        context.report_progress(1, 3)
         raise RuntimeError("shapes differ:\n  [2, 4] vs [2, 8]")
 
     assert JobRunner(settings, executors={"generate": crashing_executor}).run(job_id) == "failed"

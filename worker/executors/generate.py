@@ -14,17 +14,13 @@ from PIL.PngImagePlugin import PngInfo
 from pydantic import ValidationError
 
 from db.specs import GenerateSpec
-from worker.executors.interface import ArtifactOutput, JobInput
+from worker.executors.interface import ArtifactOutput, JobContext, JobInput
 from worker.failures import JobFailure
-from worker.pipelines import PipelineCache
-from worker.progress import ProgressCallback
 
 
-def run_generate(
-    job: JobInput, pipelines: PipelineCache, report_progress: ProgressCallback
-) -> list[ArtifactOutput]:
+def run_generate(job: JobInput, context: JobContext) -> list[ArtifactOutput]:
     spec = parse_spec(job.params)
-    pipeline = pipelines.pipeline_for_job(job.model, spec.scheduler)
+    pipeline = context.pipelines.pipeline_for_job(job.model, spec.scheduler)
     native = pipeline.unet.config.sample_size * pipeline.vae_scale_factor
     generators = [
         torch.Generator("cpu").manual_seed(spec.seed + index) for index in range(spec.num_images)
@@ -33,7 +29,7 @@ def run_generate(
     def on_step_end(pipe, step_index: int, _timestep, callback_kwargs: dict) -> dict:
         # num_timesteps, not spec.steps: second-order schedulers (heun) take about
         # two model evaluations per step. Plain ints only: no GPU sync per step.
-        report_progress(step_index + 1, pipe.num_timesteps)
+        context.report_progress(step_index + 1, pipe.num_timesteps)
         return callback_kwargs
 
     with torch.inference_mode():

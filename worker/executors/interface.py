@@ -1,16 +1,18 @@
 """What every executor is given and gives back.
 
 An executor turns a job's model and params into files. It never sees Celery, a
-database session or storage; it reports progress through the callback it gets.
+database session or storage: the runner lends it a JobContext for the job, through
+which it reports progress (and loss, and text as it is generated), reads the job's
+inputs (a dataset, an adapter's weights) and keeps checkpoints.
 """
 
 import uuid
-from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from pathlib import Path
+from collections.abc import Callable
+from typing import Any, Protocol
 
 from worker.pipelines import PipelineCache
-from worker.progress import ProgressCallback
 
 
 @dataclass(frozen=True)
@@ -22,7 +24,7 @@ class JobInput:
 
 @dataclass(frozen=True)
 class ArtifactOutput:
-    """One file an executor made; the task stores it and records it as an artifact."""
+    """One file an executor made; the runner stores it and records it as an artifact."""
 
     index: int
     kind: str
@@ -34,4 +36,56 @@ class ArtifactOutput:
     seed: int | None = None
 
 
-Executor = Callable[[JobInput, PipelineCache, ProgressCallback], list[ArtifactOutput]]
+@dataclass(frozen=True)
+class TrainingImage:
+    """One image of a dataset, as uploaded (re-encoded) with its caption file's text."""
+
+    filename: str
+    data: bytes
+    caption: str | None
+
+
+@dataclass(frozen=True)
+class AdapterWeights:
+    """A trained adapter's weights on this worker's disk, ready for load_lora_weights."""
+
+    id: uuid.UUID
+    base_model: str
+    path: Path
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    """Training state saved by an earlier attempt of the same job."""
+
+    step: int
+    data: bytes
+
+
+class JobContext(Protocol):
+    """What the runner lends an executor for one job."""
+
+    @property
+    def pipelines(self) -> PipelineCache: ...
+
+    def report_progress(self, step: int, total: int) -> None:
+        """Call after every step; cheap (throttled writes). Raises JobCanceled when
+        the job was canceled: let it propagate."""
+
+    def report_loss(self, step: int, loss: float) -> None:
+        """The training loss of one optimisation step; written with the next progress write."""
+
+    def report_text(self, index: int, text: str) -> None:
+        """The text of output `index` generated so far, for the job's event stream."""
+
+    def dataset(self, dataset_id: uuid.UUID) -> list[TrainingImage]: ...
+
+    def adapter(self, adapter_id: uuid.UUID) -> AdapterWeights: ...
+
+    def load_checkpoint(self) -> Checkpoint | None:
+        """The latest checkpoint an earlier attempt of this job saved, if any."""
+
+    def save_checkpoint(self, step: int, data: bytes) -> None: ...
+
+
+Executor = Callable[[JobInput, JobContext], list[ArtifactOutput]]

@@ -1,0 +1,41 @@
+"""An in-process JobContext for running executors in tests without a runner:
+progress goes to a callback, inputs and checkpoints live in memory."""
+
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from worker.executors.interface import AdapterWeights, Checkpoint, TrainingImage
+from worker.pipelines import PipelineCache
+
+
+@dataclass
+class LocalJobContext:
+    pipelines: PipelineCache
+    on_progress: Callable[[int, int], None] = lambda step, total: None
+    datasets: dict[uuid.UUID, list[TrainingImage]] = field(default_factory=dict)
+    adapters: dict[uuid.UUID, AdapterWeights] = field(default_factory=dict)
+    losses: list[tuple[int, float]] = field(default_factory=list)
+    texts: dict[int, str] = field(default_factory=dict)
+    checkpoint: Checkpoint | None = None
+
+    def report_progress(self, step: int, total: int) -> None:
+        self.on_progress(step, total)
+
+    def report_loss(self, step: int, loss: float) -> None:
+        self.losses.append((step, loss))
+
+    def report_text(self, index: int, text: str) -> None:
+        self.texts[index] = text
+
+    def dataset(self, dataset_id: uuid.UUID) -> list[TrainingImage]:
+        return self.datasets[dataset_id]
+
+    def adapter(self, adapter_id: uuid.UUID) -> AdapterWeights:
+        return self.adapters[adapter_id]
+
+    def load_checkpoint(self) -> Checkpoint | None:
+        return self.checkpoint
+
+    def save_checkpoint(self, step: int, data: bytes) -> None:
+        self.checkpoint = Checkpoint(step, data)
