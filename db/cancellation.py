@@ -27,7 +27,7 @@ def cancel_key(job_id: uuid.UUID) -> str:
 
 
 @lru_cache
-def _client(broker_url: str) -> redis.Redis:
+def redis_client(broker_url: str) -> redis.Redis:
     # kombu's unix-socket URL (the embedded Redis of `genq up`) in redis-py's spelling.
     url = broker_url.replace("redis+socket://", "unix://", 1)
     return redis.Redis.from_url(url, socket_timeout=TIMEOUT_SECONDS, socket_connect_timeout=TIMEOUT_SECONDS)
@@ -39,7 +39,7 @@ def signal_cancel(settings: Settings, job_id: uuid.UUID) -> bool:
     then stops at its next progress write instead)."""
     try:
         # The key outlives any run of the job: no job runs longer than the time limit.
-        _client(settings.broker_url).set(cancel_key(job_id), 1, ex=settings.broker_visibility_timeout)
+        redis_client(settings.broker_url).set(cancel_key(job_id), 1, ex=settings.broker_visibility_timeout)
     except redis.RedisError:
         log.warning("could not signal the cancel of job %s through Redis", job_id, exc_info=True)
         return False
@@ -53,7 +53,7 @@ class CancelWatch:
     timeout, not one per step; the database flag still stops the job."""
 
     def __init__(self, settings: Settings, job_id: uuid.UUID) -> None:
-        self._client = _client(settings.broker_url) if settings.broker_url else None
+        self._client = redis_client(settings.broker_url) if settings.broker_url else None
         self._key = cancel_key(job_id)
         self._usable = self._client is not None
 

@@ -9,12 +9,14 @@ doing the same thing at once is harmless. Functions take a session; the caller c
 
 import uuid
 from collections.abc import Collection, Mapping
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Select, case, false, func, or_, select, update
+from sqlalchemy import ColumnElement, Select, case, false, func, or_, select, update
 from sqlalchemy.orm import Session, aliased
 
+from db.batches import batch_images, batch_key, has_batch_key, job_batch_key
 from db.events import DONE, STATUS, append_event
 from db.jobs import claim_job
 from db.models import Job, utcnow
@@ -52,7 +54,7 @@ def claim_next_jobs(
     """
     claimed: list[Job] = []
     while len(claimed) < limit:
-        chosen = session.scalars(_next_job_ids(kinds, limit - len(claimed), utcnow())).all()
+        chosen = session.scalars(_locked(_in_claim_order(kinds, utcnow()), limit - len(claimed))).all()
         if not chosen:
             break
         for job_id in chosen:
@@ -62,10 +64,86 @@ def claim_next_jobs(
     return claimed
 
 
-def _next_job_ids(kinds: Collection[str], limit: int, now: datetime) -> Select:
-    claimable = (
-        (Job.status == "queued") & Job.kind.in_(kinds) & or_(Job.retry_at.is_(None), Job.retry_at <= now)
+def claim_batch(
+    session: Session, *, kinds: Collection[str], worker_id: str, lease_seconds: float, max_images: int
+) -> list[Job]:
+    """Claim the next job by the policy above and, when its kind is batched, queued
+    jobs that can share its pipeline call (db/batches.py: same batch key), taken
+    in the same policy order while the batch's images stay within max_images; a
+    job that would overflow is passed over for a smaller one behind it. The first
+    job is claimed however many images it asks for. Returns the batch, the first
+    job first; empty when nothing is queued."""
+    batch = claim_next_jobs(session, kinds=kinds, worker_id=worker_id, lease_seconds=lease_seconds)
+    key = job_batch_key(batch[0]) if batch else None
+    if key is None:
+        return batch
+    images = batch_images(batch[0].params)
+    passed_over: set[uuid.UUID] = set()
+    while images < max_images:
+        companions = _in_claim_order([key.kind], utcnow(), has_batch_key(key) & Job.id.not_in(passed_over))
+        # Every job adds at least one image: no more candidates than images of room.
+        candidates = session.execute(_locked(companions.add_columns(Job.params), max_images - images)).all()
+        if not candidates:
+            break
+        for job_id, params in candidates:
+            job = None
+            if images + batch_images(params) <= max_images:
+                job = claim_job(session, job_id, worker_id=worker_id, lease_seconds=lease_seconds)
+            if job is None:  # too big for the room left, or (SQLite) claimed by a rival meanwhile
+                passed_over.add(job_id)
+                continue
+            batch.append(job)
+            images += batch_images(params)
+    return batch
+
+
+@dataclass(frozen=True)
+class QueuedBatch:
+    """What claim_batch would take right now: jobs and their images (0, 0: nothing queued)."""
+
+    jobs: int
+    images: int
+
+
+def peek_batch(session: Session, *, kinds: Collection[str], max_images: int) -> QueuedBatch:
+    """The batch the next claim would take, read without locking or writing
+    anything: a worker waits a little for companions only while this shows some
+    queued (jobs > 1) and the batch still has room (images < max_images)."""
+    lead = session.execute(
+        _in_claim_order(kinds, utcnow()).add_columns(Job.kind, Job.model, Job.params).limit(1)
+    ).first()
+    if lead is None:
+        return QueuedBatch(0, 0)
+    lead_id, kind, model, params = lead
+    jobs, images = 1, batch_images(params)
+    key = batch_key(kind, model, params)
+    if key is None or images >= max_images:
+        return QueuedBatch(jobs, images)
+    companions = session.scalars(
+        select(Job.params)
+        .where(_claimable([kind], utcnow()), has_batch_key(key), Job.id != lead_id)
+        .limit(max_images - images)
     )
+    for companion in companions:
+        if images + batch_images(companion) <= max_images:
+            jobs, images = jobs + 1, images + batch_images(companion)
+    return QueuedBatch(jobs, images)
+
+
+def _claimable(kinds: Collection[str], now: datetime) -> ColumnElement[bool]:
+    """Queued, of these kinds, and not waiting out a retry backoff."""
+    return (Job.status == "queued") & Job.kind.in_(kinds) & or_(Job.retry_at.is_(None), Job.retry_at <= now)
+
+
+def _locked(chosen: Select, limit: int) -> Select:
+    """The first `limit` rows chosen, locked for this claim; rows another claimer
+    holds are skipped, not waited for (Postgres; SQLite ignores the clause)."""
+    return chosen.limit(limit).with_for_update(of=Job, skip_locked=True)
+
+
+def _in_claim_order(kinds: Collection[str], now: datetime, also: ColumnElement[bool] | None = None) -> Select:
+    """The ids of claimable jobs (that also match `also`) in the claim policy's order."""
+    claimable = _claimable(kinds, now) if also is None else _claimable(kinds, now) & also
     within_owner = (Job.priority.desc(), Job.created_at, Job.id)
     turns = select(
         Job.id, func.row_number().over(partition_by=Job.owner, order_by=within_owner).label("turn")
@@ -92,8 +170,6 @@ def _next_job_ids(kinds: Collection[str], limit: int, now: datetime) -> Select:
         .join(owners, owners.c.owner == Job.owner)
         .where(claimable)
         .order_by(turns.c.turn, owners.c.running, owners.c.last_claimed_at.asc().nulls_first(), *within_owner)
-        .limit(limit)
-        .with_for_update(of=Job, skip_locked=True)
     )
 
 

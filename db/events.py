@@ -18,9 +18,14 @@ from db.models import JobEvent
 STATUS = "status"
 PROGRESS = "progress"
 ARTIFACTS = "artifacts"
+# A textgen output's text so far: {"index", "text"}, at the throttled progress rate.
+TEXT = "text"
+# The training loss of optimisation steps: {"attempt", "points": [[step, loss], ...]},
+# at the throttled progress rate; db/losses.py reads the series back.
+LOSS = "loss"
 # The last event of every job: its data is the final status.
 DONE = "done"
-EVENT_TYPES = (STATUS, PROGRESS, ARTIFACTS, DONE)
+EVENT_TYPES = (STATUS, PROGRESS, TEXT, LOSS, ARTIFACTS, DONE)
 
 
 def append_event(session: Session, job_id: uuid.UUID, type: str, data: dict[str, Any]) -> JobEvent:

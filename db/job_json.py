@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 
 from db.eta import estimate_job
 from db.jobs import queue_position
+from db.losses import latest_loss
 from db.models import Artifact, Job, WebhookDelivery
 from db.storage import Storage
 
@@ -43,9 +44,10 @@ def artifact_url_from(storage: Storage, local_url: ArtifactUrl = local_artifact_
 
 
 def artifact_json(artifact: Artifact, url: str) -> dict[str, Any]:
-    return {
+    described = {
         "id": str(artifact.id),
         "index": artifact.index,
+        "kind": artifact.kind,
         "url": url,
         "content_type": artifact.content_type,
         "width": artifact.width,
@@ -54,6 +56,9 @@ def artifact_json(artifact: Artifact, url: str) -> dict[str, Any]:
         "bytes": artifact.bytes,
         "sha256": artifact.sha256,
     }
+    if artifact.text is not None:
+        described["text"] = artifact.text
+    return described
 
 
 def progress_json(job: Job) -> dict[str, Any]:
@@ -62,6 +67,17 @@ def progress_json(job: Job) -> dict[str, Any]:
     else:
         fraction = 1.0 if job.status == "succeeded" else 0.0
     return {"step": job.progress_step, "total": job.progress_total, "fraction": round(fraction, 4)}
+
+
+def loss_json(session: Session, job: Job) -> dict[str, Any] | None:
+    """A training job's latest loss (the whole series: GET .../loss); null for other kinds."""
+    if job.kind != "finetune":
+        return None
+    latest = latest_loss(session, job.id)
+    if latest is None:
+        return None
+    step, loss = latest
+    return {"step": step, "value": loss}
 
 
 def position_json(session: Session, job: Job) -> dict[str, Any]:
@@ -111,6 +127,7 @@ def job_json(session: Session, job: Job, artifact_url: ArtifactUrl) -> dict[str,
         "cancel_requested": job.cancel_requested,
         "priority": job.priority,
         "progress": progress_json(job),
+        "loss": loss_json(session, job),
         **position_json(session, job),
         "attempt": job.attempt,
         "params": job.params,

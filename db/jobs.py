@@ -5,6 +5,7 @@ worker or a retried request cannot move a job twice. Worker writes are fenced
 by the job's attempt. Functions take a session; the caller commits.
 """
 
+import math
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -13,7 +14,7 @@ from typing import Any, Literal
 from sqlalchemy import case, func, select, update
 from sqlalchemy.orm import Session, selectinload
 
-from db.events import ARTIFACTS, DONE, PROGRESS, STATUS, append_event
+from db.events import ARTIFACTS, DONE, LOSS, PROGRESS, STATUS, TEXT, append_event
 from db.models import Artifact, Job, utcnow
 from db.settings import DEFAULT_LEASE_SECONDS
 
@@ -34,6 +35,7 @@ class NewArtifact:
     width: int | None = None
     height: int | None = None
     seed: int | None = None
+    text: str | None = None  # a text artifact's content
 
 
 def create_job(
@@ -172,6 +174,31 @@ def record_progress(session: Session, job_id: uuid.UUID, attempt: int, *, step: 
     return True
 
 
+def record_text(session: Session, job_id: uuid.UUID, attempt: int, texts: dict[int, str]) -> bool:
+    """The text generated so far of each output index, as events; with a progress write."""
+    running = session.scalar(
+        select(func.count()).where(Job.id == job_id, Job.status == "running", Job.attempt == attempt)
+    )
+    if not running:
+        return False
+    for index, text in sorted(texts.items()):
+        append_event(session, job_id, TEXT, {"index": index, "text": text})
+    return True
+
+
+def record_losses(session: Session, job_id: uuid.UUID, attempt: int, points: list[tuple[int, float]]) -> bool:
+    """The training loss of some optimisation steps, as one event; with a progress write.
+    A loss that is not finite (training diverged) is stored as null: JSON has no NaN."""
+    running = session.scalar(
+        select(func.count()).where(Job.id == job_id, Job.status == "running", Job.attempt == attempt)
+    )
+    if not running:
+        return False
+    stored = [[step, loss if math.isfinite(loss) else None] for step, loss in points]
+    append_event(session, job_id, LOSS, {"attempt": attempt, "points": stored})
+    return True
+
+
 def finish_job(
     session: Session,
     job_id: uuid.UUID,
@@ -191,8 +218,10 @@ def finish_job(
     if result.rowcount != 1:
         return False
     session.add_all(Artifact(job_id=job_id, **vars(artifact)) for artifact in artifacts)
+    # Text stays in the artifact's row: the event stream serializes artifacts from there.
     described = [
-        {key: value for key, value in vars(artifact).items() if key != "storage_key"} for artifact in artifacts
+        {key: value for key, value in vars(artifact).items() if key not in ("storage_key", "text")}
+        for artifact in artifacts
     ]
     append_event(session, job_id, ARTIFACTS, {"artifacts": described})
     _append_final_events(session, job_id, {"status": "succeeded", "attempt": attempt})

@@ -22,10 +22,26 @@ log = logging.getLogger(__name__)
 
 
 def send_wake_up(session: Session, celery: Celery, job_id: uuid.UUID, kind: str) -> None:
-    """Send the job's wake-up and record that it left. Call only after the job's
-    row is committed; the caller commits the record."""
-    send_job(celery, job_id, JOB_KINDS[kind].queue)
-    session.execute(update(Job).where(Job.id == job_id, Job.status == "queued").values(enqueued_at=utcnow()))
+    """Record that the job's wake-up is leaving, commit, then send it; when the send
+    fails, record the wake-up as owed again (committed) and re-raise. Call only after
+    the job's row is committed, with a session in no transaction of the caller's.
+
+    The record is committed before the send: its UPDATE locks the row until commit,
+    and a worker woken at once claims with SKIP LOCKED, so it would pass over the
+    locked job and drop the wake-up (seen as 30-90 s stalls on Postgres). A crash
+    between this commit and the send leaves a job marked sent without a message:
+    the lost-message check of resend_owed_wake_ups sends it again."""
+    _record_wake_up(session, job_id, utcnow())
+    try:
+        send_job(celery, job_id, JOB_KINDS[kind].queue)
+    except Exception:
+        _record_wake_up(session, job_id, None)
+        raise
+
+
+def _record_wake_up(session: Session, job_id: uuid.UUID, sent_at) -> None:
+    session.execute(update(Job).where(Job.id == job_id, Job.status == "queued").values(enqueued_at=sent_at))
+    session.commit()
 
 
 def waiting_wake_ups(celery: Celery, queue: str) -> int:
@@ -76,7 +92,7 @@ def resend_owed_wake_ups(sessions: sessionmaker[Session], celery: Celery, *, res
 
 
 def _send_all(sessions: sessionmaker[Session], celery: Celery, jobs: list[tuple[uuid.UUID, str]]) -> int:
-    with sessions.begin() as session:
+    with sessions() as session:
         for job_id, kind in jobs:
             send_wake_up(session, celery, job_id, kind)
     if jobs:

@@ -1,13 +1,25 @@
 """The model registry: which models jobs may name, and where each one loads from.
 
-A model is a directory under GENQ_MODELS_DIR holding a diffusers model_index.json,
-or a hub id / path listed in GENQ_HUB_MODELS. Both web (validation, listing) and
-worker (loading) read it; nothing here loads weights.
+A model is a directory under GENQ_MODELS_DIR, or a hub id / path listed in
+GENQ_HUB_MODELS. Each has a kind: an `image` model is a diffusers pipeline (a
+model_index.json), a `text` model a transformers causal LM (a config.json naming a
+*ForCausalLM / *LMHeadModel architecture, and no model_index.json); hub ids are
+image models. Both web (validation, listing) and worker (loading) read it;
+nothing here loads weights.
 """
 
+import json
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
 
 from db.settings import Settings
+
+ModelKind = Literal["image", "text"]
+MODEL_KINDS: tuple[ModelKind, ...] = ("image", "text")
+# The kind of model each job kind runs on.
+JOB_MODEL_KINDS: dict[str, ModelKind] = {"generate": "image", "finetune": "image", "textgen": "text"}
+CAUSAL_LM_SUFFIXES = ("ForCausalLM", "LMHeadModel")
 
 
 @dataclass(frozen=True)
@@ -15,16 +27,32 @@ class ModelEntry:
     name: str
     source: str  # what from_pretrained is given: a local directory or a hub id
     origin: str  # "local" or "hub"
+    kind: ModelKind = "image"
+
+
+def local_model_kind(directory: Path) -> ModelKind | None:
+    """What a directory under models_dir holds, or None when it is no model genq loads."""
+    if (directory / "model_index.json").is_file():
+        return "image"
+    try:
+        config = json.loads((directory / "config.json").read_text())
+    except (OSError, ValueError):
+        return None
+    architectures = config.get("architectures") if isinstance(config, dict) else None
+    if isinstance(architectures, list) and any(
+        isinstance(name, str) and name.endswith(CAUSAL_LM_SUFFIXES) for name in architectures
+    ):
+        return "text"
+    return None
 
 
 def list_models(settings: Settings) -> list[ModelEntry]:
     entries: dict[str, ModelEntry] = {}
     if settings.models_dir.is_dir():
         for directory in sorted(settings.models_dir.iterdir()):
-            if (directory / "model_index.json").is_file():
-                entries[directory.name] = ModelEntry(
-                    directory.name, str(directory.resolve()), "local"
-                )
+            kind = local_model_kind(directory) if directory.is_dir() else None
+            if kind is not None:
+                entries[directory.name] = ModelEntry(directory.name, str(directory.resolve()), "local", kind)
     for hub_id in settings.hub_models:
         entries.setdefault(hub_id, ModelEntry(hub_id, hub_id, "hub"))
     return list(entries.values())
@@ -34,8 +62,9 @@ def find_model(settings: Settings, name: str) -> ModelEntry | None:
     return next((entry for entry in list_models(settings) if entry.name == name), None)
 
 
-def default_model(settings: Settings) -> str | None:
-    if settings.default_model:
+def default_model(settings: Settings, kind: ModelKind = "image") -> str | None:
+    """GENQ_DEFAULT_MODEL when it is a model of this kind, else the first of the kind."""
+    names = [entry.name for entry in list_models(settings) if entry.kind == kind]
+    if settings.default_model in names:
         return settings.default_model
-    models = list_models(settings)
-    return models[0].name if models else None
+    return names[0] if names else None

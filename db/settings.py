@@ -7,7 +7,7 @@ production sets URLs for Postgres, Redis and S3.
 from functools import lru_cache
 from pathlib import Path
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -81,6 +81,13 @@ class Settings(BaseSettings):
     max_event_streams: int = Field(default=4, ge=1)
     event_poll_seconds: float = Field(default=0.5, gt=0)
 
+    # The OpenAI- and A1111-compatible endpoints (web/compat) answer once their job
+    # finishes: a request waits at most this long (then a timeout error names the
+    # job, which keeps running), woken by the job's Redis signals, and re-reads the
+    # job at least every compat_recheck_seconds in case a signal was lost.
+    compat_wait_seconds: float = Field(default=300.0, gt=0)
+    compat_recheck_seconds: float = Field(default=5.0, gt=0)
+
     # Webhooks. Hosts named here may be called although they resolve to private or
     # loopback addresses, and over http (tests, trusted internal receivers).
     webhook_allowed_hosts: list[str] = []
@@ -93,6 +100,15 @@ class Settings(BaseSettings):
     device: str = "auto"  # auto | cpu | cuda | cuda:N | mps
     dtype: str = "auto"  # auto | float32 | float16 | bfloat16
     pipeline_cache_size: int = Field(default=2, ge=1)
+    # torch.compile the UNet of each loaded pipeline (docs/performance.md): each new
+    # shape (batch rows, size) pays a compile on its first call, once per process.
+    compile_unet: bool = False
+    # Cross-job batching (docs/performance.md): at most this many images in one
+    # pipeline call, from compatible jobs (db/batches.py). auto: 8 on CUDA, 1 (off)
+    # elsewhere. A worker waits up to batch_window_ms for companions, and only
+    # while compatible jobs are already queued (db.claims.peek_batch).
+    max_batch: Annotated[int, Field(ge=1)] | Literal["auto"] = "auto"
+    batch_window_ms: float = Field(default=20.0, ge=0, le=1000)
     progress_interval_seconds: float = Field(default=1.0, ge=0)
     # Hard time limit of a job; the soft limit, which fails it `time_limit`, comes a
     # little earlier (db.queue.soft_time_limit). Per kind: {"generate": 600}.
@@ -117,6 +133,14 @@ class Settings(BaseSettings):
         if self.heartbeat_seconds >= self.lease_seconds:
             raise ValueError("GENQ_HEARTBEAT_SECONDS must be shorter than GENQ_LEASE_SECONDS")
         return self
+
+    def max_batch_images(self, device_type: str) -> int:
+        """max_batch with auto resolved for a torch device type ("cuda", "cpu", "mps"):
+        batches of up to 8 on CUDA (docs/performance.md says why); none on a CPU or
+        an Apple GPU, already busy at batch 1, where a batch only makes jobs wait."""
+        if self.max_batch == "auto":
+            return 8 if device_type == "cuda" else 1
+        return self.max_batch
 
     def time_limit_for(self, kind: str) -> int:
         return self.kind_time_limit_seconds.get(kind, self.task_time_limit_seconds)

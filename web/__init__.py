@@ -10,8 +10,10 @@ from db.session import make_session_factory
 from db.settings import Settings, get_settings
 from db.storage import make_storage
 from web.api import api
+from web.api.datasets import install_upload_limit
 from web.api.events import STREAM_SLOTS, StreamSlots
 from web.auth import install_authentication
+from web.compat import COMPAT_BLUEPRINTS
 from web.context import EXTENSION_NAME, Platform, close_db_session
 from web.errors import install_error_handlers
 from web.health import health
@@ -33,6 +35,7 @@ def create_app(settings: Settings | None = None) -> Flask:
         SESSION_COOKIE_SECURE=settings.session_cookie_secure,
     )
     app.session_interface = SessionOverHttpsIsSecure()
+    install_upload_limit(app, settings)  # first: before any hook reads a body
     app.json.sort_keys = False  # keep the documented field order in responses
 
     celery = Celery("genq-web", set_as_current=False)
@@ -50,6 +53,8 @@ def create_app(settings: Settings | None = None) -> Flask:
 
     csrf.init_app(app)
     csrf.exempt(api)  # web.auth demands the token where the API is used with a cookie
+    for blueprint in COMPAT_BLUEPRINTS:
+        csrf.exempt(blueprint)  # the same for the compatible APIs
     install_security_headers(app, settings)
     install_error_handlers(app)
     install_authentication(app)
@@ -58,6 +63,8 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.register_blueprint(signin)
     app.register_blueprint(pages)
     app.register_blueprint(api)
+    for blueprint in COMPAT_BLUEPRINTS:
+        app.register_blueprint(blueprint)
     app.register_blueprint(health)
     app.register_blueprint(metrics)
     return app

@@ -19,6 +19,9 @@ from web.context import db_session, platform
 from web.security import csrf
 
 API_BLUEPRINT = "api"
+# Answered like the API (a key, or the cookie with the CSRF token; a 401, never a
+# redirect): the JSON API and the compatible ones (web/compat).
+API_BLUEPRINTS = frozenset({API_BLUEPRINT, "openai", "a1111"})
 # Everything else needs a signed-in owner: a new blueprint is closed until listed here.
 PUBLIC_BLUEPRINTS = frozenset({"health", "metrics", "signin"})
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
@@ -117,7 +120,7 @@ def _authenticate_request() -> Response | None:
         return None  # a 404/405 reveals nothing; static files are public
     if request.blueprint in PUBLIC_BLUEPRINTS:
         return None
-    is_api = request.blueprint == API_BLUEPRINT
+    is_api = request.blueprint in API_BLUEPRINTS
     key, by_cookie = _request_key(page=not is_api)
     if is_api:
         refusal = _api_refusal(key, by_cookie)

@@ -8,6 +8,7 @@ import uuid
 from sqlalchemy.orm import Session
 
 from db.cancellation import signal_cancel
+from db.job_signals import publish_status
 from db.jobs import CancelOutcome, cancel_job, get_job
 from db.webhooks import announce
 from web.context import Platform
@@ -21,5 +22,6 @@ def cancel_owned_job(session: Session, services: Platform, job_id: uuid.UUID, *,
     if outcome == "cancel_requested":
         signal_cancel(services.settings, job_id)
     elif outcome == "canceled":
+        publish_status(services.settings, job_id, "canceled")
         announce(services.celery, get_job(session, job_id, owner=owner), "canceled")
     return outcome

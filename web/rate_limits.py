@@ -1,5 +1,5 @@
-"""Requests per minute per API key on /api/v1 (Flask-Limiter, counted in the
-broker's Redis so every web process shares the count). Runs after web.auth, so
+"""Requests per minute per API key on /api/v1 and the compatible APIs (Flask-Limiter,
+counted in the broker's Redis so every web process shares the count). Runs after web.auth, so
 the count is a key's, never an IP's; a 401 costs no quota. If Redis cannot be
 reached the limit is skipped and the failure logged: a broker outage must not
 turn into an API outage. Never key a limit on anything a client can choose.
@@ -14,7 +14,7 @@ from flask_limiter import Limiter, RateLimitExceeded
 
 from db.settings import Settings
 from web.api.errors import error_response
-from web.auth import API_BLUEPRINT
+from web.auth import API_BLUEPRINTS
 from web.context import current_api_key, platform
 
 logger = logging.getLogger(__name__)
@@ -39,7 +39,7 @@ def _requests_per_minute() -> str:
 
 
 def _not_an_authenticated_api_call() -> bool:
-    return request.blueprint != API_BLUEPRINT or g.get("api_key") is None
+    return request.blueprint not in API_BLUEPRINTS or g.get("api_key") is None
 
 
 def _rate_limited(error: RateLimitExceeded) -> Response:

@@ -3,6 +3,7 @@ spec, create the row, commit, and only then send the wake-up message. Shared by
 the JSON API and the HTML form so both accept exactly the same jobs."""
 
 import logging
+import uuid
 from dataclasses import dataclass
 from typing import Any
 
@@ -10,12 +11,14 @@ from celery import Celery
 from pydantic import ValidationError
 from sqlalchemy.orm import Session
 
+from db.adapters import get_adapter
+from db.datasets import get_dataset
 from db.idempotency import IdempotentRequest, create_job_once, find_earlier_job
 from db.jobs import create_job
 from db.models import Job
 from db.outbox import send_wake_up
 from db.quotas import JobLimits, enforce_job_limits
-from db.registry import default_model, find_model
+from db.registry import JOB_MODEL_KINDS, ModelEntry, default_model, find_model
 from db.settings import Settings
 from db.specs import JOB_KINDS, JobKind, SubmitRequest
 from db.webhooks import WebhookUrlRefused, check_webhook_url
@@ -34,6 +37,16 @@ class SubmissionRejected(Exception):
         self.code = code
         self.errors = errors
         super().__init__("; ".join(f"{error.field}: {error.message}" for error in errors))
+
+
+class ReferenceNotFound(Exception):
+    """The job names a dataset or adapter that does not exist or is another owner's:
+    the same answer for both (404), so ids cannot be probed."""
+
+    def __init__(self, code: str, field: str, message: str) -> None:
+        self.code = code
+        self.field = field
+        super().__init__(message)
 
 
 @dataclass(frozen=True)
@@ -55,13 +68,16 @@ def validate_submission(body: Any, settings: Settings) -> Submission:
     except ValidationError as error:
         raise SubmissionRejected("validation_error", _field_errors(error)) from None
 
-    model = request.model or default_model(settings)
+    model_kind = JOB_MODEL_KINDS[request.kind]
+    model = request.model or default_model(settings, model_kind)
     if model is None:
-        raise SubmissionRejected("unknown_model", [FieldError("model", "no model is installed")])
-    if find_model(settings, model) is None:
+        raise SubmissionRejected("unknown_model", [FieldError("model", f"no {model_kind} model is installed")])
+    entry = find_model(settings, model)
+    if entry is None:
         raise SubmissionRejected(
             "unknown_model", [FieldError("model", f"unknown model {model!r}; see GET /api/v1/models")]
         )
+    _check_model_kind(request.kind, entry)
 
     kind = JOB_KINDS[request.kind]
     try:
@@ -84,6 +100,16 @@ def validate_submission(body: Any, settings: Settings) -> Submission:
     )
 
 
+def _check_model_kind(job_kind: str, entry: ModelEntry) -> None:
+    """A textgen job needs a text model, the image kinds an image model."""
+    wanted = JOB_MODEL_KINDS[job_kind]
+    if entry.kind != wanted:
+        raise SubmissionRejected(
+            "model_kind_mismatch",
+            [FieldError("model", f"{entry.name!r} is a {entry.kind} model; {job_kind} jobs need a {wanted} model")],
+        )
+
+
 def _field_errors(error: ValidationError, prefix: str | None = None) -> list[FieldError]:
     errors = []
     for detail in error.errors():
@@ -93,6 +119,30 @@ def _field_errors(error: ValidationError, prefix: str | None = None) -> list[Fie
         message = detail["msg"].removeprefix("Value error, ")
         errors.append(FieldError(".".join(location) or "body", message))
     return errors
+
+
+def check_dataset_reference(session: Session, owner: str, submission: Submission) -> None:
+    """A finetune job trains on one of its owner's datasets."""
+    if submission.kind.name != "finetune":
+        return
+    if get_dataset(session, uuid.UUID(submission.params["dataset_id"]), owner=owner) is None:
+        raise ReferenceNotFound("dataset_not_found", "params.dataset_id", "no such dataset; see GET /api/v1/datasets")
+
+
+def check_adapter_reference(session: Session, owner: str, submission: Submission) -> None:
+    """A generate job's adapter is one of its owner's, trained on the job's model
+    (a LoRA's shapes fit only the model it was trained on)."""
+    reference = submission.params.get("adapter") if submission.kind.name == "generate" else None
+    if reference is None:
+        return
+    adapter = get_adapter(session, uuid.UUID(reference["id"]), owner=owner)
+    if adapter is None:
+        raise ReferenceNotFound(
+            "adapter_not_found", "params.adapter.id", "no such adapter; see GET /api/v1/adapters"
+        )
+    if adapter.base_model != submission.model:
+        message = f"the adapter was trained for model {adapter.base_model!r}, not {submission.model!r}"
+        raise SubmissionRejected("adapter_model_mismatch", [FieldError("params.adapter.id", message)])
 
 
 def submit_job(
@@ -105,14 +155,18 @@ def submit_job(
     idempotent: IdempotentRequest | None = None,
 ) -> tuple[Job, bool]:
     """Create, commit and announce the job; raises QuotaExceeded (nothing written)
-    when the owner is at a limit of the key in use. Returns the job and whether this
-    call created it: False when an earlier request with the same Idempotency-Key
-    did (IdempotencyKeyReused if that one had another body)."""
+    when the owner is at a limit of the key in use, ReferenceNotFound (nothing
+    written) when it names a dataset or adapter the owner does not have,
+    SubmissionRejected when its adapter was trained for another model. Returns
+    the job and whether this call created it: False when an earlier request with
+    the same Idempotency-Key did (IdempotencyKeyReused if that one had another body)."""
     if idempotent is not None:
         # A replay is answered before the limits: it asks for no new work.
         earlier = find_earlier_job(session, owner, idempotent)
         if earlier is not None:
             return earlier, False
+    check_dataset_reference(session, owner, submission)
+    check_adapter_reference(session, owner, submission)
     enforce_job_limits(session, owner, limits, images=submission.params.get("num_images", 0))
     fields = {
         "kind": submission.kind.name,
@@ -134,10 +188,8 @@ def submit_job(
     session.commit()
     try:
         send_wake_up(session, celery, job.id, job.kind)
-        session.commit()
     except Exception:
         # The job is committed and stays queued with its wake-up owed: a worker's
         # reconciler sends it once the broker answers (db/outbox.py).
         logger.exception("job %s is queued but its message was not sent", job.id)
-        session.rollback()
     return job, True

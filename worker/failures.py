@@ -6,11 +6,13 @@ a traceback (that goes to the worker's log) and never longer than MESSAGE_LIMIT.
 """
 
 import re
+from typing import TypeVar
 
 import torch
 from botocore.exceptions import ClientError, HTTPClientError
 from botocore.exceptions import ConnectionError as StorageConnectionError
 from celery.exceptions import SoftTimeLimitExceeded
+from pydantic import BaseModel, ValidationError
 
 from db.session import is_database_outage
 
@@ -67,3 +69,18 @@ ABSOLUTE_PATH = re.compile(r"(?<![\w:/.])/(?:[^\s/'\"]+/)+[^\s'\",;)]*")
 def _one_line(message: str) -> str:
     flat = ABSOLUTE_PATH.sub("<path>", " ".join(message.split()))
     return flat if len(flat) <= MESSAGE_LIMIT else flat[: MESSAGE_LIMIT - 1] + "…"
+
+
+SpecT = TypeVar("SpecT", bound=BaseModel)
+
+
+def parse_params(spec_type: type[SpecT], params: dict, kind: str) -> SpecT:
+    """A job's stored params re-read with its kind's spec; JobFailure("invalid_params")
+    when they do not fit it (a row written by another version, or by hand)."""
+    try:
+        return spec_type.model_validate(params)
+    except ValidationError as error:
+        problems = "; ".join(
+            f"{'.'.join(map(str, problem['loc'])) or 'params'}: {problem['msg']}" for problem in error.errors()
+        )
+        raise JobFailure("invalid_params", f"invalid {kind} params: {problems}") from error

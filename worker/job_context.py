@@ -10,23 +10,45 @@ with the next write, so a fast step loop never waits for the database.
 import logging
 import uuid
 
+from db.adapters import get_adapter
 from db.cancellation import CancelWatch
-from db.jobs import is_cancel_requested, record_progress
+from db.claims import renew_lease
+from db.datasets import get_dataset
+from db.job_signals import JobSignals
+from db.jobs import is_cancel_requested, record_losses, record_progress, record_text
 from db.models import Job
+from db.storage import ObjectNotFound
+from worker.adapters import process_adapter_files
 from worker.executors.interface import AdapterWeights, Checkpoint, TrainingImage
-from worker.failures import is_transient
+from worker.failures import JobFailure, is_transient
+from worker.leases import LeaseLost
 from worker.pipelines import PipelineCache
 from worker.progress import JobCanceled, StepTimer, ThrottledProgress
 from worker.resources import WorkerResources
+from worker.retries import retry_transient
+from worker.text_models import TextModelCache
 
 log = logging.getLogger(__name__)
 
 
+def checkpoint_key(job_id: uuid.UUID) -> str:
+    """One checkpoint per job, overwritten by each save: a resume wants only the latest.
+    The object is the step (8 bytes, big-endian) followed by the executor's data."""
+    return f"jobs/{job_id}/checkpoint/latest"
+
+
 class RunnerJobContext:
-    def __init__(self, resources: WorkerResources, pipelines: PipelineCache, job: Job) -> None:
+    def __init__(
+        self, resources: WorkerResources, pipelines: PipelineCache, job: Job, *, text_models: TextModelCache
+    ) -> None:
         self._resources = resources
         self._pipelines = pipelines
+        self._text_models = text_models
         self._job = job
+        # Each output's latest text, until the next progress write; Redis gets every one at once.
+        self._unwritten_texts: dict[int, str] = {}
+        self._unwritten_losses: list[tuple[int, float]] = []
+        self._signals = JobSignals(resources.settings, job.id)
         self._throttled = ThrottledProgress(self._write_progress, resources.settings.progress_interval_seconds)
         self._cancel_watch = CancelWatch(resources.settings, job.id)
         self.timer = StepTimer()
@@ -34,6 +56,10 @@ class RunnerJobContext:
     @property
     def pipelines(self) -> PipelineCache:
         return self._pipelines
+
+    @property
+    def text_models(self) -> TextModelCache:
+        return self._text_models
 
     def report_progress(self, step: int, total: int) -> None:
         self.timer(step)
@@ -46,8 +72,14 @@ class RunnerJobContext:
         try:
             with self._resources.session_factory.begin() as session:
                 record_progress(session, job.id, job.attempt, step=step, total=total)
+                if self._unwritten_texts:
+                    record_text(session, job.id, job.attempt, self._unwritten_texts)
+                if self._unwritten_losses:
+                    record_losses(session, job.id, job.attempt, self._unwritten_losses)
                 # The row's flag is the truth; Redis (above) is only the fast path.
                 canceled = is_cancel_requested(session, job.id)
+            self._unwritten_texts = {}
+            self._unwritten_losses = []
         except Exception as error:
             if not is_transient(error):
                 raise
@@ -58,19 +90,75 @@ class RunnerJobContext:
             raise JobCanceled(step)
 
     def report_loss(self, step: int, loss: float) -> None:
-        raise NotImplementedError
+        self._unwritten_losses.append((step, loss))
 
     def report_text(self, index: int, text: str) -> None:
-        raise NotImplementedError
+        self._unwritten_texts[index] = text
+        self._signals.publish_text(index, text)
 
     def dataset(self, dataset_id: uuid.UUID) -> list[TrainingImage]:
-        raise NotImplementedError
+        """The dataset's images in upload order; it must be the job's owner's (checked
+        at submit too, but it may have been deleted since)."""
+        with self._resources.session_factory() as session:
+            dataset = get_dataset(session, dataset_id, owner=self._job.owner)
+            if dataset is None:
+                raise JobFailure("invalid_params", f"dataset {dataset_id} does not exist (any more)")
+            files = [(file.filename, file.storage_key, file.caption) for file in dataset.files]
+        images = []
+        for filename, storage_key, caption in files:
+            try:
+                data = self._resources.storage.get(storage_key)
+            except ObjectNotFound:
+                raise JobFailure("invalid_params", f"image {filename} of dataset {dataset_id} is gone") from None
+            images.append(TrainingImage(filename, data, caption))
+        return images
 
     def adapter(self, adapter_id: uuid.UUID) -> AdapterWeights:
-        raise NotImplementedError
+        """The adapter's weights on local disk; it must be the job's owner's (checked
+        at submit too, but it may have been deleted since)."""
+        with self._resources.session_factory() as session:
+            adapter = get_adapter(session, adapter_id, owner=self._job.owner)
+            if adapter is None:
+                raise JobFailure("invalid_params", f"adapter {adapter_id} does not exist (any more)")
+            base_model, storage_key = adapter.base_model, adapter.artifact.storage_key
+
+        def download() -> bytes:
+            try:
+                return self._resources.storage.get(storage_key)
+            except ObjectNotFound:
+                raise JobFailure("invalid_params", f"the weights of adapter {adapter_id} are gone") from None
+
+        path = process_adapter_files().path_for(adapter_id, download)
+        return AdapterWeights(adapter_id, base_model, path)
 
     def load_checkpoint(self) -> Checkpoint | None:
-        raise NotImplementedError
+        key = checkpoint_key(self._job.id)
+        try:
+            stored = retry_transient(lambda: self._resources.storage.get(key), what=f"reading {key}")
+        except ObjectNotFound:
+            return None
+        return Checkpoint(int.from_bytes(stored[:8], "big"), stored[8:])
 
     def save_checkpoint(self, step: int, data: bytes) -> None:
-        raise NotImplementedError
+        """The losses reported so far are written first: an attempt that resumes from
+        this checkpoint repeats only the steps after it, so none before may be missing.
+        An attempt that lost its job (LeaseLost) must not overwrite the checkpoint."""
+        job = self._job
+
+        def write_losses() -> bool:
+            with self._resources.session_factory.begin() as session:
+                lease_seconds = self._resources.settings.lease_seconds
+                held = renew_lease(session, job.id, job.attempt, lease_seconds=lease_seconds)
+                if held and self._unwritten_losses:
+                    record_losses(session, job.id, job.attempt, self._unwritten_losses)
+                return held
+
+        if not retry_transient(write_losses, what=f"recording the losses of job {job.id}"):
+            raise LeaseLost()
+        self._unwritten_losses = []
+        key = checkpoint_key(job.id)
+        stored = step.to_bytes(8, "big") + data
+        retry_transient(
+            lambda: self._resources.storage.put(key, stored, "application/octet-stream"), what=f"storing {key}"
+        )
+        log.info("job %s saved its checkpoint at step %d", job.id, step)

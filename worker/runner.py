@@ -14,25 +14,29 @@ import socket
 import time
 import uuid
 from collections.abc import Callable, Mapping
-from functools import cached_property
+from functools import cached_property, partial
 from typing import Literal, TypeVar
 
 from sqlalchemy.orm import Session
 
-from db.claims import claim_next_jobs, renew_lease, retry_job, wake_up_kinds
+from db.adapters import record_trained_adapter
+from db.claims import claim_batch, claim_next_jobs, peek_batch, renew_lease, retry_job, wake_up_kinds
 from db.jobs import (
     NewArtifact,
     end_canceled_job,
     fail_job,
     finish_job,
+    get_job,
 )
+from db.job_signals import publish_status
 from db.models import Job
 from db.settings import Settings
 from db.storage import artifact_key
-from worker.executors import EXECUTORS, ArtifactOutput, Executor, JobInput
+from worker.executors import BATCH_EXECUTORS, EXECUTORS, ArtifactOutput, BatchExecutor, Executor, JobInput
 from worker.failures import JobFailure, describe_failure, is_retryable
 from worker.leases import LeaseHeartbeat, LeaseLost
 from worker.pipelines import PipelineCache
+from worker.text_models import TextModelCache
 from worker.job_context import RunnerJobContext
 from worker.progress import JobCanceled
 from worker.resources import WorkerResources
@@ -47,6 +51,11 @@ T = TypeVar("T")
 
 # Told each status change after it is committed: queues the job's webhook (tasks.py).
 Announce = Callable[[Job, str], None]
+# What an attempt made, stored: its artifacts and the measured seconds per step.
+Kept = tuple[list[NewArtifact], float | None]
+
+# How often a worker waiting for a batch's companions looks at the queue again.
+BATCH_POLL_SECONDS = 0.005
 
 
 class JobRunner(WorkerResources):
@@ -55,14 +64,20 @@ class JobRunner(WorkerResources):
         settings: Settings,
         executors: Mapping[str, Executor] = EXECUTORS,
         announce: Announce | None = None,
+        batch_executors: Mapping[str, BatchExecutor] = BATCH_EXECUTORS,
     ) -> None:
         super().__init__(settings)
         self.executors = executors
         self.announce = announce
+        self.batch_executors = batch_executors
 
     @cached_property
     def pipelines(self) -> PipelineCache:
         return PipelineCache(self.settings)
+
+    @cached_property
+    def text_models(self) -> TextModelCache:
+        return TextModelCache(self.settings)
 
     @property
     def worker_id(self) -> str:
@@ -73,17 +88,15 @@ class JobRunner(WorkerResources):
         """Claim the next job of the queue this wake-up came from (the claim policy
         is db.claims'; `hint` is the job the message named) and run it under a lease.
         Returns how this call left the job, or None when there was nothing to claim
-        (a duplicate or late message) or the attempt lost the job."""
-        with self.session_factory.begin() as session:
-            claimed = claim_next_jobs(
-                session,
-                kinds=wake_up_kinds(session, queue, hint),
-                worker_id=self.worker_id,
-                lease_seconds=self.settings.lease_seconds,
-            )
+        (a duplicate or late message) or the attempt lost the job. Compatible jobs
+        claimed together run as one batch (docs/performance.md); the call then
+        returns how it left the first."""
+        claimed = self._claim(hint, queue)
         if not claimed:
             log.info("nothing left to claim for the wake-up of job %s (duplicate or late message)", hint)
             return None
+        if len(claimed) > 1:
+            return self._run_batch(claimed)
         job = claimed[0]
         self._announce(job, "running")
         with LeaseHeartbeat(lambda: self._renew_lease(job), self.settings.heartbeat_seconds, name=str(job.id)):
@@ -92,7 +105,72 @@ class JobRunner(WorkerResources):
             self._announce(job, outcome)
         return outcome
 
+    def _claim(self, hint: uuid.UUID, queue: str | None) -> list[Job]:
+        """The next job; with it, when this worker batches its kind (max_batch > 1
+        on this device), the queued jobs that can share its pipeline call. While
+        the queue already holds such companions and the batch has room, first
+        waits up to batch_window_ms for more to arrive; a lone job never waits."""
+        with self.session_factory.begin() as session:
+            kinds = wake_up_kinds(session, queue, hint)
+            batched = any(kind in self.batch_executors for kind in kinds)
+            max_images = self.settings.max_batch_images(self.pipelines.device.type) if batched else 1
+            if max_images == 1:
+                return claim_next_jobs(
+                    session, kinds=kinds, worker_id=self.worker_id, lease_seconds=self.settings.lease_seconds
+                )
+        self._wait_for_companions(kinds, max_images)
+        with self.session_factory.begin() as session:
+            return claim_batch(
+                session,
+                kinds=kinds,
+                worker_id=self.worker_id,
+                lease_seconds=self.settings.lease_seconds,
+                max_images=max_images,
+            )
+
+    def _wait_for_companions(self, kinds: list[str], max_images: int) -> None:
+        deadline = time.monotonic() + self.settings.batch_window_ms / 1000
+        while True:
+            with self.session_factory() as session:
+                queued = peek_batch(session, kinds=kinds, max_images=max_images)
+            left = deadline - time.monotonic()
+            if queued.jobs <= 1 or queued.images >= max_images or left <= 0:
+                return
+            time.sleep(min(BATCH_POLL_SECONDS, left))
+
+    def _run_batch(self, jobs: list[Job]) -> Outcome | None:
+        """Jobs with one batch key as one call of their kind's batch executor. Each
+        keeps its own context (progress, cancel), announcements, artifacts and
+        outcome; one heartbeat renews every lease. A failure of the whole call is
+        recorded for every job, each retried or failed as if alone."""
+        started = time.monotonic()
+        log.info(
+            "running a batch of %d %s jobs: %s", len(jobs), jobs[0].kind, ", ".join(str(job.id) for job in jobs)
+        )
+        for job in jobs:
+            self._announce(job, "running")
+        contexts = [self._context(job) for job in jobs]
+        beat = LeaseHeartbeat(
+            lambda: self._renew_leases(jobs), self.settings.heartbeat_seconds, name=f"batch of {jobs[0].id}"
+        )
+        with beat:
+            try:
+                results = self.batch_executors[jobs[0].kind](
+                    [JobInput(job.id, job.model, job.params) for job in jobs], contexts
+                )
+            except Exception as error:
+                results = [error] * len(jobs)
+            outcomes = [
+                self._settle(job, started, partial(self._keep, job, outputs, context))
+                for job, outputs, context in zip(jobs, results, contexts, strict=True)
+            ]
+        for job, outcome in zip(jobs, outcomes, strict=True):
+            if outcome in ("succeeded", "failed", "canceled"):
+                self._announce(job, outcome)
+        return outcomes[0]
+
     def _announce(self, job: Job, status: str) -> None:
+        publish_status(self.settings, job.id, status)
         if self.announce is not None:
             self.announce(job, status)
 
@@ -101,9 +179,12 @@ class JobRunner(WorkerResources):
             "running %s job %s, attempt %d of %d, model %s",
             job.kind, job.id, job.attempt, job.max_attempts, job.model,
         )
-        started = time.monotonic()
+        return self._settle(job, time.monotonic(), lambda: self._execute(job))
+
+    def _settle(self, job: Job, started: float, execute: Callable[[], Kept]) -> Outcome | None:
+        """Record how the attempt that `execute` makes (or made) ended."""
         try:
-            artifacts, step_seconds = self._execute(job)
+            artifacts, step_seconds = execute()
         except JobCanceled as canceled:
             # Raised before anything was stored: a canceled job keeps no artifacts.
             recorded = self._write(
@@ -118,7 +199,7 @@ class JobRunner(WorkerResources):
         except Exception as error:
             return self._record_failure(job, error)
         recorded = self._write(
-            lambda session: finish_job(session, job.id, job.attempt, artifacts, step_seconds=step_seconds),
+            lambda session: self._finish(session, job, artifacts, step_seconds),
             what=f"recording job {job.id} as succeeded",
         )
         if not recorded:
@@ -132,6 +213,16 @@ class JobRunner(WorkerResources):
             job.id, time.monotonic() - started, len(artifacts),
         )
         return "succeeded"
+
+    @staticmethod
+    def _finish(session: Session, job: Job, artifacts: list[NewArtifact], step_seconds: float | None) -> bool:
+        if not finish_job(session, job.id, job.attempt, artifacts, step_seconds=step_seconds):
+            return False
+        if job.kind == "finetune":
+            # In the finish's transaction: a trained job always has its adapter row.
+            [weights] = [a for a in get_job(session, job.id, owner=None).artifacts if a.kind == "adapter"]
+            record_trained_adapter(session, job, weights.id)
+        return True
 
     def _record_failure(self, job: Job, error: Exception) -> Outcome | None:
         """Fail the job, or put it back for another attempt after a backoff when the
@@ -163,6 +254,13 @@ class JobRunner(WorkerResources):
         with self.session_factory.begin() as session:
             return renew_lease(session, job.id, job.attempt, lease_seconds=self.settings.lease_seconds)
 
+    def _renew_leases(self, jobs: list[Job]) -> bool:
+        """A batch's heartbeat: True while the batch holds any of its jobs."""
+        with self.session_factory.begin() as session:
+            lease_seconds = self.settings.lease_seconds
+            held = [renew_lease(session, job.id, job.attempt, lease_seconds=lease_seconds) for job in jobs]
+        return any(held)
+
     def _write(self, change: Callable[[Session], T], *, what: str) -> T:
         """One transaction, tried again in place while the database does not answer."""
 
@@ -172,14 +270,22 @@ class JobRunner(WorkerResources):
 
         return retry_transient(transaction, what=what)
 
-    def _execute(self, job: Job) -> tuple[list[NewArtifact], float | None]:
+    def _execute(self, job: Job) -> Kept:
         """The stored artifacts and the measured seconds per step; raises JobCanceled
         from the step where the job's cancel was seen."""
         executor = self.executors.get(job.kind)
         if executor is None:
             raise JobFailure("unsupported_kind", f"this worker cannot run {job.kind!r} jobs")
-        context = RunnerJobContext(self, self.pipelines, job)
-        outputs = executor(JobInput(job.id, job.model, job.params), context)
+        context = self._context(job)
+        return self._keep(job, executor(JobInput(job.id, job.model, job.params), context), context)
+
+    def _context(self, job: Job) -> RunnerJobContext:
+        return RunnerJobContext(self, self.pipelines, job, text_models=self.text_models)
+
+    def _keep(self, job: Job, outputs: list[ArtifactOutput] | BaseException, context: RunnerJobContext) -> Kept:
+        """An executor's outputs stored, or the exception that ended the job raised."""
+        if isinstance(outputs, BaseException):
+            raise outputs
         # A worker that was paused or cut off past its lease must not overwrite the
         # objects of the attempt that took over (artifact keys are per job and index).
         if not retry_transient(lambda: self._renew_lease(job), what=f"renewing the lease of job {job.id}"):
@@ -200,4 +306,6 @@ class JobRunner(WorkerResources):
             width=output.width,
             height=output.height,
             seed=output.seed,
+            # Text is small enough to ride in the job's JSON as well.
+            text=output.data.decode("utf-8") if output.kind == "text" else None,
         )

@@ -51,7 +51,9 @@ def _byte_level_vocab() -> dict[str, int]:
     return {token: index for index, token in enumerate(tokens)}
 
 
-def _tiny_tokenizer(directory: Path) -> CLIPTokenizer:
+def build_byte_level_tokenizer(directory: Path) -> CLIPTokenizer:
+    """A CLIP tokenizer that needs no trained vocabulary (see _byte_level_vocab); its
+    vocabulary files are written to `directory`."""
     directory.mkdir(parents=True, exist_ok=True)
     vocab_file, merges_file = directory / "vocab.json", directory / "merges.txt"
     vocab_file.write_text(json.dumps(_byte_level_vocab()))
@@ -63,7 +65,7 @@ def build_tiny_sd(directory: str | Path, seed: int = 0) -> Path:
     """Write a tiny SD pipeline (UNet, VAE, CLIP text encoder, tokenizer, scheduler)."""
     directory = Path(directory)
     torch.manual_seed(seed)
-    tokenizer = _tiny_tokenizer(directory / "tokenizer")
+    tokenizer = build_byte_level_tokenizer(directory / "tokenizer")
     text_encoder = CLIPTextModel(
         CLIPTextConfig(
             vocab_size=len(tokenizer),

@@ -57,9 +57,12 @@ def upgrade() -> None:
     sa.UniqueConstraint('training_job_id', name=op.f('uq_adapters_training_job_id'))
     )
     op.create_index(op.f('ix_adapters_owner_created_at'), 'adapters', ['owner', 'created_at'], unique=False)
+    # The generated text of a textgen job's artifacts, returned in the job's JSON.
+    op.add_column('artifacts', sa.Column('text', sa.Text(), nullable=True))
 
 
 def downgrade() -> None:
+    op.drop_column('artifacts', 'text')
     op.drop_index(op.f('ix_adapters_owner_created_at'), table_name='adapters')
     op.drop_table('adapters')
     op.drop_table('dataset_files')

@@ -54,11 +54,27 @@ def test_healthz_does_not_depend_on_the_broker(settings):
         close_app(app)
 
 
-def test_models_lists_the_registry_and_the_default(client):
+def test_models_lists_the_registry_with_kinds_and_defaults(client):
     assert client.get("/api/v1/models").json == {
-        "models": [{"name": "tiny-sd", "origin": "local", "default": True}],
+        "models": [
+            {"name": "tiny-sd", "origin": "local", "kind": "image", "default": True},
+            {"name": "tiny-text", "origin": "local", "kind": "text", "default": True},
+        ],
         "default": "tiny-sd",
+        "defaults": {"image": "tiny-sd", "text": "tiny-text"},
     }
+
+
+def test_a_directory_without_a_model_is_not_listed(settings, api_key, tmp_path):
+    (tmp_path / "notes").mkdir()
+    (tmp_path / "notes" / "config.json").write_text('{"architectures": ["BertModel"]}')
+    app = create_app(settings.model_copy(update={"models_dir": tmp_path}))
+    try:
+        models = authenticated_client(app, api_key).get("/api/v1/models").json
+    finally:
+        close_app(app)
+
+    assert models == {"models": [], "default": None, "defaults": {"image": None, "text": None}}
 
 
 def test_models_include_hub_ids_and_a_configured_default(settings, api_key):
@@ -70,7 +86,8 @@ def test_models_include_hub_ids_and_a_configured_default(settings, api_key):
         close_app(app)
 
     assert models["default"] == "org/sd-model"
-    assert {(m["name"], m["origin"], m["default"]) for m in models["models"]} == {
-        ("tiny-sd", "local", False),
-        ("org/sd-model", "hub", True),
+    assert {(m["name"], m["origin"], m["kind"], m["default"]) for m in models["models"]} == {
+        ("tiny-sd", "local", "image", False),
+        ("tiny-text", "local", "text", True),
+        ("org/sd-model", "hub", "image", True),
     }

@@ -1,7 +1,7 @@
-"""Owners see and touch only their own jobs: every API route and page that names
-a job answers another owner with the same 404 as a job that does not exist, and
-lists show only one's own. The matrix is read from the app's routes, so a route
-added later is checked too."""
+"""Owners see and touch only their own jobs, datasets and adapters: every API
+route and page that names one answers another owner with the same 404 as one
+that does not exist, and lists show only one's own. The matrix is read from the
+app's routes, so a route added later is checked too."""
 
 import re
 import uuid
@@ -9,6 +9,8 @@ import uuid
 import pytest
 
 from db.models import Job
+from tests.api.test_datasets import image_bytes, upload
+from tests.support.adapters import insert_adapter
 from tests.support.routes import fill, routes
 
 NOT_FOUND_CODES = {404}
@@ -81,3 +83,55 @@ def test_lists_show_only_ones_own_jobs(client, bob, make_job):
 def test_a_job_submitted_with_a_key_belongs_to_the_keys_owner(bob, session):
     job_id = bob.post("/api/v1/jobs", json={"params": {"prompt": "mine"}}).json["id"]
     assert session.get(Job, uuid.UUID(job_id)).owner == "bob"
+
+
+@pytest.fixture
+def alices_dataset_and_adapter(client, session, owner) -> dict[str, str]:
+    """Path values naming a dataset and an adapter of the default owner."""
+    dataset = upload(client, [("cat.png", image_bytes())]).json
+    adapter = insert_adapter(session, owner=owner, base_model="tiny-sd", storage_key="adapters/alice.safetensors")
+    return {"dataset_id": dataset["id"], "adapter_id": str(adapter.id)}
+
+
+def test_every_api_route_on_a_dataset_or_adapter_answers_another_owner_404(
+    app, client, bob, alices_dataset_and_adapter
+):
+    checked = []
+    for method, rule in routes(app, "api"):
+        if not any(f"<uuid:{name}>" in rule for name in alices_dataset_and_adapter):
+            continue
+        as_owner = client.open(fill(rule, **alices_dataset_and_adapter), method=method)
+        as_bob = bob.open(fill(rule, **alices_dataset_and_adapter), method=method)
+        unknown = bob.open(fill(rule), method=method)
+
+        assert as_owner.status_code == 200, (method, rule, as_owner.data)
+        assert as_bob.status_code == 404, (method, rule, as_bob.data)
+        assert as_bob.json == unknown.json, "someone else's object must look exactly like a missing one"
+        checked.append(rule)
+    assert set(checked) >= {"/api/v1/datasets/<uuid:dataset_id>", "/api/v1/adapters/<uuid:adapter_id>"}
+
+
+def test_lists_show_only_ones_own_datasets_and_adapters(client, bob, alices_dataset_and_adapter):
+    bobs_dataset = upload(bob, [("dog.png", image_bytes())]).json
+
+    assert [dataset["id"] for dataset in client.get("/api/v1/datasets").json["datasets"]] == [
+        alices_dataset_and_adapter["dataset_id"]
+    ]
+    assert [dataset["id"] for dataset in bob.get("/api/v1/datasets").json["datasets"]] == [bobs_dataset["id"]]
+    assert [adapter["id"] for adapter in client.get("/api/v1/adapters").json["adapters"]] == [
+        alices_dataset_and_adapter["adapter_id"]
+    ]
+    assert bob.get("/api/v1/adapters").json["adapters"] == []
+
+
+def test_a_finetune_job_cannot_train_on_another_owners_dataset(bob, alices_dataset_and_adapter):
+    def finetune_on(dataset_id: str):
+        params = {"dataset_id": dataset_id, "instance_prompt": "sks"}
+        return bob.post("/api/v1/jobs", json={"kind": "finetune", "params": params})
+
+    response = finetune_on(alices_dataset_and_adapter["dataset_id"])
+
+    assert response.status_code == 404
+    assert response.json["error"]["code"] == "dataset_not_found"
+    assert response.json == finetune_on(str(uuid.uuid4())).json
+    assert bob.get("/api/v1/jobs").json["jobs"] == []

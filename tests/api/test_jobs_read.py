@@ -20,11 +20,12 @@ def test_a_job_reads_back_with_every_documented_field(client):
     job = response.json
     assert job == submitted
     assert list(job) == [
-        "id", "kind", "model", "status", "cancel_requested", "priority", "progress", "queue_position",
+        "id", "kind", "model", "status", "cancel_requested", "priority", "progress", "loss", "queue_position",
         "eta_seconds", "eta_p90_seconds", "attempt", "params", "artifacts", "webhook", "error",
         "created_at", "started_at", "finished_at",
     ]
     assert job["progress"] == {"step": 0, "total": 0, "fraction": 0.0}
+    assert job["loss"] is None  # a training job's latest loss
     assert job["queue_position"] == 0 and job["attempt"] == 0
     assert job["artifacts"] == [] and job["error"] is None
     assert job["created_at"].endswith("Z") and datetime.fromisoformat(job["created_at"]).tzinfo == UTC

@@ -15,24 +15,9 @@ from db.claims import claim_next_jobs, recover_expired_leases, renew_lease, retr
 from db.events import events_after
 from db.models import Job, utcnow
 from db.queue import GENERATE_QUEUE
-from db.session import make_session_factory
-from migrations import upgrade_to_head
 
 LEASE = 30.0
 TIME_LIMITS = {"generate": 3600}
-
-
-@pytest.fixture(params=["postgres", "sqlite"])
-def sessions(request, tmp_path):
-    """Sessions on Postgres, then on SQLite (the embedded mode)."""
-    if request.param == "postgres":
-        url = request.getfixturevalue("settings").database_url
-    else:
-        url = f"sqlite:///{tmp_path / 'genq.db'}"
-        upgrade_to_head(url)
-    factory = make_session_factory(url)
-    yield factory
-    factory.kw["bind"].dispose()
 
 
 def add_jobs(sessions, owner: str, count: int = 1, *, priority: int = 0, kind: str = "generate") -> list[uuid.UUID]:

@@ -46,13 +46,26 @@ def committed_job(sessions, *, sent: bool = False, celery: Celery | None = None)
     with sessions.begin() as session:
         job_id = jobs.create_job(session, owner="alice", kind="generate", model="tiny-sd", params={"prompt": "x"}).id
     if sent:
-        with sessions.begin() as session:
+        with sessions() as session:
             send_wake_up(session, celery, job_id, "generate")
     return job_id
 
 
 def resend(sessions, celery, resend_after_seconds: float = 0) -> int:
     return resend_owed_wake_ups(sessions, celery, resend_after_seconds=resend_after_seconds)
+
+
+def test_a_worker_woken_by_the_wake_up_can_claim_the_job_at_once(sessions, celery):
+    # A woken worker claims with SKIP LOCKED: a row still locked by the record of
+    # the send would be passed over and the wake-up dropped.
+    job_id = committed_job(sessions)
+
+    with sessions() as session:
+        send_wake_up(session, celery, job_id, "generate")
+        with sessions.begin() as worker_session:
+            claimed = claim_next_jobs(worker_session, kinds=["generate"], worker_id="w1", lease_seconds=60)
+
+    assert [job.id for job in claimed] == [job_id]
 
 
 def test_a_job_committed_but_never_sent_is_sent_once_overdue(sessions, celery, wake_ups):

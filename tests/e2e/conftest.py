@@ -1,18 +1,12 @@
 """The production shape, with real processes: `genq web` (gunicorn) and
 `genq worker` (Celery) against Postgres, Redis and moto's S3 server."""
 
-import subprocess
-import sys
-
 import pytest
-import requests
 
 from db.accounts import create_api_key
 from db.session import make_session_factory
 from tests.support.http import ApiUrl
-from tests.support.processes import REPO_ROOT, running_worker, settings_env, stop_process_group
-from tests.support.services import free_port
-from tests.support.waiting import wait_for
+from tests.support.processes import running_web, running_worker
 
 
 @pytest.fixture(scope="session")
@@ -32,31 +26,8 @@ def worker(platform_settings, worker_log):
 
 @pytest.fixture(scope="session")
 def web_url(platform_settings, tmp_path_factory):
-    port = free_port()
-    log_path = tmp_path_factory.mktemp("web") / "web.log"
-    with open(log_path, "wb") as log:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "cli", "web", "--port", str(port), "--workers", "1"],
-            env=settings_env(platform_settings),
-            cwd=REPO_ROOT,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    url = f"http://127.0.0.1:{port}"
-
-    def healthy() -> bool:
-        assert process.poll() is None, f"web exited:\n{log_path.read_text()[-3000:]}"
-        try:
-            return requests.get(f"{url}/healthz", timeout=1).status_code == 200
-        except requests.RequestException:
-            return False
-
-    try:
-        wait_for(healthy, timeout=60, what="the web server")
+    with running_web(platform_settings, tmp_path_factory.mktemp("web") / "web.log") as url:
         yield url
-    finally:
-        stop_process_group(process)
 
 
 @pytest.fixture

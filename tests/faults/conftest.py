@@ -85,9 +85,9 @@ class Cluster:
             _key, raw_key = create_api_key(session, owner="faults")
         self.client = authenticated_client(self.app, raw_key)
 
-    def start_worker(self, *, wait: bool = True) -> Worker:
+    def start_worker(self, *, wait: bool = True, queues: str = "generate") -> Worker:
         log_path = self.directory / f"worker-{len(self.workers)}.log"
-        worker = Worker(start_worker(self.settings, log_path, queues="generate"), log_path)
+        worker = Worker(start_worker(self.settings, log_path, queues=queues), log_path)
         self.workers.append(worker)
         if wait:
             wait_for(worker.is_ready, timeout=120, what=f"worker {len(self.workers)} to be ready")

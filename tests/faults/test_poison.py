@@ -27,7 +27,7 @@ def test_poison_jobs_are_retried_as_configured_then_failed_and_the_worker_goes_o
         invalid = create_job(
             session, owner="faults", kind="generate", model="tiny-sd", params={"prompt": "x", "steps": 0}
         ).id
-    with cluster.sessions.begin() as session:
+    with cluster.sessions() as session:
         send_wake_up(session, cluster.app.extensions["genq"].celery, invalid, "generate")
     [healthy] = cluster.submit(model="tiny-sd", steps=2)
     cluster.wait_until_finished([poisoned, invalid, healthy], timeout=120)

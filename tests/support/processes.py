@@ -10,13 +10,18 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import requests
 from celery import Celery
 
 from db.queue import celery_config
 from db.settings import Settings
+from db.specs import all_worker_queues
+from tests.support.services import free_port
 from tests.support.waiting import wait_for
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
+# Every kind's queue and webhook deliveries, as a default `genq worker` takes.
+ALL_QUEUES = ",".join(all_worker_queues())
 
 
 def settings_env(settings: Settings) -> dict[str, str]:
@@ -30,7 +35,7 @@ def settings_env(settings: Settings) -> dict[str, str]:
     return env
 
 
-def start_worker(settings: Settings, log_path: Path, queues: str = "generate,webhooks") -> subprocess.Popen:
+def start_worker(settings: Settings, log_path: Path, queues: str = ALL_QUEUES) -> subprocess.Popen:
     """A real Celery worker process (`genq worker`) in a process group of its own,
     its pool child included, so that a test can signal the whole worker."""
     with open(log_path, "ab") as log:
@@ -45,7 +50,7 @@ def start_worker(settings: Settings, log_path: Path, queues: str = "generate,web
 
 
 @contextmanager
-def running_worker(settings: Settings, log_path: Path, queues: str = "generate,webhooks") -> Iterator[subprocess.Popen]:
+def running_worker(settings: Settings, log_path: Path, queues: str = ALL_QUEUES) -> Iterator[subprocess.Popen]:
     """A real Celery worker process; yields once it answers a ping."""
     process = start_worker(settings, log_path, queues)
     celery = Celery(set_as_current=False)
@@ -75,3 +80,32 @@ def stop_process_group(process: subprocess.Popen, timeout: float = 15) -> None:
     except ProcessLookupError:
         pass
     process.wait()
+
+
+@contextmanager
+def running_web(settings: Settings, log_path: Path) -> Iterator[str]:
+    """A real `genq web` (gunicorn, one worker process); yields its base URL once /healthz answers."""
+    port = free_port()
+    with open(log_path, "wb") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "cli", "web", "--port", str(port), "--workers", "1"],
+            env=settings_env(settings),
+            cwd=REPO_ROOT,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    url = f"http://127.0.0.1:{port}"
+
+    def healthy() -> bool:
+        assert process.poll() is None, f"web exited:\n{log_path.read_text()[-3000:]}"
+        try:
+            return requests.get(f"{url}/healthz", timeout=1).status_code == 200
+        except requests.RequestException:
+            return False
+
+    try:
+        wait_for(healthy, timeout=60, what="the web server")
+        yield url
+    finally:
+        stop_process_group(process)

@@ -7,12 +7,14 @@ from dataclasses import dataclass, field
 
 from worker.executors.interface import AdapterWeights, Checkpoint, TrainingImage
 from worker.pipelines import PipelineCache
+from worker.text_models import TextModelCache
 
 
 @dataclass
 class LocalJobContext:
     pipelines: PipelineCache
     on_progress: Callable[[int, int], None] = lambda step, total: None
+    text_models: TextModelCache | None = None
     datasets: dict[uuid.UUID, list[TrainingImage]] = field(default_factory=dict)
     adapters: dict[uuid.UUID, AdapterWeights] = field(default_factory=dict)
     losses: list[tuple[int, float]] = field(default_factory=list)

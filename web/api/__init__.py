@@ -7,4 +7,4 @@ from flask import Blueprint
 api = Blueprint("api", __name__, url_prefix="/api/v1")
 
 # Importing the view modules registers their routes on the blueprint.
-from web.api import events, jobs, models, openapi, webhooks  # noqa: E402, F401
+from web.api import adapters, datasets, events, jobs, loss, models, openapi, webhooks  # noqa: E402, F401

@@ -23,7 +23,7 @@ from web.api.serializers import serialize_job
 from web.cancel import cancel_owned_job
 from web.context import current_job_limits, current_owner, db_session, platform
 from web.paging import InvalidCursor, page_of_jobs
-from web.submission import SubmissionRejected, submit_job, validate_submission
+from web.submission import ReferenceNotFound, SubmissionRejected, submit_job, validate_submission
 
 DEFAULT_PAGE_SIZE = 20
 MAX_PAGE_SIZE = 100
@@ -61,6 +61,15 @@ def _idempotent_request(body: Any) -> IdempotentRequest | None:
     return IdempotentRequest(key, request_hash(body))
 
 
+def _rejection(rejected: SubmissionRejected) -> ApiError:
+    return ApiError(
+        422,
+        rejected.code,
+        str(rejected),
+        [{"field": error.field, "message": error.message} for error in rejected.errors],
+    )
+
+
 @api.post("/jobs")
 def submit() -> tuple[dict[str, Any], int, dict[str, str]]:
     """202 with a new job; 200 with the earlier job when an Idempotency-Key repeats
@@ -71,12 +80,7 @@ def submit() -> tuple[dict[str, Any], int, dict[str, str]]:
     try:
         submission = validate_submission(body, services.settings)
     except SubmissionRejected as rejected:
-        raise ApiError(
-            422,
-            rejected.code,
-            str(rejected),
-            [{"field": error.field, "message": error.message} for error in rejected.errors],
-        ) from None
+        raise _rejection(rejected) from None
     session = db_session()
     try:
         job, created = submit_job(
@@ -91,6 +95,12 @@ def submit() -> tuple[dict[str, Any], int, dict[str, str]]:
         raise ApiError(
             429, exceeded.code, exceeded.message, headers={"Retry-After": str(exceeded.retry_after_seconds)}
         ) from None
+    except ReferenceNotFound as missing:
+        raise ApiError(
+            404, missing.code, str(missing), [{"field": missing.field, "message": str(missing)}]
+        ) from None
+    except SubmissionRejected as rejected:  # checks against the owner's rows (an adapter's model)
+        raise _rejection(rejected) from None
     except IdempotencyKeyReused:
         message = "was used before with a different request body; use a new key for a new job"
         raise ApiError(

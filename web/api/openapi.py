@@ -10,28 +10,38 @@ from typing import Any
 
 from db.idempotency import MAX_KEY_LENGTH
 from db.models import JOB_STATUSES
-from db.registry import list_models
+from db.registry import MODEL_KINDS, list_models
 from db.settings import Settings
 from db.specs import JOB_KINDS, SubmitRequest
 from web.api import api
+from web.api.datasets import MAX_NAME_LENGTH as MAX_DATASET_NAME_LENGTH
 from web.api.jobs import MAX_PAGE_SIZE
 from web.api.openapi_schemas import (
+    ADAPTER,
     ARTIFACT,
     COMMON_RESPONSES,
+    DATASET,
     ERROR,
     EVENT_ID,
     JOB,
+    LOSS_SERIES,
     SCHEMA_REF,
     SSE_EVENT,
     error,
     error_with_retry_after,
     json_body,
     nullable,
+    page_of,
     ref,
+    uuid_parameter,
 )
 from web.context import platform
 
-JOB_ID = {"name": "job_id", "in": "path", "required": True, "schema": {"type": "string", "format": "uuid"}}
+JOB_ID = uuid_parameter("job_id")
+PAGE_PARAMETERS = [
+    {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": MAX_PAGE_SIZE}},
+    {"name": "cursor", "in": "query", "schema": {"type": "string"}},
+]
 JOB_NOT_FOUND = error("no such job, or another owner's (the same answer for both)")
 
 PATHS: dict[str, dict[str, Any]] = {
@@ -54,7 +64,14 @@ PATHS: dict[str, dict[str, Any]] = {
                 "400": error("the body is not valid JSON"),
                 "413": error("the body is larger than GENQ_MAX_REQUEST_BYTES"),
                 "415": error("the body is not application/json"),
-                "422": error("invalid params, unknown model, or a reused Idempotency-Key"),
+                "422": error(
+                    "invalid params, unknown model, a model of the wrong kind, an adapter trained for"
+                    " another model (adapter_model_mismatch), or a reused Idempotency-Key"
+                ),
+                "404": error(
+                    "params name a dataset (dataset_not_found) or adapter (adapter_not_found) the caller"
+                    " does not have"
+                ),
             },
         },
         "get": {
@@ -62,21 +79,10 @@ PATHS: dict[str, dict[str, Any]] = {
             "parameters": [
                 {"name": "status", "in": "query", "schema": {"type": "string", "enum": list(JOB_STATUSES)}},
                 {"name": "kind", "in": "query", "schema": {"type": "string", "enum": list(JOB_KINDS)}},
-                {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": MAX_PAGE_SIZE}},
-                {"name": "cursor", "in": "query", "schema": {"type": "string"}},
+                *PAGE_PARAMETERS,
             ],
             "responses": {
-                "200": json_body(
-                    {
-                        "type": "object",
-                        "required": ["jobs", "next_cursor"],
-                        "properties": {
-                            "jobs": {"type": "array", "items": ref("Job")},
-                            "next_cursor": {"type": ["string", "null"]},
-                        },
-                    },
-                    "a page of jobs",
-                ),
+                "200": json_body(page_of("jobs", "Job"), "a page of jobs"),
                 "400": error("a cursor this API did not hand out"),
                 "422": error("an invalid filter or limit"),
             },
@@ -98,6 +104,16 @@ PATHS: dict[str, dict[str, Any]] = {
                 "202": json_body(ref("Job"), "running: stops at its next step"),
                 "404": JOB_NOT_FOUND,
                 "409": error("the job has already finished"),
+            },
+        }
+    },
+    "/jobs/{job_id}/loss": {
+        "get": {
+            "summary": "A training job's loss series",
+            "parameters": [JOB_ID],
+            "responses": {
+                "200": json_body(LOSS_SERIES, "one [step, loss] per optimisation step so far; empty for other kinds"),
+                "404": JOB_NOT_FOUND,
             },
         }
     },
@@ -151,15 +167,21 @@ PATHS: dict[str, dict[str, Any]] = {
                                 "type": "array",
                                 "items": {
                                     "type": "object",
-                                    "required": ["name", "origin", "default"],
+                                    "required": ["name", "origin", "kind", "default"],
                                     "properties": {
                                         "name": {"type": "string"},
                                         "origin": {"type": "string"},
-                                        "default": {"type": "boolean"},
+                                        "kind": {"type": "string", "enum": list(MODEL_KINDS)},
+                                        "default": {"type": "boolean", "description": "the default of its kind"},
                                     },
                                 },
                             },
-                            "default": {"type": ["string", "null"]},
+                            "default": {"type": ["string", "null"], "description": "the image default"},
+                            "defaults": {
+                                "type": "object",
+                                "description": "each kind's default: image (generate, finetune), text (textgen)",
+                                "properties": {kind: {"type": ["string", "null"]} for kind in MODEL_KINDS},
+                            },
                         },
                     },
                     "the models",
@@ -183,6 +205,86 @@ PATHS: dict[str, dict[str, Any]] = {
                     },
                     "the secret and how deliveries are signed with it",
                 )
+            },
+        }
+    },
+    "/datasets": {
+        "post": {
+            "summary": "Upload a dataset: images and optional same-named .txt captions",
+            "description": (
+                "PNG, JPEG or WebP, judged by their bytes and fully decoded; each is re-encoded to PNG "
+                "without metadata. cat.txt is the caption of cat.png. A refusal names the file and the "
+                "rule in error.details; nothing is stored then."
+            ),
+            "requestBody": {
+                "required": True,
+                "content": {
+                    "multipart/form-data": {
+                        "schema": {
+                            "type": "object",
+                            "required": ["files"],
+                            "properties": {
+                                "files": {"type": "array", "items": {"type": "string", "format": "binary"}},
+                                "name": {"type": "string", "maxLength": MAX_DATASET_NAME_LENGTH},
+                            },
+                        },
+                        "encoding": {"files": {"contentType": "image/png, image/jpeg, image/webp, text/plain"}},
+                    }
+                },
+            },
+            "responses": {
+                "201": json_body(ref("Dataset"), "stored"),
+                "413": error(
+                    "over GENQ_MAX_UPLOAD_BYTES (request_entity_too_large), GENQ_MAX_DATASET_FILES "
+                    "(too_many_files), GENQ_MAX_UPLOAD_FILE_BYTES (file_too_large) or "
+                    "GENQ_MAX_IMAGE_PIXELS (image_too_large, also decompression bombs)"
+                ),
+                "415": error("not multipart/form-data, or a file is not a PNG, JPEG or WebP image"),
+                "422": error(
+                    "a truncated or corrupt image (invalid_image), no image, an unusable or duplicate "
+                    "file name, a caption without its image, not UTF-8 or over GENQ_MAX_PROMPT_CHARS, "
+                    "or a name too long or not printable"
+                ),
+            },
+        },
+        "get": {
+            "summary": "List own datasets, newest first",
+            "parameters": PAGE_PARAMETERS,
+            "responses": {
+                "200": json_body(page_of("datasets", "Dataset"), "a page of datasets"),
+                "400": error("a cursor this API did not hand out"),
+                "422": error("an invalid limit"),
+            },
+        },
+    },
+    "/datasets/{dataset_id}": {
+        "get": {
+            "summary": "Read a dataset",
+            "parameters": [uuid_parameter("dataset_id")],
+            "responses": {
+                "200": json_body(ref("Dataset"), "the dataset"),
+                "404": error("no such dataset, or another owner's (the same answer for both)"),
+            },
+        }
+    },
+    "/adapters": {
+        "get": {
+            "summary": "List own adapters (trained by finetune jobs), newest first",
+            "parameters": PAGE_PARAMETERS,
+            "responses": {
+                "200": json_body(page_of("adapters", "Adapter"), "a page of adapters"),
+                "400": error("a cursor this API did not hand out"),
+                "422": error("an invalid limit"),
+            },
+        }
+    },
+    "/adapters/{adapter_id}": {
+        "get": {
+            "summary": "Read an adapter",
+            "parameters": [uuid_parameter("adapter_id")],
+            "responses": {
+                "200": json_body(ref("Adapter"), "the adapter"),
+                "404": error("no such adapter, or another owner's (the same answer for both)"),
             },
         }
     },
@@ -236,7 +338,14 @@ def openapi_document(settings: Settings) -> dict[str, Any]:
             "securitySchemes": {
                 "bearerAuth": {"type": "http", "scheme": "bearer", "description": "an API key, gq_live_..."}
             },
-            "schemas": {"Job": JOB, "Artifact": ARTIFACT, "Error": ERROR, **_request_schemas(settings)},
+            "schemas": {
+                "Job": JOB,
+                "Artifact": ARTIFACT,
+                "Dataset": DATASET,
+                "Adapter": ADAPTER,
+                "Error": ERROR,
+                **_request_schemas(settings),
+            },
         },
     }
 

@@ -23,6 +23,19 @@ def json_body(schema: dict[str, Any], description: str) -> dict[str, Any]:
     return {"description": description, "content": {"application/json": {"schema": schema}}}
 
 
+def uuid_parameter(name: str) -> dict[str, Any]:
+    return {"name": name, "in": "path", "required": True, "schema": {"type": "string", "format": "uuid"}}
+
+
+def page_of(field: str, schema: str) -> dict[str, Any]:
+    """A list answer: `field` holds the page's items, next_cursor the next page (null on the last)."""
+    return {
+        "type": "object",
+        "required": [field, "next_cursor"],
+        "properties": {field: {"type": "array", "items": ref(schema)}, "next_cursor": {"type": ["string", "null"]}},
+    }
+
+
 def error(description: str) -> dict[str, Any]:
     return json_body(ref("Error"), description)
 
@@ -45,6 +58,7 @@ ARTIFACT = {
     "properties": {
         "id": {"type": "string", "format": "uuid"},
         "index": {"type": "integer", "minimum": 0},
+        "kind": {"type": "string", "description": "image, text, or adapter (a finetune job's LoRA .safetensors)"},
         "url": {"type": "string", "description": "presigned S3 URL, or this API's download path"},
         "content_type": {"type": "string"},
         "width": {"type": ["integer", "null"]},
@@ -52,6 +66,7 @@ ARTIFACT = {
         "seed": {"type": ["integer", "null"]},
         "bytes": {"type": "integer"},
         "sha256": {"type": "string"},
+        "text": {"type": "string", "description": "the generated text (text artifacts only)"},
     },
 }
 
@@ -77,6 +92,14 @@ JOB = {
                 "fraction": {"type": "number", "minimum": 0, "maximum": 1},
             },
         },
+        "loss": nullable(
+            {
+                "type": "object",
+                "description": "a finetune job's latest training loss (value null where it diverged)",
+                "required": ["step", "value"],
+                "properties": {"step": {"type": "integer"}, "value": {"type": ["number", "null"]}},
+            }
+        ),
         "queue_position": {"type": ["integer", "null"], "description": "jobs ahead; 0 running; null finished"},
         "eta_seconds": {"type": ["number", "null"], "description": "median estimate to finish"},
         "eta_p90_seconds": {"type": ["number", "null"]},
@@ -97,6 +120,64 @@ JOB = {
     },
 }
 
+LOSS_SERIES = {
+    "type": "object",
+    "required": ["points"],
+    "properties": {
+        "points": {
+            "type": "array",
+            "description": "in step order; for a step an attempt resumed from a checkpoint repeated, its latest value",
+            "items": {
+                "type": "array",
+                "description": "[step, loss]: the step from 1, the loss null where it diverged",
+                "items": {"type": ["number", "null"]},
+                "minItems": 2,
+                "maxItems": 2,
+            },
+        }
+    },
+}
+
+DATASET = {
+    "type": "object",
+    "required": ["id", "name", "files", "created_at"],
+    "properties": {
+        "id": {"type": "string", "format": "uuid"},
+        "name": {"type": ["string", "null"]},
+        "files": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["index", "filename", "width", "height", "bytes", "content_type", "caption"],
+                "properties": {
+                    "index": {"type": "integer", "minimum": 0},
+                    "filename": {"type": "string", "description": "as uploaded, sanitised"},
+                    "width": {"type": "integer"},
+                    "height": {"type": "integer"},
+                    "bytes": {"type": "integer", "description": "of the stored, re-encoded PNG"},
+                    "content_type": {"type": "string", "enum": ["image/png"]},
+                    "caption": {"type": ["string", "null"], "description": "its .txt file's text"},
+                },
+            },
+        },
+        "created_at": {"type": "string", "format": "date-time"},
+    },
+}
+
+ADAPTER = {
+    "type": "object",
+    "required": ["id", "name", "base_model", "method", "rank", "training_job_id", "created_at"],
+    "properties": {
+        "id": {"type": "string", "format": "uuid"},
+        "name": {"type": "string"},
+        "base_model": {"type": "string", "description": "the model it was trained on and may be used with"},
+        "method": {"type": "string", "enum": ["lora"]},
+        "rank": {"type": "integer"},
+        "training_job_id": {"type": "string", "format": "uuid"},
+        "created_at": {"type": "string", "format": "date-time"},
+    },
+}
+
 ERROR = {
     "type": "object",
     "required": ["error"],
@@ -112,7 +193,14 @@ ERROR = {
                     "items": {
                         "type": "object",
                         "required": ["field", "message"],
-                        "properties": {"field": {"type": "string"}, "message": {"type": "string"}},
+                        "properties": {
+                            "field": {"type": "string"},
+                            "message": {"type": "string"},
+                            # An upload's refusal names the file and the rule it broke.
+                            "file": {"type": "string"},
+                            "rule": {"type": "string"},
+                            "limit": {"type": "integer"},
+                        },
                     },
                 },
             },

@@ -1,14 +1,15 @@
 """The API's JSON for jobs and artifacts: db.job_json's shape, with artifact URLs
 that are presigned S3 URLs when storage gives one, otherwise the root-relative
-download route of this API (valid behind any proxy or host name)."""
+download route of this API (valid behind any proxy or host name). Datasets and
+adapters show what describes them, never their storage keys."""
 
 from typing import Any
 
 from flask import url_for
 from sqlalchemy.orm import Session
 
-from db.job_json import artifact_json, artifact_url_from, job_json
-from db.models import Artifact, Job
+from db.job_json import artifact_json, artifact_url_from, isoformat, job_json
+from db.models import Adapter, Artifact, Dataset, Job
 from db.storage import Storage
 
 
@@ -22,3 +23,35 @@ def serialize_artifact(storage: Storage, artifact: Artifact) -> dict[str, Any]:
 
 def serialize_job(session: Session, storage: Storage, job: Job) -> dict[str, Any]:
     return job_json(session, job, artifact_url_from(storage, _download_route))
+
+
+def serialize_dataset(dataset: Dataset) -> dict[str, Any]:
+    return {
+        "id": str(dataset.id),
+        "name": dataset.name,
+        "files": [
+            {
+                "index": file.index,
+                "filename": file.filename,
+                "width": file.width,
+                "height": file.height,
+                "bytes": file.bytes,
+                "content_type": file.content_type,
+                "caption": file.caption,
+            }
+            for file in dataset.files
+        ],
+        "created_at": isoformat(dataset.created_at),
+    }
+
+
+def serialize_adapter(adapter: Adapter) -> dict[str, Any]:
+    return {
+        "id": str(adapter.id),
+        "name": adapter.name,
+        "base_model": adapter.base_model,
+        "method": adapter.method,
+        "rank": adapter.rank,
+        "training_job_id": str(adapter.training_job_id),
+        "created_at": isoformat(adapter.created_at),
+    }

@@ -7,6 +7,8 @@
   const FINISHED = new Set(["succeeded", "failed", "canceled"]);
   const MIN_RETRY_MS = 1000;
   const MAX_RETRY_MS = 30000;
+  // The loss chart is an SVG the server draws: reload it at most this often.
+  const CHART_RELOAD_MS = 1000;
 
   const root = document.getElementById("job");
   if (!root || !window.EventSource) {
@@ -14,6 +16,7 @@
   }
   let lastEventId = null;
   let retryMs = MIN_RETRY_MS;
+  let chartReload = null;
 
   function setText(id, value) {
     document.getElementById(id).textContent = value;
@@ -64,12 +67,56 @@
     setText("eta", formatSeconds(data.eta_seconds));
   }
 
+  function renderArtifactFile(container, artifact) {
+    const link = document.createElement("a");
+    link.href = artifact.url;
+    link.dataset.kind = artifact.kind;
+    link.textContent = artifact.kind + " file";
+    const line = document.createElement("p");
+    line.className = "artifact-file";
+    line.append(link, " (" + artifact.bytes + " bytes)");
+    container.appendChild(line);
+  }
+
+  function textBlock(index, text) {
+    const block = document.createElement("pre");
+    block.className = "artifact-text";
+    block.dataset.index = String(index);
+    block.textContent = text;
+    return block;
+  }
+
+  function renderText(data) {
+    const texts = document.getElementById("texts");
+    if (!texts) {
+      return;
+    }
+    const shown = texts.querySelector('[data-index="' + data.index + '"]');
+    if (shown) {
+      shown.textContent = data.text;
+    } else {
+      texts.appendChild(textBlock(data.index, data.text));
+    }
+  }
+
   function renderArtifacts(data) {
     const container = document.getElementById("artifacts");
-    if (container.querySelector("img.artifact")) {
+    if (container.children.length) {
       return; // already on the page
     }
+    const texts = document.getElementById("texts");
+    if (texts) {
+      texts.hidden = true; // the stored texts below replace the streamed ones
+    }
     for (const artifact of data.artifacts) {
+      if (artifact.kind === "text") {
+        container.appendChild(textBlock(artifact.index, artifact.text));
+        continue;
+      }
+      if (artifact.kind !== "image") {
+        renderArtifactFile(container, artifact);
+        continue;
+      }
       const image = document.createElement("img");
       image.className = "artifact";
       image.src = artifact.url;
@@ -90,10 +137,29 @@
     }
   }
 
+  function renderLoss(data) {
+    const chart = document.getElementById("loss-chart");
+    if (!chart || !data.points.length) {
+      return;
+    }
+    const latest = data.points[data.points.length - 1][1];
+    setText("latest-loss", latest === null ? "not finite" : latest.toPrecision(4));
+    if (chartReload === null) {
+      chartReload = setTimeout(function () {
+        chartReload = null;
+        const url = new URL(chart.src, window.location.href);
+        url.searchParams.set("v", String(lastEventId)); // a new URL, or the image is not fetched again
+        chart.src = url.href;
+      }, CHART_RELOAD_MS);
+    }
+  }
+
   const handlers = {
     status: renderStatus,
     progress: renderProgress,
     queue: renderQueue,
+    loss: renderLoss,
+    text: renderText,
     artifacts: renderArtifacts,
   };
 

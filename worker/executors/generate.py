@@ -4,60 +4,183 @@ Seeds: image i of a job with seed s is drawn from a generator seeded s + i, so i
 equals image 0 of the same job submitted with seed s + i. The noise is drawn on
 the CPU, as diffusers' reproducibility guide recommends, so a seed means the
 same starting noise on every device. Never touches Celery, the database or storage.
+
+Cross-job batching (docs/performance.md): jobs with one batch key (db/batches.py)
+run as one pipeline call, one generator per image, so each job gets the images
+it would get alone; a single job is a batch of one.
 """
 
 import io
+from collections.abc import Sequence
+from contextlib import nullcontext
+from dataclasses import dataclass
+from typing import ContextManager
 
 import torch
+from diffusers import DiffusionPipeline
 from PIL import Image
 from PIL.PngImagePlugin import PngInfo
 from pydantic import ValidationError
 
-from db.specs import GenerateSpec
-from worker.executors.interface import ArtifactOutput, JobContext, JobInput
+from db.batches import batch_key
+from db.specs import AdapterRef, GenerateSpec
+from worker.executors.interface import AdapterWeights, ArtifactOutput, JobContext, JobInput
 from worker.failures import JobFailure
+from worker.pipelines import lora_applied, vae_tiling_for
+from worker.progress import JobCanceled
 
 
 def run_generate(job: JobInput, context: JobContext) -> list[ArtifactOutput]:
-    spec = parse_spec(job.params)
-    pipeline = context.pipelines.pipeline_for_job(job.model, spec.scheduler)
+    [result] = run_generate_batch([job], [context])
+    if isinstance(result, BaseException):
+        raise result
+    return result
+
+
+@dataclass
+class _BatchedJob:
+    """One job of a batch and what the batch learned about it."""
+
+    job: JobInput
+    context: JobContext
+    spec: GenerateSpec
+    adapter: AdapterWeights | None
+    canceled: JobCanceled | None = None
+
+
+def run_generate_batch(
+    jobs: Sequence[JobInput], contexts: Sequence[JobContext]
+) -> list[list[ArtifactOutput] | BaseException]:
+    """Jobs with one batch key as one pipeline call: each job's outputs, or the
+    exception that ended it, in the jobs' order.
+
+    A job whose params or adapter are refused fails alone before the call. Each
+    step reports progress to every job still in the batch; a job canceled there
+    leaves the batch (its rows go on being computed and are dropped: cutting them
+    out would break schedulers that keep per-row state or draw per-row noise) and
+    the others go on. A failure of the call itself is every remaining job's."""
+    results: list[list[ArtifactOutput] | BaseException] = [[] for _ in jobs]
+    batch: list[tuple[int, _BatchedJob]] = []
+    for index, (job, context) in enumerate(zip(jobs, contexts, strict=True)):
+        try:
+            spec = parse_spec(job.params)
+            batch.append((index, _BatchedJob(job, context, spec, adapter_weights(job, spec.adapter, context))))
+        except Exception as error:
+            results[index] = error
+    if not batch:
+        return results
+    keys = {batch_key("generate", member.job.model, member.spec.model_dump(mode="json")) for _, member in batch}
+    if len(keys) > 1:
+        raise ValueError(f"jobs of {len(keys)} batch keys cannot share a pipeline call")
+    try:
+        images = _generate([member for _, member in batch])
+    except Exception as error:
+        for index, member in batch:
+            results[index] = member.canceled or error
+        return results
+    for (index, member), job_images in zip(batch, images, strict=True):
+        if member.canceled is not None:
+            results[index] = member.canceled
+            continue
+        try:
+            results[index] = _outputs(member, job_images)
+        except Exception as error:
+            results[index] = error
+    return results
+
+
+def _generate(batch: list[_BatchedJob]) -> list[list[Image.Image]]:
+    """One pipeline call for every image of the batch: each job's images, in order."""
+    first = batch[0]
+    spec = first.spec
+    pipeline = first.context.pipelines.pipeline_for_job(first.job.model, spec.scheduler)
     native = pipeline.unet.config.sample_size * pipeline.vae_scale_factor
-    generators = [
-        torch.Generator("cpu").manual_seed(spec.seed + index) for index in range(spec.num_images)
-    ]
+    width, height = spec.width or native, spec.height or native
+    prompts, negative_prompts, generators = [], [], []
+    for member in batch:
+        for index in range(member.spec.num_images):
+            prompts.append(member.spec.prompt)
+            negative_prompts.append(member.spec.negative_prompt)
+            generators.append(torch.Generator("cpu").manual_seed(member.spec.seed + index))
 
     def on_step_end(pipe, step_index: int, _timestep, callback_kwargs: dict) -> dict:
         # num_timesteps, not spec.steps: second-order schedulers (heun) take about
         # two model evaluations per step. Plain ints only: no GPU sync per step.
-        context.report_progress(step_index + 1, pipe.num_timesteps)
+        for member in batch:
+            if member.canceled is None:
+                try:
+                    member.context.report_progress(step_index + 1, pipe.num_timesteps)
+                except JobCanceled as canceled:
+                    member.canceled = canceled
+        if all(member.canceled is not None for member in batch):
+            raise batch[-1].canceled  # no one is left to use the rest of the run
         return callback_kwargs
 
-    with torch.inference_mode():
+    with (
+        _adapter_applied(pipeline, first),
+        vae_tiling_for(pipeline, width, height),
+        first.context.pipelines.compile_timed(first.job.model, (len(prompts), height, width)),
+        torch.inference_mode(),
+    ):
         result = pipeline(
-            prompt=spec.prompt,
-            negative_prompt=spec.negative_prompt or None,
-            width=spec.width or native,
-            height=spec.height or native,
+            prompt=prompts,
+            # None, not a list of "", when no job has one: SDXL then uses zero
+            # embeddings (force_zeros_for_empty_prompt), as each job alone would.
+            negative_prompt=negative_prompts if any(negative_prompts) else None,
+            width=width,
+            height=height,
             num_inference_steps=spec.steps,
             guidance_scale=spec.guidance_scale,
-            num_images_per_prompt=spec.num_images,
+            num_images_per_prompt=1,
             generator=generators,
             callback_on_step_end=on_step_end,
             output_type="pil",
         )
+    images, start = [], 0
+    for member in batch:
+        images.append(result.images[start : start + member.spec.num_images])
+        start += member.spec.num_images
+    return images
+
+
+def _outputs(member: _BatchedJob, images: list[Image.Image]) -> list[ArtifactOutput]:
+    spec = member.spec
     return [
         ArtifactOutput(
             index=index,
             kind="image",
             content_type="image/png",
             extension="png",
-            data=encode_png(image, png_text(spec, job.model, spec.seed + index)),
+            data=encode_png(image, png_text(spec, member.job.model, spec.seed + index)),
             width=image.width,
             height=image.height,
             seed=spec.seed + index,
         )
-        for index, image in enumerate(result.images)
+        for index, image in enumerate(images)
     ]
+
+
+def adapter_weights(job: JobInput, adapter: AdapterRef | None, context: JobContext) -> AdapterWeights | None:
+    """The job's adapter's weights, read through the job's own context: each job of a
+    batch must be allowed its adapter, though the batch loads it once."""
+    if adapter is None:
+        return None
+    weights = context.adapter(adapter.id)
+    if weights.base_model != job.model:
+        # Refused at submit already; an adapter's shapes only fit the model it was trained on.
+        raise JobFailure(
+            "adapter_model_mismatch",
+            f"adapter {adapter.id} was trained for model {weights.base_model!r}, not {job.model!r}",
+        )
+    return weights
+
+
+def _adapter_applied(pipeline: DiffusionPipeline, member: _BatchedJob) -> ContextManager[None]:
+    """The batch's adapter (id and scale are in the batch key) loaded for the call."""
+    adapter, weights = member.spec.adapter, member.adapter
+    if adapter is None or weights is None:
+        return nullcontext()
+    return lora_applied(pipeline, weights.path, f"genq_{adapter.id.hex}", adapter.scale)
 
 
 def parse_spec(params: dict) -> GenerateSpec:
@@ -73,7 +196,7 @@ def parse_spec(params: dict) -> GenerateSpec:
 
 def png_text(spec: GenerateSpec, model: str, seed: int) -> dict[str, str]:
     """What the image was made with, enough to make it again."""
-    return {
+    text = {
         "prompt": spec.prompt,
         "negative_prompt": spec.negative_prompt,
         "seed": str(seed),
@@ -82,6 +205,9 @@ def png_text(spec: GenerateSpec, model: str, seed: int) -> dict[str, str]:
         "scheduler": spec.scheduler or "default",
         "model": model,
     }
+    if spec.adapter is not None:
+        text |= {"adapter": str(spec.adapter.id), "adapter_scale": str(spec.adapter.scale)}
+    return text
 
 
 def encode_png(image: Image.Image, text: dict[str, str]) -> bytes:

@@ -9,10 +9,11 @@ inputs (a dataset, an adapter's weights) and keeps checkpoints.
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
 from worker.pipelines import PipelineCache
+from worker.text_models import TextModelCache
 
 
 @dataclass(frozen=True)
@@ -68,6 +69,9 @@ class JobContext(Protocol):
     @property
     def pipelines(self) -> PipelineCache: ...
 
+    @property
+    def text_models(self) -> TextModelCache: ...
+
     def report_progress(self, step: int, total: int) -> None:
         """Call after every step; cheap (throttled writes). Raises JobCanceled when
         the job was canceled: let it propagate."""
@@ -89,3 +93,6 @@ class JobContext(Protocol):
 
 
 Executor = Callable[[JobInput, JobContext], list[ArtifactOutput]]
+# Jobs with one batch key (db/batches.py) run together, one context each: every
+# job's outputs, or the exception that ended it (JobCanceled for a canceled one).
+BatchExecutor = Callable[[Sequence[JobInput], Sequence[JobContext]], list[list[ArtifactOutput] | BaseException]]

@@ -1,0 +1,45 @@
+"""Adapters: LoRA weights a finetune job trained, usable by its owner's later
+generate jobs on the same base model. Every read is scoped by owner: another
+owner's adapter is a missing one.
+"""
+
+import uuid
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from db.datasets import newest_first
+from db.models import Adapter, Job
+from db.specs import FinetuneSpec
+
+
+def get_adapter(session: Session, adapter_id: uuid.UUID, *, owner: str) -> Adapter | None:
+    """The adapter, or None when it does not exist or is another owner's."""
+    return session.scalars(select(Adapter).where(Adapter.id == adapter_id, Adapter.owner == owner)).one_or_none()
+
+
+def list_adapters(
+    session: Session, *, owner: str, before: tuple[datetime, uuid.UUID] | None = None, limit: int = 20
+) -> list[Adapter]:
+    """Newest first; `before` is the (created_at, id) of the last adapter of the previous page."""
+    query = select(Adapter).where(Adapter.owner == owner)
+    return list(session.scalars(newest_first(query, Adapter, before=before, limit=limit)))
+
+
+def record_trained_adapter(session: Session, job: Job, artifact_id: uuid.UUID) -> Adapter:
+    """The adapter a finetune job made, whose weights are its artifact `artifact_id`:
+    recorded in the transaction that finishes the job (db.jobs.finish_job)."""
+    spec = FinetuneSpec.model_validate(job.params)
+    adapter = Adapter(
+        owner=job.owner,
+        name=spec.adapter_name or f"lora-{job.id.hex[:8]}",
+        base_model=job.model,
+        method=spec.method,
+        rank=spec.rank,
+        training_job_id=job.id,
+        artifact_id=artifact_id,
+    )
+    session.add(adapter)
+    session.flush()
+    return adapter

@@ -1,0 +1,78 @@
+"""Datasets: images (re-encoded at upload, db/uploads.py) and captions an owner
+trains on. Objects go to storage first, then the rows; the caller commits once.
+Every read is scoped by owner: another owner's dataset is a missing one.
+"""
+
+import uuid
+from datetime import datetime
+
+from sqlalchemy import Select, select
+from sqlalchemy.orm import Session, selectinload
+
+from db.models import Base, Dataset, DatasetFile
+from db.storage import Storage
+from db.uploads import STORED_CONTENT_TYPE, STORED_EXTENSION, PreparedImage
+
+
+def dataset_file_key(dataset_id: uuid.UUID, index: int) -> str:
+    return f"datasets/{dataset_id}/{index}.{STORED_EXTENSION}"
+
+
+def create_dataset(
+    session: Session, storage: Storage, *, owner: str, name: str | None, images: list[PreparedImage]
+) -> Dataset:
+    """Store the images' objects, then add the rows (flushed, not committed). Objects
+    of a dataset whose commit fails stay unreferenced under its fresh id."""
+    dataset_id = uuid.uuid4()
+    files = []
+    for index, image in enumerate(images):
+        key = dataset_file_key(dataset_id, index)
+        storage.put(key, image.data, STORED_CONTENT_TYPE)
+        files.append(
+            DatasetFile(
+                index=index,
+                filename=image.filename,
+                storage_key=key,
+                content_type=STORED_CONTENT_TYPE,
+                bytes=len(image.data),
+                sha256=image.sha256,
+                width=image.width,
+                height=image.height,
+                caption=image.caption,
+            )
+        )
+    dataset = Dataset(
+        id=dataset_id, owner=owner, name=name, total_bytes=sum(file.bytes for file in files), files=files
+    )
+    session.add(dataset)
+    session.flush()
+    return dataset
+
+
+def get_dataset(session: Session, dataset_id: uuid.UUID, *, owner: str) -> Dataset | None:
+    """The dataset with its files, or None when it does not exist or is another owner's."""
+    query = (
+        select(Dataset)
+        .where(Dataset.id == dataset_id, Dataset.owner == owner)
+        .options(selectinload(Dataset.files))
+    )
+    return session.scalars(query).one_or_none()
+
+
+def list_datasets(
+    session: Session, *, owner: str, before: tuple[datetime, uuid.UUID] | None = None, limit: int = 20
+) -> list[Dataset]:
+    """Newest first; `before` is the (created_at, id) of the last dataset of the previous page."""
+    query = select(Dataset).where(Dataset.owner == owner).options(selectinload(Dataset.files))
+    return list(session.scalars(newest_first(query, Dataset, before=before, limit=limit)))
+
+
+def newest_first(
+    query: Select, model: type[Base], *, before: tuple[datetime, uuid.UUID] | None, limit: int
+) -> Select:
+    """`query` ordered by (created_at, id) descending, after the `before` row, at most `limit` rows."""
+    query = query.order_by(model.created_at.desc(), model.id.desc()).limit(limit)
+    if before is None:
+        return query
+    created_at, row_id = before
+    return query.where((model.created_at < created_at) | ((model.created_at == created_at) & (model.id < row_id)))

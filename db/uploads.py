@@ -1,0 +1,230 @@
+"""Checking an uploaded dataset and re-encoding its images, before anything is stored.
+
+Only PNG, JPEG and WebP that Pillow decodes completely are accepted, judged by
+their bytes (never the name or the declared content type); the pixel count is
+read from the header before decoding, so a decompression bomb is never expanded.
+Every accepted image is re-encoded to a metadata-free PNG: the uploaded bytes are
+never stored or served. Each refusal names the file and the rule. No Flask here.
+"""
+
+import hashlib
+import io
+import os
+import warnings
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import PurePosixPath
+from typing import BinaryIO
+
+from PIL import Image, ImageOps, UnidentifiedImageError
+from werkzeug.utils import secure_filename
+
+from db.settings import Settings
+
+ACCEPTED_FORMATS = ("PNG", "JPEG", "WEBP")
+CAPTION_SUFFIX = ".txt"
+STORED_CONTENT_TYPE = "image/png"
+STORED_EXTENSION = "png"
+MAX_FILENAME_LENGTH = 255  # dataset_files.filename
+
+@dataclass(frozen=True)
+class UploadLimits:
+    max_files: int
+    max_file_bytes: int
+    max_pixels: int
+    max_caption_chars: int
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> "UploadLimits":
+        return cls(
+            max_files=settings.max_dataset_files,
+            max_file_bytes=settings.max_upload_file_bytes,
+            max_pixels=settings.max_image_pixels,
+            max_caption_chars=settings.max_prompt_chars,
+        )
+
+
+@dataclass(frozen=True)
+class UploadedFile:
+    """One file of the upload, as the client named it."""
+
+    filename: str
+    stream: BinaryIO
+
+
+@dataclass(frozen=True)
+class PreparedImage:
+    """An accepted image, re-encoded as PNG, with its caption file's text."""
+
+    filename: str
+    data: bytes
+    width: int
+    height: int
+    sha256: str
+    caption: str | None
+
+
+class UploadRefused(Exception):
+    """The upload breaks `rule` because of `file` (None: of no one file); nothing of it may be stored."""
+
+    def __init__(self, code: str, message: str, *, file: str | None, rule: str, limit: int | None = None) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.file = file
+        self.rule = rule
+        self.limit = limit
+
+
+def prepare_dataset(files: Iterable[UploadedFile], limits: UploadLimits) -> list[PreparedImage]:
+    """The images of an upload in the order sent, each with its caption; raises
+    UploadRefused at the first broken rule. Cheap checks (names, counts, sizes,
+    captions) run on every file before any image is decoded."""
+    images: dict[str, UploadedFile] = {}  # by the name's stem, which a caption file shares
+    captions: dict[str, UploadedFile] = {}
+    for upload in files:
+        filename = _safe_filename(upload.filename)
+        _check_file_size(filename, upload.stream, limits)
+        is_caption = filename.lower().endswith(CAPTION_SUFFIX)
+        named = captions if is_caption else images
+        stem = PurePosixPath(filename).stem
+        if stem in named:
+            raise UploadRefused(
+                "duplicate_filename",
+                f"{filename}: another {'caption' if is_caption else 'image'} has the name {stem!r}",
+                file=filename,
+                rule="unique_filenames",
+            )
+        named[stem] = UploadedFile(filename, upload.stream)
+        if len(images) > limits.max_files:
+            raise UploadRefused(
+                "too_many_files",
+                f"{filename}: a dataset holds at most {limits.max_files} images",
+                file=filename,
+                rule="max_dataset_files",
+                limit=limits.max_files,
+            )
+    if not images:
+        raise UploadRefused(
+            "no_images", "send at least one image in the field `files`", file=None, rule="min_files", limit=1
+        )
+    caption_texts = {}
+    for stem, caption in captions.items():
+        if stem not in images:
+            raise UploadRefused(
+                "caption_without_image",
+                f"{caption.filename}: no image named {stem!r} with any extension was uploaded",
+                file=caption.filename,
+                rule="caption_matches_image",
+            )
+        caption_texts[stem] = _caption_text(caption, limits)
+    return [_reencoded(image, caption_texts.get(stem), limits) for stem, image in images.items()]
+
+
+def _safe_filename(raw: str) -> str:
+    filename = secure_filename(raw)
+    if not filename:
+        raise UploadRefused("invalid_filename", f"{raw!r} is not a usable file name", file=raw, rule="filename")
+    if len(filename) > MAX_FILENAME_LENGTH:
+        raise UploadRefused(
+            "invalid_filename",
+            f"{filename[:40]}...: a file name may have at most {MAX_FILENAME_LENGTH} characters",
+            file=filename,
+            rule="max_filename_length",
+            limit=MAX_FILENAME_LENGTH,
+        )
+    return filename
+
+
+def _check_file_size(filename: str, stream: BinaryIO, limits: UploadLimits) -> None:
+    size = stream.seek(0, os.SEEK_END)
+    stream.seek(0)
+    if size > limits.max_file_bytes:
+        raise UploadRefused(
+            "file_too_large",
+            f"{filename}: is {size} bytes; a file may have at most {limits.max_file_bytes}",
+            file=filename,
+            rule="max_upload_file_bytes",
+            limit=limits.max_file_bytes,
+        )
+
+
+def _caption_text(caption: UploadedFile, limits: UploadLimits) -> str | None:
+    try:
+        text: str | None = caption.stream.read().decode("utf-8").strip()
+    except UnicodeDecodeError:
+        text = None
+    if text is None or "\0" in text:  # binary; no database text column takes a NUL either
+        raise UploadRefused(
+            "invalid_caption", f"{caption.filename}: is not UTF-8 text", file=caption.filename, rule="utf8"
+        )
+    if len(text) > limits.max_caption_chars:
+        raise UploadRefused(
+            "caption_too_long",
+            f"{caption.filename}: a caption may have at most {limits.max_caption_chars} characters",
+            file=caption.filename,
+            rule="max_prompt_chars",
+            limit=limits.max_caption_chars,
+        )
+    return text or None  # a blank caption file: the job's instance_prompt applies
+
+
+def _too_many_pixels(filename: str, limits: UploadLimits) -> UploadRefused:
+    return UploadRefused(
+        "image_too_large",
+        f"{filename}: an image may have at most {limits.max_pixels} pixels (width x height)",
+        file=filename,
+        rule="max_image_pixels",
+        limit=limits.max_pixels,
+    )
+
+
+@contextmanager
+def _bomb_warning_is_an_error() -> Iterator[None]:
+    """Pillow only warns about an image between its own MAX_IMAGE_PIXELS and twice
+    that; here it is a refusal like any bomb. catch_warnings is not thread-safe, so a
+    concurrent upload may see the plain warning: the pixel cap, checked from every
+    header before decoding, is the control that never depends on it."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", Image.DecompressionBombWarning)
+        yield
+
+
+def _reencoded(upload: UploadedFile, caption: str | None, limits: UploadLimits) -> PreparedImage:
+    filename = upload.filename
+    try:
+        # formats=: no other decoder ever parses the bytes; open() reads only the header.
+        with _bomb_warning_is_an_error(), Image.open(upload.stream, formats=ACCEPTED_FORMATS) as image:
+            width, height = image.size
+            if width * height > limits.max_pixels:
+                raise _too_many_pixels(filename, limits)
+            image.load()  # the whole image: truncated or corrupt data fails here
+            upright = ImageOps.exif_transpose(image)
+    except UnidentifiedImageError:
+        raise UploadRefused(
+            "unsupported_image_format",
+            f"{filename}: is not a PNG, JPEG or WebP image",
+            file=filename,
+            rule="format",
+        ) from None
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        raise _too_many_pixels(filename, limits) from None
+    except (OSError, SyntaxError, ValueError) as error:  # what Pillow's decoders raise on bad data
+        raise UploadRefused(
+            "invalid_image", f"{filename}: the image data is truncated or corrupt", file=filename, rule="decodable"
+        ) from error
+    has_alpha = upright.mode in ("RGBA", "LA", "PA") or "transparency" in upright.info
+    pixels = upright.convert("RGBA" if has_alpha else "RGB")
+    pixels.info = {}  # no EXIF, ICC profile or text chunks carried over
+    encoded = io.BytesIO()
+    pixels.save(encoded, format="PNG")
+    data = encoded.getvalue()
+    return PreparedImage(
+        filename=filename,
+        data=data,
+        width=pixels.width,
+        height=pixels.height,
+        sha256=hashlib.sha256(data).hexdigest(),
+        caption=caption,
+    )

@@ -1,0 +1,117 @@
+"""Benchmark 2: images per second with N compatible jobs at once, batched vs one at a time.
+
+  bare       one pipeline call for N images (one generator per image, seeds
+             s..s+N-1) vs calls of one image: the ceiling batching can reach
+  executor   worker.executors.generate.run_generate_batch(jobs, contexts), the
+             batched executor (cross-job batching, docs/performance.md), vs
+             run_generate per job; skipped while the worker has no batched executor
+  platform   N jobs submitted at once over HTTP to `genq up` with GENQ_MAX_BATCH=N
+             vs GENQ_MAX_BATCH=1, timed from the first job's creation to the last
+             one's end
+
+Goal: >= 3x at N=16 on SD 1.5, 512x512, 30 steps. Run:
+  python -m ops.bench.batching --steps 2 --batches 1,4                  # CPU, tiny model
+  python -m ops.bench.batching --model DIR --device cuda --size 512 --steps 30
+"""
+
+import statistics
+import sys
+from concurrent.futures import ThreadPoolExecutor
+
+import torch
+
+from ops.bench.harness import (
+    PROMPT,
+    Bench,
+    BenchJobContext,
+    Row,
+    parse_args,
+    prepare,
+    print_report,
+    seconds_per_run,
+)
+from ops.bench.platform import running_platform, span_seconds
+from worker.executors import generate
+from worker.pipelines import PipelineCache
+
+
+def main() -> None:
+    batches = _batches_argument()
+    bench = prepare(parse_args(__doc__))
+    rows = bare_rows(bench, batches) + executor_rows(bench, batches) + platform_rows(bench, batches)
+    print_report("cross-job batching", bench, rows, baseline="bare batch 1")
+
+
+def _batches_argument() -> list[int]:
+    """--batches 1,4,8,16 (taken out of argv before the shared arguments are parsed)."""
+    batches = "1,4,8,16"
+    if "--batches" in sys.argv:
+        at = sys.argv.index("--batches")
+        batches = sys.argv[at + 1]
+        del sys.argv[at : at + 2]
+    return sorted({int(size) for size in batches.split(",")} | {1})
+
+
+def bare_rows(bench: Bench, batches: list[int]) -> list[Row]:
+    pipeline = bench.load_bare_pipeline()
+    kwargs = bench.call_kwargs(pipeline)
+    rows = []
+    for size in batches:
+
+        def batch_call(seed: int, size: int = size) -> None:
+            generators = [torch.Generator("cpu").manual_seed(seed * size + index) for index in range(size)]
+            with torch.inference_mode():
+                pipeline(prompt=[PROMPT] * size, generator=generators, output_type="pil", **kwargs)
+
+        seconds = seconds_per_run(batch_call, bench.device, bench.args.repeats)
+        rows.append(Row(f"bare batch {size}", size / seconds))
+    del pipeline
+    return rows
+
+
+def executor_rows(bench: Bench, batches: list[int]) -> list[Row]:
+    run_batch = getattr(generate, "run_generate_batch", None)
+    if run_batch is None:
+        print("executor: worker.executors.generate.run_generate_batch does not exist yet; skipped")
+        return []
+    pipelines = PipelineCache(bench.settings)
+    rows = []
+    for size in batches:
+
+        def batch_run(seed: int, size: int = size) -> None:
+            jobs = [bench.job(seed * size + index) for index in range(size)]
+            run_batch(jobs, [BenchJobContext(pipelines) for _ in jobs])
+
+        rows.append(Row(f"executor batch {size}", size / seconds_per_run(batch_run, bench.device, bench.args.repeats)))
+    return rows
+
+
+def platform_rows(bench: Bench, batches: list[int]) -> list[Row]:
+    """N jobs at once with batching off, then on (max_batch = the largest N)."""
+    rates: dict[tuple[int, int], float] = {}
+    for max_batch in (1, max(batches)):
+        with running_platform(
+            bench.workdir / f"platform-max-batch-{max_batch}", bench.model_dir,
+            device=bench.args.device, dtype=bench.args.dtype, max_batch=max_batch,
+        ) as platform:
+            platform.wait_finished([platform.submit(bench.params(seed=0), bench.model_name)])  # loads the model
+            for size in batches:
+                measured = []
+                for repeat in range(bench.args.repeats):
+                    seeds = [repeat * size + index for index in range(size)]
+                    with ThreadPoolExecutor(size) as pool:  # N users submitting at the same moment
+                        job_ids = list(pool.map(lambda seed: platform.submit(bench.params(seed), bench.model_name), seeds))
+                    measured.append(size / span_seconds(platform.wait_finished(job_ids)))
+                rates[(max_batch, size)] = statistics.median(measured)
+    rows = []
+    for size in batches:
+        one_at_a_time, batched = rates[(1, size)], rates[(max(batches), size)]
+        rows.append(Row(f"platform {size} jobs, max_batch 1", one_at_a_time))
+        rows.append(Row(
+            f"platform {size} jobs, max_batch {max(batches)}", batched, f"x{batched / one_at_a_time:.2f} vs max_batch 1"
+        ))
+    return rows
+
+
+if __name__ == "__main__":
+    main()

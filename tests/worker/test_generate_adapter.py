@@ -1,0 +1,237 @@
+"""Generate jobs with an adapter: the LoRA changes the image, only for its job (the
+cached pipeline gives exactly the pixels of before afterwards), scale 0 is the base
+model; in-process on the tiny model, then through the runner with the adapter's
+weights in S3 and its row in Postgres."""
+
+import io
+import uuid
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from diffusers import StableDiffusionPipeline
+from diffusers.utils import convert_state_dict_to_diffusers
+from peft import LoraConfig, get_peft_model_state_dict
+from PIL import Image
+from safetensors.torch import load_file, save_file
+
+from db.jobs import LOCAL_OWNER, create_job, get_job
+from db.queue import RUN_JOB_TASK
+from db.specs import GenerateSpec
+from db.storage import make_storage
+from tests.support.adapters import insert_adapter
+from tests.worker.conftest import TINY_MODEL
+from tests.worker.contexts import LocalJobContext
+from worker.celery_app import create_celery
+from worker.adapters import AdapterFiles
+from worker.executors import ArtifactOutput, JobInput, run_generate
+from worker.executors.interface import AdapterWeights
+from worker.failures import JobFailure
+
+ADAPTER_ID = uuid.uuid4()
+
+
+@pytest.fixture(scope="module")
+def lora_file(models_dir, tmp_path_factory) -> Path:
+    """A LoRA on the tiny UNet's attention projections with random weights (not a
+    no-op: init_lora_weights=False makes B random too, where training starts it at
+    zero), saved as diffusers' training scripts save theirs."""
+    unet = StableDiffusionPipeline.from_pretrained(models_dir / TINY_MODEL, safety_checker=None).unet
+    torch.manual_seed(0)
+    unet.add_adapter(
+        LoraConfig(r=4, lora_alpha=4, init_lora_weights=False, target_modules=["to_q", "to_k", "to_v", "to_out.0"])
+    )
+    directory = tmp_path_factory.mktemp("lora")
+    layers = convert_state_dict_to_diffusers(get_peft_model_state_dict(unet))
+    StableDiffusionPipeline.save_lora_weights(directory, unet_lora_layers=layers, safe_serialization=True)
+    return directory / "pytorch_lora_weights.safetensors"
+
+
+@pytest.fixture(scope="module")
+def context(shared_pipelines, lora_file) -> LocalJobContext:
+    weights = AdapterWeights(ADAPTER_ID, TINY_MODEL, lora_file)
+    return LocalJobContext(shared_pipelines, adapters={ADAPTER_ID: weights})
+
+
+def generate(context, adapter: dict | None = None, **params) -> ArtifactOutput:
+    params = {"prompt": "a lighthouse at dusk", "steps": 3, "seed": 1234, "adapter": adapter, **params}
+    [output] = run_generate(JobInput(uuid.uuid4(), TINY_MODEL, params), context)
+    return output
+
+
+def pixels(output: ArtifactOutput) -> np.ndarray:
+    return np.asarray(Image.open(io.BytesIO(output.data)).convert("RGB"), dtype=np.float32)
+
+
+def test_the_adapter_changes_the_image_of_the_same_seed(context):
+    plain = generate(context)
+    adapted = generate(context, {"id": str(ADAPTER_ID), "scale": 1.0})
+
+    assert np.abs(pixels(plain) - pixels(adapted)).mean() > 1
+
+
+def test_twice_with_the_adapter_gives_identical_bytes(context):
+    first = generate(context, {"id": str(ADAPTER_ID), "scale": 0.8})
+    second = generate(context, {"id": str(ADAPTER_ID), "scale": 0.8})
+
+    assert first.data == second.data
+
+
+def test_a_job_without_the_adapter_after_one_with_it_gets_the_pixels_of_before(context):
+    before = generate(context, seed=55)
+    generate(context, {"id": str(ADAPTER_ID)}, seed=55)
+    after = generate(context, seed=55)
+
+    assert after.data == before.data
+
+
+def test_scale_zero_is_the_base_model(context):
+    plain = generate(context, seed=9)
+    at_zero = generate(context, {"id": str(ADAPTER_ID), "scale": 0}, seed=9)
+
+    assert np.abs(pixels(plain) - pixels(at_zero)).max() <= 1
+
+
+def test_the_scale_sets_how_far_the_image_moves(context):
+    plain = pixels(generate(context, seed=3))
+    half = pixels(generate(context, {"id": str(ADAPTER_ID), "scale": 0.5}, seed=3))
+    full = pixels(generate(context, {"id": str(ADAPTER_ID), "scale": 1.0}, seed=3))
+
+    assert 0 < np.abs(half - plain).mean() < np.abs(full - plain).mean()
+
+
+def test_the_png_names_the_adapter_and_its_scale(context):
+    output = generate(context, {"id": str(ADAPTER_ID), "scale": 0.8})
+
+    text = Image.open(io.BytesIO(output.data)).text
+    assert (text["adapter"], text["adapter_scale"]) == (str(ADAPTER_ID), "0.8")
+
+
+def test_an_adapter_of_another_model_fails_the_job(shared_pipelines, lora_file):
+    other = AdapterWeights(ADAPTER_ID, "another-model", lora_file)
+    context = LocalJobContext(shared_pipelines, adapters={ADAPTER_ID: other})
+
+    with pytest.raises(JobFailure) as failure:
+        generate(context, {"id": str(ADAPTER_ID)})
+    assert failure.value.code == "adapter_model_mismatch"
+
+
+def write_misfit(kind: str, lora_file, path):
+    if kind == "not_safetensors":
+        path.write_bytes(b"not a safetensors file")
+    else:
+        # As a LoRA of a model with wider layers: its shapes do not fit, which
+        # diffusers finds only after it has injected the LoRA layers.
+        layers = load_file(lora_file)
+        save_file({name: torch.nn.functional.pad(tensor, (0, 8)) for name, tensor in layers.items()}, path)
+
+
+@pytest.mark.parametrize("kind", ["not_safetensors", "wrong_shapes"])
+def test_weights_that_do_not_fit_the_model_fail_the_job_and_leave_no_trace(
+    kind, context, shared_pipelines, lora_file, tmp_path
+):
+    misfit = tmp_path / "misfit.safetensors"
+    write_misfit(kind, lora_file, misfit)
+    misfit_weights = AdapterWeights(ADAPTER_ID, TINY_MODEL, misfit)
+    broken = LocalJobContext(shared_pipelines, adapters={ADAPTER_ID: misfit_weights})
+    plain_before = generate(context, seed=21)
+    adapted_before = generate(context, {"id": str(ADAPTER_ID)}, seed=21)
+
+    with pytest.raises(JobFailure) as failure:
+        generate(broken, {"id": str(ADAPTER_ID)}, seed=21)
+
+    assert failure.value.code == "adapter_load_failed"
+    assert str(tmp_path) not in str(failure.value)
+    assert generate(context, seed=21).data == plain_before.data
+    assert generate(context, {"id": str(ADAPTER_ID)}, seed=21).data == adapted_before.data
+
+
+@pytest.fixture
+def run_job_task(settings):
+    import worker.tasks  # noqa: F401  (the module the worker's include loads)
+
+    app = create_celery(settings)
+    yield app.tasks[RUN_JOB_TASK]
+    app.close()
+
+
+def submit(sessions, *, owner=LOCAL_OWNER, **params) -> uuid.UUID:
+    params = GenerateSpec(**{"prompt": "a small boat", "steps": 3, "seed": 8, **params}).model_dump(mode="json")
+    with sessions.begin() as session:
+        return create_job(session, owner=owner, kind="generate", model=TINY_MODEL, params=params).id
+
+
+def stored_image(settings, sessions, job_id) -> bytes:
+    with sessions() as session:
+        [artifact] = get_job(session, job_id, owner=None).artifacts
+        key = artifact.storage_key
+    return make_storage(settings).get(key)
+
+
+def test_a_worker_fetches_the_adapters_weights_from_storage(settings, sessions, run_job_task, lora_file):
+    weights = lora_file.read_bytes()
+    make_storage(settings).put("adapters/test.safetensors", weights, "application/octet-stream")
+    with sessions() as session:
+        adapter_id = insert_adapter(
+            session, owner=LOCAL_OWNER, base_model=TINY_MODEL, storage_key="adapters/test.safetensors", data=weights
+        ).id
+    plain_job = submit(sessions)
+    adapted_job = submit(sessions, adapter={"id": adapter_id})
+    again_job = submit(sessions, adapter={"id": adapter_id})
+
+    for job_id in (plain_job, adapted_job, again_job):
+        assert run_job_task(str(job_id)) == "succeeded"
+
+    plain, adapted, again = (stored_image(settings, sessions, job) for job in (plain_job, adapted_job, again_job))
+    assert adapted != plain
+    assert again == adapted
+
+
+def test_another_owners_adapter_fails_the_job_as_invalid(settings, sessions, run_job_task, lora_file):
+    make_storage(settings).put("adapters/bob.safetensors", lora_file.read_bytes(), "application/octet-stream")
+    with sessions() as session:
+        adapter_id = insert_adapter(
+            session, owner="bob", base_model=TINY_MODEL, storage_key="adapters/bob.safetensors"
+        ).id
+    job_id = submit(sessions, adapter={"id": adapter_id})
+
+    assert run_job_task(str(job_id)) == "failed"
+
+    with sessions() as session:
+        job = get_job(session, job_id, owner=None)
+        assert (job.error_code, job.attempt) == ("invalid_params", 1)
+
+
+def test_adapter_files_download_once_and_keep_the_most_recently_used(tmp_path):
+    files = AdapterFiles(tmp_path, capacity=2)
+    downloads = []
+
+    def fetch(adapter_id):
+        return files.path_for(adapter_id, lambda: downloads.append(adapter_id) or adapter_id.bytes)
+
+    first, second, third = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+    assert fetch(first).read_bytes() == first.bytes
+    fetch(second)
+    fetch(first)  # from disk; now the most recently used
+    fetch(third)  # evicts `second`
+    fetch(first)
+    fetch(second)
+
+    assert downloads == [first, second, third, second]
+    assert len(list(tmp_path.iterdir())) == 2
+
+
+def test_an_adapter_whose_weights_are_gone_fails_the_job_as_invalid(sessions, run_job_task):
+    with sessions() as session:
+        adapter_id = insert_adapter(
+            session, owner=LOCAL_OWNER, base_model=TINY_MODEL, storage_key="adapters/never-stored.safetensors"
+        ).id
+    job_id = submit(sessions, adapter={"id": adapter_id})
+
+    assert run_job_task(str(job_id)) == "failed"
+
+    with sessions() as session:
+        job = get_job(session, job_id, owner=None)
+        assert (job.error_code, job.attempt) == ("invalid_params", 1)
+        assert "never-stored" not in job.error_message  # storage keys are not the owner's business

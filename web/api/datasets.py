@@ -1,0 +1,140 @@
+"""Datasets over the API: upload (multipart), read one, list. The rules an upload
+must meet are db/uploads.py's; this module turns them into HTTP statuses and lets
+an upload's body be larger (GENQ_MAX_UPLOAD_BYTES) than any other request's.
+"""
+
+import uuid
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from flask import Flask, request, url_for
+from werkzeug.exceptions import RequestEntityTooLarge
+
+from db.datasets import create_dataset, get_dataset, list_datasets
+from db.settings import Settings
+from db.uploads import UploadedFile, UploadLimits, UploadRefused, prepare_dataset
+from web.api import api
+from web.api.errors import ApiError
+from web.api.jobs import _limit_argument
+from web.api.serializers import serialize_dataset
+from web.context import current_owner, db_session, platform
+from web.paging import InvalidCursor, decode_cursor, encode_cursor
+
+# The API's upload and the fine-tuning form's (web/pages.py), which uploads the same way.
+UPLOAD_ENDPOINTS = frozenset({"api.upload_dataset", "pages.finetune_submit"})
+MAX_NAME_LENGTH = 100  # datasets.name
+
+REFUSAL_STATUS = {
+    "too_many_files": 413,
+    "file_too_large": 413,
+    "image_too_large": 413,
+    "unsupported_image_format": 415,
+    "invalid_image": 422,
+    "invalid_filename": 422,
+    "duplicate_filename": 422,
+    "caption_without_image": 422,
+    "invalid_caption": 422,
+    "caption_too_long": 422,
+    "no_images": 422,
+}
+
+
+def install_upload_limit(app: Flask, settings: Settings) -> None:
+    """Raise the body limit for uploads before any hook can read a body (Flask-WTF
+    and web.auth read the form of a request signed in by cookie); install it first."""
+
+    def raise_limit_for_uploads() -> None:
+        if request.endpoint in UPLOAD_ENDPOINTS:
+            request.max_content_length = settings.max_upload_bytes
+
+    app.before_request(raise_limit_for_uploads)
+
+
+def _uploaded_files() -> tuple[list[UploadedFile], str | None]:
+    limit = platform().settings.max_upload_bytes
+    try:
+        # A browser sends a file input left empty as a part without a file name.
+        parts = request.files.getlist("files")
+        files = [UploadedFile(part.filename, part.stream) for part in parts if part.filename]
+        name = request.form.get("name")
+    except RequestEntityTooLarge:
+        if (request.content_length or 0) <= limit:
+            raise  # too many form parts, or a body streamed without a length: the generic 413
+        message = f"an upload may have at most {limit} bytes"
+        raise ApiError(
+            413,
+            "request_entity_too_large",
+            message,
+            [{"field": "body", "message": message, "rule": "max_upload_bytes", "limit": limit}],
+        ) from None
+    return files, name
+
+
+def _dataset_name(name: str | None) -> str | None:
+    name = (name or "").strip()
+    if len(name) > MAX_NAME_LENGTH:
+        message = f"must be at most {MAX_NAME_LENGTH} characters"
+    elif not name.isprintable():
+        message = "must be printable text on one line"
+    else:
+        return name or None
+    raise ApiError(422, "validation_error", f"name: {message}", [{"field": "name", "message": message}])
+
+
+@api.post("/datasets")
+def upload_dataset() -> tuple[dict[str, Any], int, dict[str, str]]:
+    """201 with the dataset; nothing is stored when any file breaks a rule."""
+    if request.mimetype != "multipart/form-data":
+        raise ApiError(
+            415, "unsupported_media_type", "send the images as multipart/form-data, repeated in the field `files`"
+        )
+    services = platform()
+    files, name = _uploaded_files()
+    name = _dataset_name(name)
+    try:
+        images = prepare_dataset(files, UploadLimits.from_settings(services.settings))
+    except UploadRefused as refused:
+        detail: dict[str, Any] = {"field": "files", "message": refused.message, "rule": refused.rule}
+        if refused.file is not None:
+            detail["file"] = refused.file
+        if refused.limit is not None:
+            detail["limit"] = refused.limit
+        raise ApiError(REFUSAL_STATUS[refused.code], refused.code, refused.message, [detail]) from None
+    session = db_session()
+    dataset = create_dataset(session, services.storage, owner=current_owner(), name=name, images=images)
+    session.commit()
+    location = url_for("api.get_dataset_by_id", dataset_id=dataset.id)
+    return serialize_dataset(dataset), 201, {"Location": location}
+
+
+@api.get("/datasets/<uuid:dataset_id>")
+def get_dataset_by_id(dataset_id: uuid.UUID) -> dict[str, Any]:
+    dataset = get_dataset(db_session(), dataset_id, owner=current_owner())
+    if dataset is None:
+        raise ApiError(404, "not_found", "no such dataset")
+    return serialize_dataset(dataset)
+
+
+Row = TypeVar("Row")
+
+
+def owned_page(list_rows: Callable[..., list[Row]]) -> tuple[list[Row], str | None]:
+    """A page of the owner's rows, newest first, from the request's limit and cursor
+    (the jobs list's), and the cursor of the next page (None on the last)."""
+    limit = _limit_argument()
+    cursor = request.args.get("cursor")
+    try:
+        before = decode_cursor(cursor) if cursor else None
+    except InvalidCursor:
+        raise ApiError(400, "invalid_cursor", "cursor is not one this API handed out") from None
+    # One row more than asked tells whether another page exists.
+    rows = list_rows(db_session(), owner=current_owner(), before=before, limit=limit + 1)
+    if len(rows) <= limit:
+        return rows, None
+    return rows[:limit], encode_cursor(rows[limit - 1])
+
+
+@api.get("/datasets")
+def list_all_datasets() -> dict[str, Any]:
+    datasets, next_cursor = owned_page(list_datasets)
+    return {"datasets": [serialize_dataset(dataset) for dataset in datasets], "next_cursor": next_cursor}

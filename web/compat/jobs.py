@@ -1,0 +1,57 @@
+"""How every compatible call becomes an ordinary genq job: the request is mapped to
+a kind, model and params, then takes the JSON API's path (web/submission.py:
+validation, the key's limits, the owner, the job row, the wake-up), then waits
+for the job (waiting.py) and reads its artifacts back from storage."""
+
+import uuid
+from typing import Any
+
+from db.models import Artifact, Job
+from db.quotas import QuotaExceeded
+from web.compat.errors import CompatError
+from web.compat.waiting import JobWaiter
+from web.context import current_job_limits, current_owner, db_session, platform
+from web.submission import ReferenceNotFound, SubmissionRejected, submit_job, validate_submission
+
+
+def submit_compat_job(kind: str, model: str | None, params: dict[str, Any]) -> uuid.UUID:
+    """Queue the job as POST /api/v1/jobs would; its id. Closes the request's
+    database session after, so that waiting holds no connection."""
+    services = platform()
+    body: dict[str, Any] = {"kind": kind, "params": params}
+    if model is not None:
+        body["model"] = model
+    try:
+        submission = validate_submission(body, services.settings)
+        session = db_session()
+        job, _created = submit_job(
+            session, services.celery, owner=current_owner(), submission=submission, limits=current_job_limits()
+        )
+    except SubmissionRejected as rejected:
+        raise CompatError(422, rejected.code, str(rejected), param=rejected.errors[0].field) from None
+    except QuotaExceeded as exceeded:
+        raise CompatError(429, exceeded.code, exceeded.message) from None
+    except ReferenceNotFound as missing:
+        raise CompatError(404, missing.code, str(missing), param=missing.field) from None
+    session.close()
+    return job.id
+
+
+def run_compat_job(kind: str, model: str | None, params: dict[str, Any]) -> Job:
+    """Submit the job and wait until it has succeeded; CompatError if it failed,
+    was canceled or did not finish in time (it then keeps running)."""
+    job_id = submit_compat_job(kind, model, params)
+    with JobWaiter(platform(), job_id, current_owner()) as waiter:
+        return succeeded(waiter.finished_job())
+
+
+def succeeded(job: Job) -> Job:
+    if job.status == "succeeded":
+        return job
+    if job.status == "canceled":
+        raise CompatError(409, "job_canceled", f"genq job {job.id} was canceled")
+    raise CompatError(500, job.error_code or "job_failed", f"genq job {job.id} failed: {job.error_message}")
+
+
+def artifact_bytes(artifact: Artifact) -> bytes:
+    return platform().storage.get(artifact.storage_key)
