@@ -9,7 +9,7 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from db.datasets import newest_first
+from db.paging import newest_first
 from db.models import Adapter, Job
 from db.specs import FinetuneSpec
 

@@ -6,10 +6,11 @@ Every read is scoped by owner: another owner's dataset is a missing one.
 import uuid
 from datetime import datetime
 
-from sqlalchemy import Select, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
-from db.models import Base, Dataset, DatasetFile
+from db.models import Dataset, DatasetFile
+from db.paging import newest_first
 from db.storage import Storage
 from db.uploads import STORED_CONTENT_TYPE, STORED_EXTENSION, PreparedImage
 
@@ -65,14 +66,3 @@ def list_datasets(
     """Newest first; `before` is the (created_at, id) of the last dataset of the previous page."""
     query = select(Dataset).where(Dataset.owner == owner).options(selectinload(Dataset.files))
     return list(session.scalars(newest_first(query, Dataset, before=before, limit=limit)))
-
-
-def newest_first(
-    query: Select, model: type[Base], *, before: tuple[datetime, uuid.UUID] | None, limit: int
-) -> Select:
-    """`query` ordered by (created_at, id) descending, after the `before` row, at most `limit` rows."""
-    query = query.order_by(model.created_at.desc(), model.id.desc()).limit(limit)
-    if before is None:
-        return query
-    created_at, row_id = before
-    return query.where((model.created_at < created_at) | ((model.created_at == created_at) & (model.id < row_id)))

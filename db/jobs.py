@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session, selectinload
 
 from db.events import ARTIFACTS, DONE, LOSS, PROGRESS, STATUS, TEXT, append_event
 from db.models import Artifact, Job, utcnow
+from db.paging import newest_first
 from db.settings import DEFAULT_LEASE_SECONDS
 
 # The owner `genq up` makes a key for and signs the local browser in as.
@@ -100,23 +101,12 @@ def list_jobs(
     limit: int = 20,
 ) -> list[Job]:
     """Newest first; `before` is the (created_at, id) of the last job of the previous page."""
-    query = (
-        select(Job)
-        .where(Job.owner == owner)
-        .options(selectinload(Job.artifacts))
-        .order_by(Job.created_at.desc(), Job.id.desc())
-        .limit(limit)
-    )
+    query = select(Job).where(Job.owner == owner).options(selectinload(Job.artifacts))
     if status is not None:
         query = query.where(Job.status == status)
     if kind is not None:
         query = query.where(Job.kind == kind)
-    if before is not None:
-        created_at, job_id = before
-        query = query.where(
-            (Job.created_at < created_at) | ((Job.created_at == created_at) & (Job.id < job_id))
-        )
-    return list(session.scalars(query))
+    return list(session.scalars(newest_first(query, Job, before=before, limit=limit)))
 
 
 def queue_position(session: Session, job: Job) -> int | None:

@@ -8,7 +8,7 @@ import uuid
 import redis
 
 from db.cancellation import cancel_key
-from tests.api.test_pages import csrf_token
+from tests.support.forms import csrf_token
 
 
 def test_a_queued_job_is_canceled_at_once(client, make_job):

@@ -14,9 +14,8 @@ from sqlalchemy import func, select
 
 from db import jobs
 from db.models import Dataset, Job
-from db.queue import FINETUNE_QUEUE
 from tests.api.conftest import authenticated_client, close_app
-from tests.api.test_pages import SCRIPT_WITHOUT_SRC, csrf_token
+from tests.support.forms import SCRIPT_WITHOUT_SRC, csrf_token
 from tests.support.adapters import insert_adapter
 from tests.support.training import training_pngs
 from web import create_app

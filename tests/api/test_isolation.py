@@ -3,14 +3,14 @@ route and page that names one answers another owner with the same 404 as one
 that does not exist, and lists show only one's own. The matrix is read from the
 app's routes, so a route added later is checked too."""
 
-import re
 import uuid
 
 import pytest
 
 from db.models import Job
-from tests.api.test_datasets import image_bytes, upload
+from tests.support.uploads import image_bytes, upload
 from tests.support.adapters import insert_adapter
+from tests.support.forms import csrf_token
 from tests.support.routes import fill, routes
 
 NOT_FOUND_CODES = {404}
@@ -53,15 +53,10 @@ def test_every_page_on_a_job_answers_another_owner_404(app, client, bob, alices_
     for method, rule in job_routes(app, "pages"):
         path = fill(rule, job_id=alices_job.id)
         # Forms need their CSRF token; the 404 must come from the owner check, not the token.
-        data = {"csrf_token": _csrf_token(bob)} if method == "POST" else None
+        data = {"csrf_token": csrf_token(bob)} if method == "POST" else None
         assert bob.open(path, method=method, data=data).status_code == 404, (method, rule)
         checked.append(rule)
     assert "/jobs/<uuid:job_id>" in checked
-
-
-def _csrf_token(client) -> str:
-    html = client.get("/").get_data(as_text=True)
-    return re.search(r'name="csrf_token" value="([^"]+)"', html).group(1)
 
 
 def test_another_owners_canceled_job_is_still_running_for_its_owner(client, bob, make_job):

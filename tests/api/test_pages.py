@@ -8,14 +8,7 @@ import pytest
 from sqlalchemy import func, select
 
 from db.models import Job
-
-SCRIPT_WITHOUT_SRC = re.compile(r"<script(?![^>]*\bsrc=)[^>]*>", re.IGNORECASE)
-
-
-def csrf_token(client) -> str:
-    html = client.get("/").get_data(as_text=True)
-    return re.search(r'name="csrf_token" value="([^"]+)"', html).group(1)
-
+from tests.support.forms import SCRIPT_WITHOUT_SRC, csrf_token
 
 def form(**fields) -> dict[str, str]:
     return {"prompt": "a red fox", "model": "tiny-sd", "width": "", "seed": "", "scheduler": "", **fields}

@@ -9,20 +9,10 @@ import pytest
 
 from db.accounts import create_api_key, revoke_api_key
 from tests.api.conftest import close_app
+from tests.support.forms import csrf_token, sign_in
 from web import create_app
 
 JOB = {"params": {"prompt": "a red fox", "width": 64, "height": 64}}
-
-
-def page_csrf_token(client, path: str = "/signin") -> str:
-    html = client.get(path).get_data(as_text=True)
-    return re.search(r'name="csrf_token" value="([^"]+)"', html).group(1)
-
-
-def sign_in(client, key: str, next_path: str = "/"):
-    return client.post(
-        "/signin", data={"key": key, "next": next_path, "csrf_token": page_csrf_token(client)}
-    )
 
 
 def test_a_browser_signs_in_with_a_key_and_sees_its_pages(anonymous_client, api_key, owner):
@@ -37,7 +27,7 @@ def test_a_browser_signs_in_with_a_key_and_sees_its_pages(anonymous_client, api_
 
 
 def test_the_session_cookie_is_secure_over_https(anonymous_client, api_key):
-    token = page_csrf_token(anonymous_client)
+    token = csrf_token(anonymous_client, "/signin")
     response = anonymous_client.post(
         "/signin",
         data={"key": api_key, "next": "/", "csrf_token": token},
@@ -98,7 +88,7 @@ def test_revoking_the_key_signs_the_browser_out(anonymous_client, api_key, sessi
 
 def test_signing_out_ends_the_session(anonymous_client, api_key):
     sign_in(anonymous_client, api_key)
-    token = page_csrf_token(anonymous_client, "/")
+    token = csrf_token(anonymous_client, "/")
     response = anonymous_client.post("/signout", data={"csrf_token": token})
 
     assert response.status_code == 303 and response.headers["Location"] == "/signin"

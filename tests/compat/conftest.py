@@ -23,15 +23,10 @@ IMAGE_MODEL = "tiny-sd"
 
 @pytest.fixture(scope="package")
 def compat_settings(platform_settings) -> Iterator[Settings]:
-    # The reconciler resends a lost wake-up within seconds, not the default half
-    # minute: a wake-up whose claim found the row still locked by the web's
-    # enqueued_at update is skipped (reported to the lead as an outbox race), and
-    # these calls wait for their jobs. This worker stops with this package, so its
-    # maintenance never acts on later tests' jobs.
+    # Its own broker db: this package's worker stops with the package, so it never
+    # takes (or reconciles) the jobs of the tests that run after it.
     with redis_database() as broker_url:
-        yield platform_settings.model_copy(
-            update={"broker_url": broker_url, "maintenance_interval_seconds": 1, "resend_after_seconds": 2}
-        )
+        yield platform_settings.model_copy(update={"broker_url": broker_url})
 
 
 @pytest.fixture(scope="package")

@@ -4,7 +4,7 @@ Checked in-process on the JSON API and the text form, which share web/submission
 
 import pytest
 
-from tests.api.test_pages import csrf_token
+from tests.support.forms import csrf_token
 
 
 @pytest.mark.parametrize(

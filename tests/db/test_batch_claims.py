@@ -3,7 +3,6 @@ a batch holds only jobs with its first job's batch key (db/batches.py), chosen
 by the claim policy (fair share, then priority, then age) within an image cap;
 everything else stays queued; concurrent claimers never share a job."""
 
-import threading
 import uuid
 
 import pytest
@@ -16,6 +15,7 @@ from db.claims import QueuedBatch, claim_batch, peek_batch
 from db.models import Job
 from db.settings import Settings
 from db.specs import GenerateSpec
+from tests.db.conftest import assert_claimed_once_each
 
 LEASE = 30.0
 SHAPE = {"width": 512, "height": 512, "steps": 30, "guidance_scale": 7.5, "scheduler": "euler"}
@@ -157,25 +157,7 @@ def test_peek_shows_what_the_next_batch_would_take_without_claiming_it(sessions)
 @pytest.mark.parametrize("sessions", ["postgres"], indirect=True)  # threads against row locks
 def test_concurrent_batch_claimers_never_get_the_same_job(sessions):
     all_ids = {add_job(sessions, owner, seed=seed) for owner in ("alice", "bob") for seed in range(30)}
-    claimed: list[list[uuid.UUID]] = [[] for _ in range(6)]
-    start = threading.Barrier(len(claimed))
-
-    def claimer(mine: list[uuid.UUID]) -> None:
-        start.wait()
-        while batch := claim(sessions, max_images=4, worker_id=f"w{id(mine)}"):
-            mine.extend(batch)
-
-    threads = [threading.Thread(target=claimer, args=(mine,)) for mine in claimed]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
-
-    every_claim = [job_id for mine in claimed for job_id in mine]
-    assert len(every_claim) == len(set(every_claim)) == len(all_ids)
-    assert set(every_claim) == all_ids
-    with sessions() as session:
-        assert set(session.scalars(select(Job.attempt))) == {1}
+    assert_claimed_once_each(sessions, all_ids, lambda worker: claim(sessions, max_images=4, worker_id=worker))
 
 
 def test_batching_is_on_for_cuda_only_unless_max_batch_is_set(monkeypatch):

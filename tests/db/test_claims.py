@@ -3,18 +3,18 @@ SQLite too: owners take turns, then priority, then age; concurrent claimers neve
 share a job; a job whose lease ran out goes back to the queue, or fails
 `worker_lost` once its attempts are used up."""
 
-import threading
 import uuid
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import update
 
 from db import jobs
 from db.claims import claim_next_jobs, recover_expired_leases, renew_lease, retry_job, wake_up_kinds
 from db.events import events_after
 from db.models import Job, utcnow
 from db.queue import GENERATE_QUEUE
+from tests.db.conftest import assert_claimed_once_each
 
 LEASE = 30.0
 TIME_LIMITS = {"generate": 3600}
@@ -116,25 +116,9 @@ def test_several_jobs_can_be_claimed_at_once(sessions):
 @pytest.mark.parametrize("sessions", ["postgres"], indirect=True)  # threads against row locks
 def test_concurrent_claimers_never_get_the_same_job(sessions):
     all_ids = set(add_jobs(sessions, "alice", 30) + add_jobs(sessions, "bob", 30))
-    claimed: list[list[uuid.UUID]] = [[] for _ in range(6)]
-    start = threading.Barrier(len(claimed))
-
-    def claimer(mine: list[uuid.UUID]) -> None:
-        start.wait()
-        while batch := claim(sessions, worker_id=f"w{id(mine)}", limit=2):
-            mine.extend(job.id for job in batch)
-
-    threads = [threading.Thread(target=claimer, args=(mine,)) for mine in claimed]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
-
-    every_claim = [job_id for mine in claimed for job_id in mine]
-    assert len(every_claim) == len(set(every_claim)) == len(all_ids)
-    assert set(every_claim) == all_ids
-    with sessions() as session:
-        assert set(session.scalars(select(Job.attempt))) == {1}
+    assert_claimed_once_each(
+        sessions, all_ids, lambda worker: [job.id for job in claim(sessions, worker_id=worker, limit=2)]
+    )
 
 
 def test_the_heartbeat_extends_the_lease_only_for_the_attempt_holding_it(sessions):

@@ -2,8 +2,12 @@
 running job's remaining steps and a queued job's place are priced at the p50 and
 p90 step times of recent succeeded runs of the same model, size and batch."""
 
+from datetime import timedelta
+
 from db import jobs
 from db.eta import Eta, estimate_job
+from db.events import events_after
+from db.models import Job, JobEvent
 
 
 def new_job(session, *, width=512, height=512, steps=20, num_images=1, model="tiny-sd"):
@@ -72,3 +76,35 @@ def test_a_finished_job_has_no_estimate(session):
     session.commit()
     session.expire_all()
     assert estimate_job(session, jobs.get_job(session, job.id, owner=None), None) is None
+
+
+def test_a_running_job_with_two_progress_reports_is_priced_at_its_own_pace(session):
+    measured_run(session, 9.0)  # history says slow; the job's own pace wins
+    job = running(session, step=2, total=20)
+    first = session.get(JobEvent, max(event.id for event in events_after(session, job.id, 0)))
+    jobs.record_progress(session, job.id, job.attempt, step=12, total=20)
+    session.commit()
+    # The second report came 5 s after the first: 0.5 s per step over 10 steps.
+    newest = session.get(JobEvent, max(event.id for event in events_after(session, job.id, 0)))
+    newest.created_at = first.created_at + timedelta(seconds=5)
+    session.commit()
+    session.expire_all()
+
+    assert estimate_job(session, jobs.get_job(session, job.id, owner=None), 0) == Eta(4.0, 4.0)
+
+
+def test_training_runs_are_shaped_by_resolution_and_batch(session):
+    def training(resolution: int) -> Job:
+        params = {"dataset_id": "x", "instance_prompt": "sks", "resolution": resolution, "batch_size": 1,
+                  "gradient_accumulation_steps": 1, "rank": 4, "max_train_steps": 100}
+        job = jobs.create_job(session, owner="alice", kind="finetune", model="tiny-sd", params=params)
+        session.commit()
+        return job
+
+    measured = training(512)
+    claimed = jobs.claim_job(session, measured.id, worker_id="w-train")
+    assert jobs.finish_job(session, measured.id, claimed.attempt, [], step_seconds=0.5)
+    session.commit()
+
+    assert estimate_job(session, training(512), 0) == Eta(50.0, 50.0)  # 100 steps at 0.5 s
+    assert estimate_job(session, training(1024), 0) is None

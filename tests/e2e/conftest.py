@@ -2,9 +2,11 @@
 `genq worker` (Celery) against Postgres, Redis and moto's S3 server."""
 
 import pytest
+from playwright.sync_api import sync_playwright
 
 from db.accounts import create_api_key
 from db.session import make_session_factory
+from tests.support.browser import CHROMIUM, CHROMIUM_ARGS
 from tests.support.http import ApiUrl
 from tests.support.processes import running_web, running_worker
 
@@ -45,3 +47,11 @@ def api_key(settings) -> str:
 def platform(settings, web_url, worker, api_key) -> ApiUrl:
     """A clean running platform (web + worker): the web's base URL, carrying `api_key`."""
     return ApiUrl(web_url, api_key)
+
+
+@pytest.fixture(scope="session")
+def browser():
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        yield browser
+        browser.close()

@@ -5,37 +5,9 @@ show the image."""
 import re
 
 import pytest
-from playwright.sync_api import expect, sync_playwright
+from playwright.sync_api import expect
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",  # the suite runs as root
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
-
-
-@pytest.fixture(scope="session")
-def browser():
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
-        yield browser
-        browser.close()
-
-
-def signed_in_page(browser, platform):
-    page = browser.new_page()
-    page.goto(f"{platform}/")
-    expect(page).to_have_url(re.compile(r"/signin\?next="))
-    page.fill("#key", platform.key)
-    page.click("#signin-form button[type=submit]")
-    expect(page).to_have_url(f"{platform}/")
-    expect(page.locator("#signed-in-owner")).to_have_text("e2e")
-    return page
-
+from tests.support.browser import signed_in_page
 
 def submit_form(page, **fields: str) -> None:
     page.select_option("#model", "tiny-sd")

@@ -7,14 +7,14 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from tests.e2e.test_browser import browser, signed_in_page  # noqa: F401  (browser is a fixture)
+from tests.support.browser import signed_in_page
 from tests.support.training import training_pngs
 
 TRAIN_STEPS = 30
 
 
 @pytest.mark.browser
-def test_a_user_trains_an_adapter_and_generates_with_it(platform, browser, tmp_path):  # noqa: F811
+def test_a_user_trains_an_adapter_and_generates_with_it(platform, browser, tmp_path):
     images = []
     for index, png in enumerate(training_pngs(4)):
         images.append(tmp_path / f"toy-{index}.png")

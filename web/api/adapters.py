@@ -6,8 +6,8 @@ from typing import Any
 
 from db.adapters import get_adapter, list_adapters
 from web.api import api
-from web.api.datasets import owned_page
 from web.api.errors import ApiError
+from web.api.listing import owned_page
 from web.api.serializers import serialize_adapter
 from web.context import current_owner, db_session
 
@@ -22,5 +22,5 @@ def get_adapter_by_id(adapter_id: uuid.UUID) -> dict[str, Any]:
 
 @api.get("/adapters")
 def list_all_adapters() -> dict[str, Any]:
-    adapters, next_cursor = owned_page(list_adapters)
-    return {"adapters": [serialize_adapter(adapter) for adapter in adapters], "next_cursor": next_cursor}
+    page = owned_page(list_adapters)
+    return {"adapters": [serialize_adapter(adapter) for adapter in page.rows], "next_cursor": page.next_cursor}

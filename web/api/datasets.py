@@ -4,8 +4,7 @@ an upload's body be larger (GENQ_MAX_UPLOAD_BYTES) than any other request's.
 """
 
 import uuid
-from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any
 
 from flask import Flask, request, url_for
 from werkzeug.exceptions import RequestEntityTooLarge
@@ -15,12 +14,11 @@ from db.settings import Settings
 from db.uploads import UploadedFile, UploadLimits, UploadRefused, prepare_dataset
 from web.api import api
 from web.api.errors import ApiError
-from web.api.jobs import _limit_argument
+from web.api.listing import owned_page
 from web.api.serializers import serialize_dataset
 from web.context import current_owner, db_session, platform
-from web.paging import InvalidCursor, decode_cursor, encode_cursor
 
-# The API's upload and the fine-tuning form's (web/pages.py), which uploads the same way.
+# The API's upload and the fine-tuning form's (web/pages/training.py), which uploads the same way.
 UPLOAD_ENDPOINTS = frozenset({"api.upload_dataset", "pages.finetune_submit"})
 MAX_NAME_LENGTH = 100  # datasets.name
 
@@ -115,26 +113,7 @@ def get_dataset_by_id(dataset_id: uuid.UUID) -> dict[str, Any]:
     return serialize_dataset(dataset)
 
 
-Row = TypeVar("Row")
-
-
-def owned_page(list_rows: Callable[..., list[Row]]) -> tuple[list[Row], str | None]:
-    """A page of the owner's rows, newest first, from the request's limit and cursor
-    (the jobs list's), and the cursor of the next page (None on the last)."""
-    limit = _limit_argument()
-    cursor = request.args.get("cursor")
-    try:
-        before = decode_cursor(cursor) if cursor else None
-    except InvalidCursor:
-        raise ApiError(400, "invalid_cursor", "cursor is not one this API handed out") from None
-    # One row more than asked tells whether another page exists.
-    rows = list_rows(db_session(), owner=current_owner(), before=before, limit=limit + 1)
-    if len(rows) <= limit:
-        return rows, None
-    return rows[:limit], encode_cursor(rows[limit - 1])
-
-
 @api.get("/datasets")
 def list_all_datasets() -> dict[str, Any]:
-    datasets, next_cursor = owned_page(list_datasets)
-    return {"datasets": [serialize_dataset(dataset) for dataset in datasets], "next_cursor": next_cursor}
+    page = owned_page(list_datasets)
+    return {"datasets": [serialize_dataset(dataset) for dataset in page.rows], "next_cursor": page.next_cursor}

@@ -12,22 +12,18 @@ from flask import Response, request, url_for
 from werkzeug.exceptions import BadRequest
 
 from db.idempotency import MAX_KEY_LENGTH, IdempotencyKeyReused, IdempotentRequest, request_hash
-from db.jobs import get_job
+from db.jobs import get_job, list_jobs
 from db.models import JOB_STATUSES, Job
 from db.specs import JOB_KINDS
 from db.quotas import QuotaExceeded
 from db.storage import ObjectNotFound
 from web.api import api
 from web.api.errors import ApiError
+from web.api.listing import choice_argument, owned_page
 from web.api.serializers import serialize_job
 from web.cancel import cancel_owned_job
 from web.context import current_job_limits, current_owner, db_session, platform
-from web.paging import InvalidCursor, page_of_jobs
 from web.submission import ReferenceNotFound, SubmissionRejected, submit_job, validate_submission
-
-DEFAULT_PAGE_SIZE = 20
-MAX_PAGE_SIZE = 100
-
 
 def _json_body() -> Any:
     if not request.is_json:
@@ -133,46 +129,13 @@ def cancel(job_id: uuid.UUID) -> tuple[dict[str, Any], int]:
     return serialize_job(session, services.storage, owned_job(job_id)), status
 
 
-def _choice_argument(name: str, choices: tuple[str, ...]) -> str | None:
-    value = request.args.get(name)
-    if value is not None and value not in choices:
-        message = f"must be one of {', '.join(choices)}"
-        raise ApiError(422, "validation_error", f"{name}: {message}", [{"field": name, "message": message}])
-    return value
-
-
-def _limit_argument() -> int:
-    text = request.args.get("limit")
-    if text is None:
-        return DEFAULT_PAGE_SIZE
-    if not text.isdigit() or not 1 <= int(text) <= MAX_PAGE_SIZE:
-        message = f"must be an integer from 1 to {MAX_PAGE_SIZE}"
-        raise ApiError(422, "validation_error", f"limit: {message}", [{"field": "limit", "message": message}])
-    return int(text)
-
-
 @api.get("/jobs")
 def list_all() -> dict[str, Any]:
-    status = _choice_argument("status", JOB_STATUSES)
-    kind = _choice_argument("kind", tuple(JOB_KINDS))
-    limit = _limit_argument()
-    session = db_session()
-    try:
-        page = page_of_jobs(
-            session,
-            owner=current_owner(),
-            limit=limit,
-            cursor=request.args.get("cursor"),
-            status=status,
-            kind=kind,
-        )
-    except InvalidCursor:
-        raise ApiError(400, "invalid_cursor", "cursor is not one this API handed out") from None
-    storage = platform().storage
-    return {
-        "jobs": [serialize_job(session, storage, job) for job in page.jobs],
-        "next_cursor": page.next_cursor,
-    }
+    page = owned_page(
+        list_jobs, status=choice_argument("status", JOB_STATUSES), kind=choice_argument("kind", tuple(JOB_KINDS))
+    )
+    session, storage = db_session(), platform().storage
+    return {"jobs": [serialize_job(session, storage, job) for job in page.rows], "next_cursor": page.next_cursor}
 
 
 @api.get("/jobs/<uuid:job_id>/artifacts/<int:index>")

@@ -15,7 +15,7 @@ from db.settings import Settings
 from db.specs import JOB_KINDS, SubmitRequest
 from web.api import api
 from web.api.datasets import MAX_NAME_LENGTH as MAX_DATASET_NAME_LENGTH
-from web.api.jobs import MAX_PAGE_SIZE
+from web.api.listing import MAX_PAGE_SIZE
 from web.api.openapi_schemas import (
     ADAPTER,
     ARTIFACT,
