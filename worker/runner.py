@@ -64,11 +64,19 @@ class JobRunner(WorkerResources):
         settings: Settings,
         executors: Mapping[str, Executor] = EXECUTORS,
         announce: Announce | None = None,
-        batch_executors: Mapping[str, BatchExecutor] = BATCH_EXECUTORS,
+        batch_executors: Mapping[str, BatchExecutor] | None = None,
     ) -> None:
         super().__init__(settings)
         self.executors = executors
         self.announce = announce
+        # By default the stock batch executors, but not for a kind given an
+        # executor of its own (tests): its jobs must all run on that one.
+        if batch_executors is None:
+            batch_executors = {
+                kind: run_batch
+                for kind, run_batch in BATCH_EXECUTORS.items()
+                if executors.get(kind) is EXECUTORS.get(kind)
+            }
         self.batch_executors = batch_executors
 
     @cached_property

@@ -3,8 +3,7 @@
   bare       one pipeline call for N images (one generator per image, seeds
              s..s+N-1) vs calls of one image: the ceiling batching can reach
   executor   worker.executors.generate.run_generate_batch(jobs, contexts), the
-             batched executor (cross-job batching, docs/performance.md), vs
-             run_generate per job; skipped while the worker has no batched executor
+             batched executor (cross-job batching, docs/performance.md)
   platform   N jobs submitted at once over HTTP to `genq up` with GENQ_MAX_BATCH=N
              vs GENQ_MAX_BATCH=1, timed from the first job's creation to the last
              one's end
@@ -31,7 +30,7 @@ from ops.bench.harness import (
     seconds_per_run,
 )
 from ops.bench.platform import running_platform, span_seconds
-from worker.executors import generate
+from worker.executors.generate import run_generate_batch
 from worker.pipelines import PipelineCache
 
 
@@ -70,17 +69,15 @@ def bare_rows(bench: Bench, batches: list[int]) -> list[Row]:
 
 
 def executor_rows(bench: Bench, batches: list[int]) -> list[Row]:
-    run_batch = getattr(generate, "run_generate_batch", None)
-    if run_batch is None:
-        print("executor: worker.executors.generate.run_generate_batch does not exist yet; skipped")
-        return []
     pipelines = PipelineCache(bench.settings)
     rows = []
     for size in batches:
 
         def batch_run(seed: int, size: int = size) -> None:
             jobs = [bench.job(seed * size + index) for index in range(size)]
-            run_batch(jobs, [BenchJobContext(pipelines) for _ in jobs])
+            for result in run_generate_batch(jobs, [BenchJobContext(pipelines) for _ in jobs]):
+                if isinstance(result, BaseException):
+                    raise result
 
         rows.append(Row(f"executor batch {size}", size / seconds_per_run(batch_run, bench.device, bench.args.repeats)))
     return rows

@@ -11,8 +11,11 @@ from PIL import Image
 
 from tests.worker.conftest import TINY_MODEL
 from tests.worker.contexts import LocalJobContext
+from tests.worker.test_generate_adapter import lora_file  # noqa: F401 (a fixture)
 from worker.executors import ArtifactOutput, JobInput, run_generate
 from worker.executors.generate import run_generate_batch
+from worker.executors.interface import AdapterWeights
+from worker.failures import JobFailure
 from worker.progress import JobCanceled
 
 # A batch and a single run may round differently in the last bits of a float (the
@@ -112,7 +115,7 @@ def test_a_job_with_invalid_params_fails_alone(shared_pipelines, alone):
 
     results = run_generate_batch([job_input({"prompt": "", "seed": 1}), job_input(JOBS[0])], contexts)
 
-    assert getattr(results[0], "code", None) == "invalid_params"
+    assert isinstance(results[0], JobFailure) and results[0].code == "invalid_params"
     assert_same_images(results[1], alone[0])
 
 
@@ -121,3 +124,23 @@ def test_jobs_of_different_batch_keys_are_refused(shared_pipelines):
 
     with pytest.raises(ValueError):
         run_generate_batch([job_input(JOBS[0]), job_input({**JOBS[2], "steps": 4})], contexts)
+
+
+def test_a_batch_with_an_adapter_gives_each_job_its_solo_adapted_images(shared_pipelines, lora_file, alone):
+    adapter_id = uuid.uuid4()
+    adapter = {"adapter": {"id": str(adapter_id), "scale": 0.8}}
+    allowed = {adapter_id: AdapterWeights(adapter_id, TINY_MODEL, lora_file)}
+    # Each job reads the adapter through its own context: this one's is of another model.
+    refused = {adapter_id: AdapterWeights(adapter_id, "another-model", lora_file)}
+    jobs = [job_input({**JOBS[0], **adapter}), job_input({**JOBS[1], **adapter}), job_input({**JOBS[2], **adapter})]
+    solo = [run_generate(job, LocalJobContext(shared_pipelines, adapters=allowed)) for job in jobs[:2]]
+    contexts = [LocalJobContext(shared_pipelines, adapters=adapters) for adapters in (allowed, allowed, refused)]
+
+    results = run_generate_batch(jobs, contexts)
+
+    assert_same_images(results[0], solo[0])
+    assert_same_images(results[1], solo[1])
+    assert isinstance(results[2], JobFailure) and results[2].code == "adapter_model_mismatch"
+    # The adapter moved the images, and was unloaded after the batch.
+    assert np.abs(pixels(results[0][0]) - pixels(alone[0][0])).mean() > 1
+    assert run_generate(job_input(JOBS[0]), LocalJobContext(shared_pipelines))[0].data == alone[0][0].data
