@@ -3,20 +3,29 @@
 Defined once, here, for the claim (db/claims.py, as an SQL condition) and the
 worker (as a value): two jobs share a key when their kind, model and every
 param that shapes the pipeline call agree; prompts, seeds and image counts may
-differ. Reads the params as stored (the spec's full dump). Never imports torch.
+differ (a negative prompt may differ, but not whether there is one). Reads the params as stored (the spec's full dump). Never imports torch.
 """
 
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_
+from sqlalchemy import ColumnElement, and_, func
 
 from db.models import Job
+
+
+class NonEmpty:
+    """Compared by whether the param is a non-empty string, not by its value."""
+
 
 # The kinds whose jobs can be batched, and for each the params (paths into the
 # stored JSON, with the type they are compared as) that must agree.
 BATCHED_PARAMS: dict[str, dict[tuple[str, ...], type]] = {
     "generate": {
+        # Prompts may differ, but not whether there is a negative one: SDXL-style
+        # pipelines use zeros for a job without one and would give that job other
+        # images in a batch with a job that has one.
+        ("negative_prompt",): NonEmpty,
         ("adapter", "id"): str,
         ("adapter", "scale"): float,
         ("width",): int,
@@ -70,11 +79,15 @@ def _value_at(params: dict[str, Any], path: tuple[str, ...], as_type: type) -> A
     value: Any = params
     for name in path:
         value = value.get(name) if isinstance(value, dict) else None
+    if as_type is NonEmpty:
+        return bool(value)
     return None if value is None else as_type(value)
 
 
 def _column_at(path: tuple[str, ...], as_type: type) -> ColumnElement:
     element = Job.params[path] if len(path) > 1 else Job.params[path[0]]
+    if as_type is NonEmpty:
+        return func.coalesce(element.as_string(), "") != ""
     if as_type is int:
         return element.as_integer()
     if as_type is float:

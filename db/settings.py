@@ -87,6 +87,9 @@ class Settings(BaseSettings):
     # job at least every compat_recheck_seconds in case a signal was lost.
     compat_wait_seconds: float = Field(default=300.0, gt=0)
     compat_recheck_seconds: float = Field(default=5.0, gt=0)
+    # Such waiting calls hold a web thread each, as event streams do: a web process
+    # serves at most this many at once (503 beyond, before any job is made).
+    max_compat_waits: int = Field(default=4, ge=1)
 
     # Webhooks. Hosts named here may be called although they resolve to private or
     # loopback addresses, and over http (tests, trusted internal receivers).
@@ -103,6 +106,9 @@ class Settings(BaseSettings):
     # torch.compile the UNet of each loaded pipeline (docs/performance.md): each new
     # shape (batch rows, size) pays a compile on its first call, once per process.
     compile_unet: bool = False
+    # Image models each worker child loads and runs once when it starts, so its first
+    # job pays no loading, CUDA start-up or compilation (JSON list of names).
+    warm_models: list[str] = []
     # Cross-job batching (docs/performance.md): at most this many images in one
     # pipeline call, from compatible jobs (db/batches.py). auto: 8 on CUDA, 1 (off)
     # elsewhere. A worker waits up to batch_window_ms for companions, and only

@@ -11,9 +11,10 @@ from db.settings import Settings, get_settings
 from db.storage import make_storage
 from web.api import api
 from web.api.datasets import install_upload_limit
-from web.api.events import STREAM_SLOTS, StreamSlots
+from web.api.events import STREAM_SLOTS
 from web.auth import install_authentication
 from web.compat import COMPAT_BLUEPRINTS
+from web.compat.jobs import WAIT_SLOTS
 from web.context import EXTENSION_NAME, Platform, close_db_session
 from web.errors import install_error_handlers
 from web.health import health
@@ -22,6 +23,7 @@ from web.pages import pages
 from web.rate_limits import install_rate_limits
 from web.security import SessionOverHttpsIsSecure, csrf, install_security_headers, secret_key
 from web.signin import signin
+from web.slots import Slots
 
 
 def create_app(settings: Settings | None = None) -> Flask:
@@ -48,7 +50,8 @@ def create_app(settings: Settings | None = None) -> Flask:
         storage=make_storage(settings),
     )
     app.extensions[REGISTRY_EXTENSION] = make_registry(sessions)
-    app.extensions[STREAM_SLOTS] = StreamSlots(settings.max_event_streams)
+    app.extensions[STREAM_SLOTS] = Slots(settings.max_event_streams)
+    app.extensions[WAIT_SLOTS] = Slots(settings.max_compat_waits)
     app.teardown_appcontext(close_db_session)
 
     csrf.init_app(app)

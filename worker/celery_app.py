@@ -1,7 +1,8 @@
 """The worker's Celery app, built from settings by `create_celery` (no app exists
 at import time). Importing this module is cheap: no torch, no diffusers; the
 worker imports worker.tasks (and with it the executors) when it starts. Each
-worker child also runs the periodic maintenance (worker/maintenance.py).
+worker child also runs the periodic maintenance (worker/maintenance.py) and warms
+up the models of GENQ_WARM_MODELS before it takes its first task.
 """
 
 import logging
@@ -10,13 +11,16 @@ import sys
 from celery import Celery, current_app, signals
 from kombu import Queue
 
-from db.queue import celery_config
+from db.queue import RUN_JOB_TASK, celery_config
 from db.settings import Settings
 from db.specs import JOB_KINDS
 from db.webhooks import WEBHOOKS_QUEUE
 from worker.maintenance import Maintenance
 
+log = logging.getLogger(__name__)
+
 LOG_FORMAT = "%(asctime)s %(levelname)s %(processName)s %(name)s: %(message)s"
+WARM_UP_SECONDS_PER_MODEL = 600
 
 
 def create_celery(settings: Settings) -> Celery:
@@ -28,6 +32,10 @@ def create_celery(settings: Settings) -> Celery:
         # Read by worker.tasks.JobTask; tasks get settings from their app, never the environment.
         genq_settings=settings,
     )
+    if settings.warm_models:
+        # A child reports itself up only after its warm-up; loading a large model can
+        # take minutes, past the default 4 s after which Celery gives the child up.
+        app.conf.worker_proc_alive_timeout = WARM_UP_SECONDS_PER_MODEL * len(settings.warm_models)
     return app
 
 
@@ -36,6 +44,17 @@ def _start_maintenance(**_kwargs) -> None:
     # In each pool child, not the parent: the parent forks new children later and
     # must hold no threads or database connections when it does.
     Maintenance(current_app.conf.genq_settings, current_app).start()
+
+
+@signals.worker_process_init.connect
+def _warm_up_models(**_kwargs) -> None:
+    runner = current_app.tasks[RUN_JOB_TASK].runner
+    for model_name in current_app.conf.genq_settings.warm_models:
+        try:
+            runner.pipelines.warm_up(model_name)
+        except Exception:
+            # Jobs on that model fail with their own error; the child still serves the others.
+            log.exception("could not warm up %s", model_name)
 
 
 @signals.setup_logging.connect

@@ -1,21 +1,17 @@
-"""The worker process's cache of loaded diffusers pipelines, and per-job schedulers
-and LoRA adapters.
+"""The worker process's cache of loaded diffusers pipelines (worker/model_cache.py:
+keys, eviction, loading rules), and per-job schedulers and LoRA adapters.
 
-Pipelines are keyed by (model source, dtype, device) and evicted least recently
-used first. A job never runs on the cached pipeline object itself: it gets a
+A job never runs on the cached pipeline object itself: it gets a
 shallow copy (same weights) with a fresh scheduler, because schedulers keep
 per-run state that must not leak from one job into the next; for the same reason
 a job's adapter is unloaded from the shared weights when the job ends.
 """
 
 import copy
-import gc
 import logging
 import time
-from collections import OrderedDict
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -33,10 +29,9 @@ from diffusers import (
 )
 from diffusers.utils import logging as diffusers_logging
 
-from db.registry import find_model
 from db.settings import Settings
 from worker.failures import JobFailure
-from worker.weights import refuse_pickle_weights
+from worker.model_cache import ModelCache
 
 log = logging.getLogger(__name__)
 
@@ -50,34 +45,6 @@ SCHEDULER_CLASSES = {
     "pndm": PNDMScheduler,
     "unipc": UniPCMultistepScheduler,
 }
-
-DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
-
-
-def resolve_device(name: str) -> torch.device:
-    """`auto`: the first of CUDA, Apple MPS, CPU that this machine has."""
-    if name != "auto":
-        return torch.device(name)
-    if torch.cuda.is_available():
-        return torch.device("cuda")
-    if torch.backends.mps.is_available():
-        return torch.device("mps")
-    return torch.device("cpu")
-
-
-def resolve_dtype(name: str, device: torch.device) -> torch.dtype:
-    """`auto`: bfloat16 on CUDA where supported (float16 overflows in some VAEs),
-    else float16 on accelerators, float32 on CPU (half precision is slow there)."""
-    if name != "auto":
-        if name not in DTYPES:
-            raise ValueError(f"GENQ_DTYPE must be auto or one of {', '.join(DTYPES)}, not {name!r}")
-        return DTYPES[name]
-    if device.type == "cuda":
-        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-    if device.type == "mps":
-        return torch.float16
-    return torch.float32
-
 
 def with_fresh_scheduler(pipeline: DiffusionPipeline, scheduler_name: str | None) -> DiffusionPipeline:
     """A copy of `pipeline` sharing its weights, with a new scheduler for one job.
@@ -144,74 +111,42 @@ def vae_tiling_for(pipeline: DiffusionPipeline, width: int, height: int) -> Iter
         pipeline.vae.use_tiling = False
 
 
-@dataclass
-class CacheStats:
-    loads: int = 0
-    hits: int = 0
-    evictions: int = 0
+class PipelineCache(ModelCache[DiffusionPipeline]):
+    """Loaded diffusers pipelines of one worker process."""
 
-
-class PipelineCache:
-    """Loaded pipelines of one worker process, at most `settings.pipeline_cache_size`."""
+    kind = "image"
+    noun = "pipeline"
 
     def __init__(self, settings: Settings) -> None:
-        self.settings = settings
-        self.capacity = settings.pipeline_cache_size
-        self.device = resolve_device(settings.device)
-        self.dtype = resolve_dtype(settings.dtype, self.device)
-        self.stats = CacheStats()
-        self._pipelines: OrderedDict[tuple[str, str, str], DiffusionPipeline] = OrderedDict()
+        super().__init__(settings)
         self._compiled_shapes: set[tuple] = set()
         # A worker logs lines; loading bars from diffusers and transformers would
         # flood its log (the pipelines' own step bars are disabled per pipeline).
         diffusers_logging.disable_progress_bar()
         transformers.utils.logging.disable_progress_bar()
 
-    def __len__(self) -> int:
-        return len(self._pipelines)
-
     def pipeline_for_job(self, model_name: str, scheduler_name: str | None) -> DiffusionPipeline:
         return with_fresh_scheduler(self.get(model_name), scheduler_name)
 
-    def get(self, model_name: str) -> DiffusionPipeline:
-        """The model's loaded pipeline, loading it (and evicting the oldest) on a miss."""
-        entry = find_model(self.settings, model_name)
-        if entry is None:
-            raise JobFailure("model_not_found", f"model {model_name!r} is not installed on this worker")
-        key = (entry.source, str(self.dtype), str(self.device))
-        if key in self._pipelines:
-            self._pipelines.move_to_end(key)
-            self.stats.hits += 1
-            return self._pipelines[key]
-        while len(self._pipelines) >= self.capacity:
-            self._evict_oldest()
-        pipeline = self._load(model_name, entry.source)
-        self._pipelines[key] = pipeline
-        return pipeline
-
-    def _load(self, model_name: str, source: str) -> DiffusionPipeline:
+    def warm_up(self, model_name: str) -> None:
+        """Load the model and run it once at its native size (two steps), so the
+        first job on it pays no loading, kernel selection or, with compile_unet,
+        compiling of that shape."""
+        pipeline = self.pipeline_for_job(model_name, None)
+        size = pipeline.unet.config.sample_size * pipeline.vae_scale_factor
         started = time.monotonic()
-        refuse_pickle_weights(model_name, source)
-        try:
-            pipeline = AutoPipelineForText2Image.from_pretrained(
-                source, dtype=self.dtype, use_safetensors=True, safety_checker=None
-            )
-        except (OSError, ValueError) as error:
-            # Missing files, no safetensors weights, an unknown pipeline class.
-            # The details (paths on this machine) go to the worker log, not to the job's owner.
-            raise JobFailure(
-                "model_load_failed",
-                f"model {model_name!r} could not be loaded ({type(error).__name__}); see the worker log",
-            ) from error
+        with torch.inference_mode(), self.compile_timed(model_name, (1, size, size)):
+            pipeline(prompt="warm-up", width=size, height=size, num_inference_steps=2, output_type="latent")
+        log.info("warmed up %s at %dx%d in %.1f s", model_name, size, size, time.monotonic() - started)
+
+    def _load(self, source: str) -> DiffusionPipeline:
+        pipeline = AutoPipelineForText2Image.from_pretrained(
+            source, dtype=self.dtype, use_safetensors=True, safety_checker=None
+        )
         pipeline.to(self.device)
         self._speed_up(pipeline)
         # Step progress goes to the job row instead of a tqdm bar.
         pipeline.set_progress_bar_config(disable=True)
-        self.stats.loads += 1
-        log.info(
-            "loaded pipeline %s (%s, %s, %s) in %.1f s",
-            model_name, type(pipeline).__name__, self.dtype, self.device, time.monotonic() - started,
-        )
         return pipeline
 
     def _speed_up(self, pipeline: DiffusionPipeline) -> None:
@@ -244,13 +179,3 @@ class PipelineCache:
             "first call of %s at shape %s took %.1f s, compiling the UNet included",
             model_name, shape, time.monotonic() - started,
         )
-
-    def _evict_oldest(self) -> None:
-        (source, _, _), pipeline = self._pipelines.popitem(last=False)
-        self.stats.evictions += 1
-        log.info("evicted pipeline %s from the cache", source)
-        del pipeline
-        # Give the accelerator memory back before the next model loads into it.
-        gc.collect()
-        if self.device.type == "cuda":
-            torch.cuda.empty_cache()

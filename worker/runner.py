@@ -195,11 +195,12 @@ class JobRunner(WorkerResources):
             artifacts, step_seconds = execute()
         except JobCanceled as canceled:
             # Raised before anything was stored: a canceled job keeps no artifacts.
+            step = canceled.step
             recorded = self._write(
-                lambda session: end_canceled_job(session, job.id, job.attempt, step=canceled.step),
+                lambda session: end_canceled_job(session, job.id, job.attempt, step=step),
                 what=f"recording job {job.id} as canceled",
             )
-            log.info("job %s attempt %d canceled at step %d", job.id, job.attempt, canceled.step)
+            log.info("job %s attempt %d canceled at step %d", job.id, job.attempt, step)
             return "canceled" if recorded else None
         except LeaseLost:
             log.warning("job %s attempt %d lost its lease before storing; results dropped", job.id, job.attempt)

@@ -24,7 +24,8 @@ from diffusers.utils import logging as diffusers_logging
 from db.settings import Settings
 from db.specs import GenerateSpec
 from worker.executors.interface import JobInput
-from worker.pipelines import PipelineCache, resolve_device, resolve_dtype
+from worker.model_cache import resolve_device, resolve_dtype
+from worker.pipelines import PipelineCache
 from worker.tiny_models import build_tiny_sd
 
 PROMPT = "a lighthouse on a cliff at dawn, oil painting"

@@ -121,3 +121,4 @@ def test_a_job_past_the_wait_limit_is_named_and_keeps_going(settings):
     assert error["code"] == "job_wait_timeout" and job["id"] in error["message"]
     assert set(error) == {"message", "type", "param", "code"}
     assert job["status"] in ("queued", "running", "succeeded")  # not given up with the wait
+

@@ -54,13 +54,14 @@ def statuses(sessions) -> dict[uuid.UUID, str]:
 
 def test_a_batch_takes_only_jobs_that_can_share_the_first_jobs_pipeline_call(sessions):
     adapter = {"id": str(uuid.uuid4()), "scale": 0.8}
-    first = add_job(sessions, seed=1, adapter=adapter)
-    # Prompts, seeds and image counts may differ.
+    first = add_job(sessions, seed=1, adapter=adapter, negative_prompt="blurry")
+    # Prompts, negative prompts, seeds and image counts may differ.
     alike = [
-        add_job(sessions, "bob", seed=2, adapter=adapter, negative_prompt="blurry"),
-        add_job(sessions, "carol", seed=3, adapter=adapter, num_images=2),
+        add_job(sessions, "bob", seed=2, adapter=adapter, negative_prompt="text, watermark"),
+        add_job(sessions, "carol", seed=3, adapter=adapter, negative_prompt="blurry", num_images=2),
     ]
     different = [
+        add_job(sessions, adapter=adapter),  # no negative prompt at all
         add_job(sessions, adapter=adapter, steps=20),
         add_job(sessions, adapter=adapter, width=768),
         add_job(sessions, adapter=adapter, scheduler=None),

@@ -1,10 +1,14 @@
 """Fixtures for the worker's tests: settings that name only the tiny model (no
-services), one pipeline cache shared by the executor tests, and a directory of
-several tiny models for the cache's own tests."""
+services), one pipeline cache shared by the executor tests, a directory of
+several tiny models for the cache's own tests, and a random LoRA for the tiny model."""
 
 from pathlib import Path
 
 import pytest
+import torch
+from diffusers import StableDiffusionPipeline
+from diffusers.utils import convert_state_dict_to_diffusers
+from peft import LoraConfig, get_peft_model_state_dict
 
 from db.settings import Settings
 from worker.pipelines import PipelineCache
@@ -31,3 +35,19 @@ def three_models_dir(tmp_path_factory) -> Path:
     for seed, name in enumerate(("tiny-a", "tiny-b", "tiny-c")):
         build_tiny_sd(root / name, seed=seed)
     return root
+
+
+@pytest.fixture(scope="session")
+def lora_file(models_dir, tmp_path_factory) -> Path:
+    """A LoRA on the tiny UNet's attention projections with random weights (not a
+    no-op: init_lora_weights=False makes B random too, where training starts it at
+    zero), saved as diffusers' training scripts save theirs."""
+    unet = StableDiffusionPipeline.from_pretrained(models_dir / TINY_MODEL, safety_checker=None).unet
+    torch.manual_seed(0)
+    unet.add_adapter(
+        LoraConfig(r=4, lora_alpha=4, init_lora_weights=False, target_modules=["to_q", "to_k", "to_v", "to_out.0"])
+    )
+    directory = tmp_path_factory.mktemp("lora")
+    layers = convert_state_dict_to_diffusers(get_peft_model_state_dict(unet))
+    StableDiffusionPipeline.save_lora_weights(directory, unet_lora_layers=layers, safe_serialization=True)
+    return directory / "pytorch_lora_weights.safetensors"

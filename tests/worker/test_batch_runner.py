@@ -50,8 +50,8 @@ def pixels(data: bytes) -> np.ndarray:
 def test_compatible_queued_jobs_run_as_one_pipeline_call_each_with_its_own_images(settings, sessions):
     runner = JobRunner(settings.model_copy(update={"max_batch": 4}))
     job_ids = [
-        submit(sessions, "alice", seed=1),
-        submit(sessions, "bob", seed=2, num_images=2),
+        submit(sessions, "alice", seed=1, negative_prompt="blurry"),
+        submit(sessions, "bob", seed=2, num_images=2, negative_prompt="text"),
         submit(sessions, "carol", seed=3, prompt="a lighthouse", negative_prompt="fog"),
     ]
 

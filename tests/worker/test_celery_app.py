@@ -4,6 +4,7 @@ time limits per kind inside the broker's visibility timeout)."""
 
 import base64
 import json
+import re
 import subprocess
 import sys
 
@@ -12,7 +13,9 @@ from celery import Celery
 
 from db.queue import GENERATE_QUEUE, RUN_JOB_TASK, celery_config, send_job, soft_time_limit
 from db.settings import Settings
+from tests.support.processes import running_worker
 from tests.support.services import redis_database
+from tests.support.waiting import wait_for
 from worker.celery_app import create_celery
 
 
@@ -79,3 +82,14 @@ def test_importing_the_celery_app_does_not_import_torch():
     # Building the app must stay cheap; the worker imports the tasks (and torch) itself.
     check = "import sys, worker.celery_app; assert 'torch' not in sys.modules, 'torch imported'"
     subprocess.run([sys.executable, "-c", check], check=True)
+
+
+def test_a_worker_child_warms_up_its_models_when_it_starts(settings, tmp_path):
+    # Celery hands a child no task before its worker_process_init handlers, the warm-up among them, returned.
+    log_path = tmp_path / "worker.log"
+    warmed = re.compile(r"ForkPoolWorker-1 worker\.pipelines: warmed up tiny-sd at 64x64")
+    with redis_database() as broker_url:
+        warm = settings.model_copy(update={"broker_url": broker_url, "warm_models": ["tiny-sd"]})
+        with running_worker(warm, log_path, queues=GENERATE_QUEUE):
+            wait_for(lambda: warmed.search(log_path.read_text()), timeout=120, what="the warm-up")
+    assert "loaded pipeline tiny-sd" in log_path.read_text()

@@ -5,14 +5,10 @@ weights in S3 and its row in Postgres."""
 
 import io
 import uuid
-from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
-from diffusers import StableDiffusionPipeline
-from diffusers.utils import convert_state_dict_to_diffusers
-from peft import LoraConfig, get_peft_model_state_dict
 from PIL import Image
 from safetensors.torch import load_file, save_file
 
@@ -30,22 +26,6 @@ from worker.executors.interface import AdapterWeights
 from worker.failures import JobFailure
 
 ADAPTER_ID = uuid.uuid4()
-
-
-@pytest.fixture(scope="module")
-def lora_file(models_dir, tmp_path_factory) -> Path:
-    """A LoRA on the tiny UNet's attention projections with random weights (not a
-    no-op: init_lora_weights=False makes B random too, where training starts it at
-    zero), saved as diffusers' training scripts save theirs."""
-    unet = StableDiffusionPipeline.from_pretrained(models_dir / TINY_MODEL, safety_checker=None).unet
-    torch.manual_seed(0)
-    unet.add_adapter(
-        LoraConfig(r=4, lora_alpha=4, init_lora_weights=False, target_modules=["to_q", "to_k", "to_v", "to_out.0"])
-    )
-    directory = tmp_path_factory.mktemp("lora")
-    layers = convert_state_dict_to_diffusers(get_peft_model_state_dict(unet))
-    StableDiffusionPipeline.save_lora_weights(directory, unet_lora_layers=layers, safe_serialization=True)
-    return directory / "pytorch_lora_weights.safetensors"
 
 
 @pytest.fixture(scope="module")

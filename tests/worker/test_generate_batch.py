@@ -11,7 +11,6 @@ from PIL import Image
 
 from tests.worker.conftest import TINY_MODEL
 from tests.worker.contexts import LocalJobContext
-from tests.worker.test_generate_adapter import lora_file  # noqa: F401 (a fixture)
 from worker.executors import ArtifactOutput, JobInput, run_generate
 from worker.executors.generate import run_generate_batch
 from worker.executors.interface import AdapterWeights
@@ -23,11 +22,13 @@ from worker.progress import JobCanceled
 TOLERANCE = 2
 
 SHAPE = {"steps": 3, "width": 64, "height": 64, "guidance_scale": 7.5}
+# Prompts, negative prompts, seeds and image counts differ; whether there is a
+# negative prompt may not (db/batches.py).
 JOBS = [
-    {"prompt": "a lighthouse at dusk", "seed": 11},
+    {"prompt": "a lighthouse at dusk", "seed": 11, "negative_prompt": "blurry"},
     {"prompt": "a red door", "seed": 22, "num_images": 2, "negative_prompt": "fog"},
-    {"prompt": "a small boat", "seed": 33},
-    {"prompt": "a lighthouse at dusk", "seed": 44},
+    {"prompt": "a small boat", "seed": 33, "negative_prompt": "text, watermark"},
+    {"prompt": "a lighthouse at dusk", "seed": 44, "negative_prompt": "blurry"},
 ]
 
 

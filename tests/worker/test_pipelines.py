@@ -10,7 +10,8 @@ from diffusers import EulerDiscreteScheduler, HeunDiscreteScheduler
 from db.settings import Settings
 from db.specs import SCHEDULERS
 from worker.failures import JobFailure
-from worker.pipelines import SCHEDULER_CLASSES, PipelineCache, resolve_device, resolve_dtype
+from worker.model_cache import resolve_device, resolve_dtype
+from worker.pipelines import SCHEDULER_CLASSES, PipelineCache
 
 
 @pytest.fixture
@@ -120,3 +121,12 @@ def test_pipelines_load_with_the_device_and_dtype_settings_name(three_models_dir
     pipeline = cache.get("tiny-a")
 
     assert pipeline.unet.dtype == torch.bfloat16 and pipeline.device == torch.device("cpu")
+
+
+def test_a_warmed_up_model_is_loaded_once_and_then_served_from_the_cache(model_settings):
+    cache = PipelineCache(model_settings)
+
+    cache.warm_up("tiny-sd")
+    cache.pipeline_for_job("tiny-sd", None)
+
+    assert (cache.stats.loads, cache.stats.hits) == (1, 1)

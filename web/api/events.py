@@ -9,7 +9,6 @@ database connection while it waits.
 """
 
 import json
-import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -28,6 +27,7 @@ from web.api.errors import ApiError, error_response
 from web.api.jobs import owned_job
 from web.api.serializers import serialize_artifact
 from web.context import Platform, db_session, platform
+from web.slots import Slots
 
 STREAM_SLOTS = "genq.event_stream_slots"
 # How long EventSource waits before reconnecting after a stream ends.
@@ -37,26 +37,6 @@ KEEPALIVE_SECONDS = 15.0
 # While the job waits, its queue position is looked up at most this often.
 POSITION_SECONDS = 2.0
 EVENTS_PER_POLL = 200
-
-
-class StreamSlots:
-    """The event streams one web process may serve at once."""
-
-    def __init__(self, limit: int) -> None:
-        self.limit = limit
-        self._open = 0
-        self._lock = threading.Lock()
-
-    def take(self) -> bool:
-        with self._lock:
-            if self._open >= self.limit:
-                return False
-            self._open += 1
-            return True
-
-    def give_back(self) -> None:
-        with self._lock:
-            self._open -= 1
 
 
 def format_event(type: str, data: dict[str, Any], event_id: int | None = None) -> str:
@@ -86,7 +66,7 @@ def job_events(job_id: uuid.UUID) -> Response:
     # The stream polls with sessions of its own; the request's must not hold a connection.
     session.close()
 
-    slots: StreamSlots = current_app.extensions[STREAM_SLOTS]
+    slots: Slots = current_app.extensions[STREAM_SLOTS]
     if not slots.take():
         response = error_response(
             503, "too_many_streams", "this server has no free event stream; retry shortly"

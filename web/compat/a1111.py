@@ -149,8 +149,8 @@ def samplers() -> list[dict[str, Any]]:
 
 
 @a1111_api.errorhandler(CompatError)
-def _compat_error(error: CompatError) -> tuple[dict[str, Any], int]:
-    return {"error": error.code, "detail": error.message}, error.status
+def _compat_error(error: CompatError) -> tuple[dict[str, Any], int, dict[str, str]]:
+    return {"error": error.code, "detail": error.message}, error.status, error.headers
 
 
 @a1111_api.errorhandler(HTTPException)

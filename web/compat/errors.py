@@ -10,12 +10,23 @@ NO_RETRY_HEADERS = {"x-should-retry": "false"}
 
 
 class CompatError(Exception):
-    def __init__(self, status: int, code: str, message: str, param: str | None = None) -> None:
+    """retry_after: seconds after which the same call may succeed (nothing was made)."""
+
+    def __init__(
+        self, status: int, code: str, message: str, param: str | None = None, retry_after: int | None = None
+    ) -> None:
         super().__init__(message)
         self.status = status
         self.code = code
         self.message = message
         self.param = param
+        self.retry_after = retry_after
+
+    @property
+    def headers(self) -> dict[str, str]:
+        if self.retry_after is not None:
+            return {"Retry-After": str(self.retry_after)}
+        return NO_RETRY_HEADERS
 
 
 def genq_error(response: Response) -> tuple[str, str] | None:

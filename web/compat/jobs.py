@@ -1,17 +1,49 @@
 """How every compatible call becomes an ordinary genq job: the request is mapped to
 a kind, model and params, then takes the JSON API's path (web/submission.py:
 validation, the key's limits, the owner, the job row, the wake-up), then waits
-for the job (waiting.py) and reads its artifacts back from storage."""
+for the job (waiting.py) and reads its artifacts back from storage. A call that
+waits holds one of the process's wait slots (web/slots.py), taken before its job
+is made, so a call refused for want of one leaves nothing behind."""
 
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
+
+from flask import current_app
 
 from db.models import Artifact, Job
 from db.quotas import QuotaExceeded
 from web.compat.errors import CompatError
 from web.compat.waiting import JobWaiter
 from web.context import current_job_limits, current_owner, db_session, platform
+from web.slots import Slots
 from web.submission import ReferenceNotFound, SubmissionRejected, submit_job, validate_submission
+
+
+WAIT_SLOTS = "genq.compat_wait_slots"
+RETRY_AFTER_SECONDS = 2
+
+
+def take_wait_slot() -> Slots:
+    """The process's wait slots, one of them now taken (the caller gives it back);
+    CompatError 503 when none is free."""
+    slots: Slots = current_app.extensions[WAIT_SLOTS]
+    if not slots.take():
+        raise CompatError(
+            503, "too_many_waits", "this server waits for as many jobs as it can; retry shortly",
+            retry_after=RETRY_AFTER_SECONDS,
+        )
+    return slots
+
+
+@contextmanager
+def wait_slot() -> Iterator[None]:
+    slots = take_wait_slot()
+    try:
+        yield
+    finally:
+        slots.give_back()
 
 
 def submit_compat_job(kind: str, model: str | None, params: dict[str, Any]) -> uuid.UUID:
@@ -40,9 +72,10 @@ def submit_compat_job(kind: str, model: str | None, params: dict[str, Any]) -> u
 def run_compat_job(kind: str, model: str | None, params: dict[str, Any]) -> Job:
     """Submit the job and wait until it has succeeded; CompatError if it failed,
     was canceled or did not finish in time (it then keeps running)."""
-    job_id = submit_compat_job(kind, model, params)
-    with JobWaiter(platform(), job_id, current_owner()) as waiter:
-        return succeeded(waiter.finished_job())
+    with wait_slot():
+        job_id = submit_compat_job(kind, model, params)
+        with JobWaiter(platform(), job_id, current_owner()) as waiter:
+            return succeeded(waiter.finished_job())
 
 
 def succeeded(job: Job) -> Job:

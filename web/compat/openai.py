@@ -20,8 +20,8 @@ from db.models import Job
 from db.registry import default_model, find_model, list_models
 from web.api.serializers import serialize_artifact
 from web.compat.chat import chat_messages, render_chat
-from web.compat.errors import NO_RETRY_HEADERS, CompatError, genq_error
-from web.compat.jobs import artifact_bytes, run_compat_job, submit_compat_job, succeeded
+from web.compat.errors import CompatError, genq_error
+from web.compat.jobs import artifact_bytes, run_compat_job, submit_compat_job, succeeded, take_wait_slot
 from web.compat.waiting import JobWaiter
 from web.context import current_owner, platform
 
@@ -162,7 +162,12 @@ def _answer(job: Job, id_prefix: str, object_type: str, choices: list[dict[str, 
 def _stream(object_type: str, model: str | None, params: dict[str, Any]) -> Response:
     """The job's text as OpenAI's SSE chunks while it is generated, then `data: [DONE]`.
     Errors after the first byte come as a chunk with an `error` member, as OpenAI's do."""
-    job_id = submit_compat_job("textgen", model, params)
+    slots = take_wait_slot()
+    try:
+        job_id = submit_compat_job("textgen", model, params)
+    except Exception:
+        slots.give_back()
+        raise
     services, owner = platform(), current_owner()
     prefix = "chatcmpl" if object_type == "chat.completion.chunk" else "cmpl"
     envelope = {"id": f"{prefix}-{job_id}", "object": object_type, "created": int(time.time()), "model": model}
@@ -199,6 +204,8 @@ def _stream(object_type: str, model: str | None, params: dict[str, Any]) -> Resp
         yield "data: [DONE]\n\n"
 
     response = Response(stream_with_context(events()), mimetype="text/event-stream")
+    # Runs when the server closes the response, however it ends (done, error, client gone).
+    response.call_on_close(slots.give_back)
     response.headers["Cache-Control"] = "no-cache"
     response.headers["X-Accel-Buffering"] = "no"
     return response
@@ -230,7 +237,7 @@ def _openai_error(error: CompatError) -> dict[str, Any]:
 
 @openai_api.errorhandler(CompatError)
 def _compat_error(error: CompatError) -> tuple[dict[str, Any], int, dict[str, str]]:
-    return _openai_error(error), error.status, NO_RETRY_HEADERS
+    return _openai_error(error), error.status, error.headers
 
 
 @openai_api.errorhandler(HTTPException)

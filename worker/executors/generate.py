@@ -20,12 +20,11 @@ import torch
 from diffusers import DiffusionPipeline
 from PIL import Image
 from PIL.PngImagePlugin import PngInfo
-from pydantic import ValidationError
 
 from db.batches import batch_key
 from db.specs import AdapterRef, GenerateSpec
 from worker.executors.interface import AdapterWeights, ArtifactOutput, JobContext, JobInput
-from worker.failures import JobFailure
+from worker.failures import JobFailure, parse_params
 from worker.pipelines import lora_applied, vae_tiling_for
 from worker.progress import JobCanceled
 
@@ -63,7 +62,7 @@ def run_generate_batch(
     batch: list[tuple[int, _BatchedJob]] = []
     for index, (job, context) in enumerate(zip(jobs, contexts, strict=True)):
         try:
-            spec = parse_spec(job.params)
+            spec = parse_params(GenerateSpec, job.params, "generate")
             batch.append((index, _BatchedJob(job, context, spec, adapter_weights(job, spec.adapter, context))))
         except Exception as error:
             results[index] = error
@@ -181,17 +180,6 @@ def _adapter_applied(pipeline: DiffusionPipeline, member: _BatchedJob) -> Contex
     if adapter is None or weights is None:
         return nullcontext()
     return lora_applied(pipeline, weights.path, f"genq_{adapter.id.hex}", adapter.scale)
-
-
-def parse_spec(params: dict) -> GenerateSpec:
-    try:
-        return GenerateSpec.model_validate(params)
-    except ValidationError as error:
-        problems = "; ".join(
-            f"{'.'.join(map(str, problem['loc'])) or 'params'}: {problem['msg']}"
-            for problem in error.errors()
-        )
-        raise JobFailure("invalid_params", f"invalid generate params: {problems}") from error
 
 
 def png_text(spec: GenerateSpec, model: str, seed: int) -> dict[str, str]:

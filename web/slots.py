@@ -1,0 +1,23 @@
+"""Requests that hold a web thread for long (event streams, compatible calls that
+wait for their job) take one of a fixed number of slots per web process, so they
+can never occupy every thread and leave none for the API, the pages and /healthz."""
+
+import threading
+
+
+class Slots:
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self._open = 0
+        self._lock = threading.Lock()
+
+    def take(self) -> bool:
+        with self._lock:
+            if self._open >= self.limit:
+                return False
+            self._open += 1
+            return True
+
+    def give_back(self) -> None:
+        with self._lock:
+            self._open -= 1
