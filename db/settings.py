@@ -117,9 +117,10 @@ class Settings(BaseSettings):
     batch_window_ms: float = Field(default=20.0, ge=0, le=1000)
     progress_interval_seconds: float = Field(default=1.0, ge=0)
     # Hard time limit of a job; the soft limit, which fails it `time_limit`, comes a
-    # little earlier (db.queue.soft_time_limit). Per kind: {"generate": 600}.
+    # little earlier (db.queue.soft_time_limit). Per kind: {"generate": 600}; a
+    # training within the caps may run for hours, so finetune has 8 h by default.
     task_time_limit_seconds: int = Field(default=3600, ge=2)
-    kind_time_limit_seconds: dict[str, Annotated[int, Field(ge=2)]] = {}
+    kind_time_limit_seconds: dict[str, Annotated[int, Field(ge=2)]] = {"finetune": 8 * 3600}
 
     # Reliability (docs/reliability.md). A running job's worker renews its lease
     # every heartbeat; a job whose lease ran out goes back to the queue, or fails

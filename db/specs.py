@@ -9,7 +9,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from db.queue import FINETUNE_QUEUE, GENERATE_QUEUE, TEXTGEN_QUEUE
 from db.webhooks import DEFAULT_WEBHOOK_EVENTS, MAX_URL_LENGTH, WEBHOOK_EVENTS, WEBHOOKS_QUEUE
@@ -76,6 +76,7 @@ class GenerateSpec(BaseModel):
 
 LR_SCHEDULERS = ("linear", "cosine", "cosine_with_restarts", "polynomial", "constant", "constant_with_warmup")
 ADAPTER_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9 _.-]{0,99}$"
+MAX_CHECKPOINTS = 100
 
 
 class FinetuneSpec(BaseModel):
@@ -103,7 +104,9 @@ class FinetuneSpec(BaseModel):
     seed: int = Field(default_factory=random_seed, ge=0, le=MAX_SEED)
     validation_prompt: str | None = Field(default=None, min_length=1)
     num_validation_images: int = Field(default=4, ge=1, le=8)
-    checkpointing_steps: int = Field(default=500, ge=1)
+    # The script's default is 500, its default run's length: a run that short would
+    # never be saved, and a crashed job would start over instead of resuming.
+    checkpointing_steps: int = Field(default=100, ge=1)
     # None: named after the training job.
     adapter_name: str | None = Field(default=None, pattern=ADAPTER_NAME_PATTERN)
 
@@ -133,6 +136,16 @@ class FinetuneSpec(BaseModel):
     @classmethod
     def _batch_within_cap(cls, batch_size: int, info: ValidationInfo) -> int:
         return _within_cap(batch_size, info, "max_train_batch_size")
+
+    @model_validator(mode="after")
+    def _checkpoints_within_cap(self) -> "FinetuneSpec":
+        # Each checkpoint writes the LoRA and the optimizer state to storage.
+        if self.max_train_steps > MAX_CHECKPOINTS * self.checkpointing_steps:
+            fewest = -(-self.max_train_steps // MAX_CHECKPOINTS)
+            raise ValueError(
+                f"checkpointing_steps must be at least {fewest}: at most {MAX_CHECKPOINTS} checkpoints per training"
+            )
+        return self
 
 
 class TextgenSpec(BaseModel):

@@ -3,8 +3,10 @@
 Only PNG, JPEG and WebP that Pillow decodes completely are accepted, judged by
 their bytes (never the name or the declared content type); the pixel count is
 read from the header before decoding, so a decompression bomb is never expanded.
-Every accepted image is re-encoded to a metadata-free PNG: the uploaded bytes are
-never stored or served. Each refusal names the file and the rule. No Flask here.
+Every accepted image is re-encoded to a metadata-free PNG, scaled down to at most
+twice the largest training resolution on its long side (training never reads
+more, and it bounds what an upload holds in memory and storage): the uploaded
+bytes are never stored or served. Each refusal names the file and the rule. No Flask here.
 """
 
 import hashlib
@@ -34,6 +36,8 @@ class UploadLimits:
     max_file_bytes: int
     max_pixels: int
     max_caption_chars: int
+    # The long side an image is stored at, at most (larger ones are scaled down).
+    max_stored_side: int
 
     @classmethod
     def from_settings(cls, settings: Settings) -> "UploadLimits":
@@ -42,6 +46,7 @@ class UploadLimits:
             max_file_bytes=settings.max_upload_file_bytes,
             max_pixels=settings.max_image_pixels,
             max_caption_chars=settings.max_prompt_chars,
+            max_stored_side=2 * settings.max_train_resolution,
         )
 
 
@@ -216,6 +221,7 @@ def _reencoded(upload: UploadedFile, caption: str | None, limits: UploadLimits) 
         ) from error
     has_alpha = upright.mode in ("RGBA", "LA", "PA") or "transparency" in upright.info
     pixels = upright.convert("RGBA" if has_alpha else "RGB")
+    pixels.thumbnail((limits.max_stored_side, limits.max_stored_side), Image.Resampling.LANCZOS)
     pixels.info = {}  # no EXIF, ICC profile or text chunks carried over
     encoded = io.BytesIO()
     pixels.save(encoded, format="PNG")

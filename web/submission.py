@@ -17,7 +17,7 @@ from db.idempotency import IdempotentRequest, create_job_once, find_earlier_job
 from db.jobs import create_job
 from db.models import Job
 from db.outbox import send_wake_up
-from db.quotas import JobLimits, enforce_job_limits
+from db.quotas import JobLimits, enforce_job_limits, requested_images
 from db.registry import JOB_MODEL_KINDS, ModelEntry, default_model, find_model
 from db.settings import Settings
 from db.specs import JOB_KINDS, JobKind, SubmitRequest
@@ -167,7 +167,7 @@ def submit_job(
             return earlier, False
     check_dataset_reference(session, owner, submission)
     check_adapter_reference(session, owner, submission)
-    enforce_job_limits(session, owner, limits, images=submission.params.get("num_images", 0))
+    enforce_job_limits(session, owner, limits, images=requested_images(submission.kind.name, submission.params))
     fields = {
         "kind": submission.kind.name,
         "model": submission.model,

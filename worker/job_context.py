@@ -139,23 +139,36 @@ class RunnerJobContext:
             return None
         return Checkpoint(int.from_bytes(stored[:8], "big"), stored[8:])
 
-    def save_checkpoint(self, step: int, data: bytes) -> None:
-        """The losses reported so far are written first: an attempt that resumes from
-        this checkpoint repeats only the steps after it, so none before may be missing.
-        An attempt that lost its job (LeaseLost) must not overwrite the checkpoint."""
+    def keep_lease_and_reports(self) -> bool:
+        """Renew the lease and write the losses and texts reported since the last
+        progress write, in one transaction, tried again while the database does not
+        answer; False when this attempt no longer holds the job. Called before a
+        checkpoint and before the results are stored, so neither can be ahead of
+        the reports (a loss series has no gap, however the job ends)."""
         job = self._job
 
-        def write_losses() -> bool:
+        def transaction() -> bool:
             with self._resources.session_factory.begin() as session:
                 lease_seconds = self._resources.settings.lease_seconds
                 held = renew_lease(session, job.id, job.attempt, lease_seconds=lease_seconds)
                 if held and self._unwritten_losses:
                     record_losses(session, job.id, job.attempt, self._unwritten_losses)
+                if held and self._unwritten_texts:
+                    record_text(session, job.id, job.attempt, self._unwritten_texts)
                 return held
 
-        if not retry_transient(write_losses, what=f"recording the losses of job {job.id}"):
+        held = retry_transient(transaction, what=f"renewing the lease of job {job.id}")
+        if held:
+            self._unwritten_losses, self._unwritten_texts = [], {}
+        return held
+
+    def save_checkpoint(self, step: int, data: bytes) -> None:
+        """An attempt that resumes from this checkpoint repeats only the steps after
+        it, so the losses before it are written first; an attempt that lost its job
+        (LeaseLost) must not overwrite the checkpoint."""
+        if not self.keep_lease_and_reports():
             raise LeaseLost()
-        self._unwritten_losses = []
+        job = self._job
         key = checkpoint_key(job.id)
         stored = step.to_bytes(8, "big") + data
         retry_transient(

@@ -297,7 +297,7 @@ class JobRunner(WorkerResources):
             raise outputs
         # A worker that was paused or cut off past its lease must not overwrite the
         # objects of the attempt that took over (artifact keys are per job and index).
-        if not retry_transient(lambda: self._renew_lease(job), what=f"renewing the lease of job {job.id}"):
+        if not context.keep_lease_and_reports():
             raise LeaseLost()
         return [self._store(job.id, output) for output in outputs], context.timer.seconds_per_step
 

@@ -1,4 +1,5 @@
-"""Uploading a dataset: the images land in S3 re-encoded as PNGs of the same size,
+"""Uploading a dataset: the images land in S3 re-encoded as PNGs of the same size
+(scaled down only past what training reads),
 rows describe them with their captions, and the owner reads and lists them. A
 finetune job must name one of its owner's datasets. (Refusals:
 tests/api/test_uploads_abuse.py.)"""
@@ -9,7 +10,9 @@ import uuid
 from PIL import Image
 
 from db.models import Dataset
+from tests.api.conftest import authenticated_client, close_app
 from tests.support.uploads import bucket_objects, image_bytes, upload
+from web import create_app
 
 PNG_EXIF_ORIENTATION = 0x0112
 
@@ -127,3 +130,34 @@ def test_a_finetune_job_on_a_missing_dataset_is_404(client):
     assert response.json["error"]["code"] == "dataset_not_found"
     assert response.json["error"]["details"][0]["field"] == "params.dataset_id"
     assert client.get("/api/v1/jobs").json["jobs"] == []
+
+
+def test_a_training_with_more_than_100_checkpoints_is_refused_and_defaults_checkpoint_within_it(client):
+    dataset_id = upload(client, [("a.png", image_bytes())]).json["id"]
+    too_often = {**finetune_body(dataset_id)["params"], "max_train_steps": 1000, "checkpointing_steps": 5}
+
+    refused = client.post("/api/v1/jobs", json={"kind": "finetune", "params": too_often})
+    accepted = client.post("/api/v1/jobs", json=finetune_body(dataset_id))
+
+    assert refused.status_code == 422
+    assert "checkpointing_steps must be at least 10" in refused.json["error"]["message"]
+    assert accepted.status_code == 202
+    # The default run (500 steps) is saved every 100 steps, so a crashed one resumes.
+    assert accepted.json["params"]["checkpointing_steps"] == 100
+
+
+def test_an_image_larger_than_training_reads_is_stored_scaled_down(api_key, settings):
+    # Training never reads more than max_train_resolution (64 here) on the short side.
+    small_training = settings.model_copy(update={"max_train_resolution": 64})
+    app = create_app(small_training)
+    try:
+        uploader = authenticated_client(app, api_key)
+        dataset = upload(uploader, [("wide.png", image_bytes((400, 100)))]).json
+    finally:
+        close_app(app)
+
+    (data,) = bucket_objects(settings, f"datasets/{dataset['id']}/").values()
+    with Image.open(io.BytesIO(data)) as image:
+        assert image.size == (128, 32) == (dataset["files"][0]["width"], dataset["files"][0]["height"])
+        left, right = image.getpixel((0, 0)), image.getpixel((image.width - 1, 0))
+        assert left[0] > 200 > left[2] and right[2] > 200 > right[0]

@@ -15,6 +15,7 @@ from sqlalchemy import func, select
 from db import jobs
 from db.models import Dataset, Job
 from tests.api.conftest import authenticated_client, close_app
+from tests.support.uploads import bucket_objects
 from tests.support.forms import SCRIPT_WITHOUT_SRC, csrf_token
 from tests.support.adapters import insert_adapter
 from tests.support.training import training_pngs
@@ -109,16 +110,18 @@ def test_a_refused_upload_or_invalid_param_is_shown_on_the_form(client, session,
     assert count(session, Job) == count(session, Dataset) == 0
 
 
-def test_a_training_over_the_quota_stores_no_dataset(client_for, session):
+def test_a_training_over_the_quota_stores_no_dataset(client_for, session, settings):
     client = client_for("carol", max_active_jobs=1)
     token = csrf_token(client)
     assert post_finetune(client, finetune_form(token)).status_code == 303
+    stored = bucket_objects(settings, "datasets/")
 
     response = post_finetune(client, finetune_form(token))
 
     assert response.status_code == 429
     assert "<strong>quota</strong>" in response.get_data(as_text=True)
     assert count(session, Job) == count(session, Dataset) == 1
+    assert bucket_objects(settings, "datasets/") == stored  # no image of the refused upload
 
 
 def training_job(session, owner: str, losses: list[float]) -> Job:

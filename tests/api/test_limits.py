@@ -12,6 +12,7 @@ from sqlalchemy import func, select
 from db import jobs
 from db.models import Job
 from tests.api.conftest import authenticated_client, close_app
+from tests.support.uploads import image_bytes, upload
 from web import create_app
 from web.rate_limits import limits_storage_uri
 
@@ -101,6 +102,18 @@ def test_a_daily_image_budget_refuses_what_would_go_over_it(client_for, session)
     assert submit(1).status_code == 202
     assert submit(1).status_code == 429
     assert job_count(session) == 2
+
+
+def test_a_trainings_validation_images_count_against_the_daily_budget(client_for):
+    judy = client_for("judy", daily_image_budget=4)
+    dataset_id = upload(judy, [("a.png", image_bytes())]).json["id"]
+    training = {"dataset_id": dataset_id, "instance_prompt": "sks", "resolution": 64, "max_train_steps": 2,
+                "validation_prompt": "sks on a beach", "num_validation_images": 3}
+
+    assert judy.post("/api/v1/jobs", json={"kind": "finetune", "params": training}).status_code == 202
+    refused = judy.post("/api/v1/jobs", json={"params": {"prompt": "boats", "num_images": 2}})
+    assert (refused.status_code, refused.json["error"]["code"]) == (429, "daily_budget_exceeded")
+    assert judy.post("/api/v1/jobs", json={"params": {"prompt": "boats", "num_images": 1}}).status_code == 202
 
 
 def test_the_form_shows_a_quota_refusal(client_for):

@@ -12,6 +12,7 @@ from PIL import Image
 from sqlalchemy import func, select, update
 
 from db.jobs import LOCAL_OWNER, create_job, get_job
+from db.losses import loss_series
 from db.models import Artifact, Job
 from db.queue import RUN_JOB_TASK
 from db.specs import GenerateSpec
@@ -169,3 +170,20 @@ def test_an_unexpected_error_on_the_last_attempt_fails_with_execution_error_on_o
     assert job.error_code == "execution_error"
     assert job.error_message == "RuntimeError: shapes differ: [2, 4] vs [2, 8]"
     assert (job.progress_step, job.progress_total) == (1, 3)
+
+
+def test_losses_reported_after_the_last_progress_write_are_written_before_the_results(settings, sessions):
+    job_id = submit(sessions)
+
+    def executor_that_ends_between_progress_writes(job, context):
+        for step in range(1, 6):
+            context.report_loss(step, 1.0 / step)
+            context.report_progress(step, 10)  # only step 1 is written: the interval is an hour
+        return [ArtifactOutput(index=0, kind="image", content_type="image/png", extension="png", data=b"x")]
+
+    slow_writes = settings.model_copy(update={"progress_interval_seconds": 3600})
+    runner = JobRunner(slow_writes, executors={"generate": executor_that_ends_between_progress_writes})
+
+    assert runner.run(job_id) == "succeeded"
+    with sessions() as session:
+        assert [step for step, _loss in loss_series(session, job_id)] == [1, 2, 3, 4, 5]

@@ -63,7 +63,10 @@ def txt2img() -> dict[str, Any]:
             message = f"sampler {sampler!r} is not offered; see GET /sdapi/v1/samplers"
             raise CompatError(422, "unknown_sampler", message)
         params["scheduler"] = scheduler
-    model = (body.get("override_settings") or {}).get("sd_model_checkpoint")
+    overrides = body.get("override_settings") or {}
+    if not isinstance(overrides, dict):
+        raise CompatError(422, "validation_error", "override_settings: must be an object")
+    model = overrides.get("sd_model_checkpoint")
     job = run_compat_job("generate", model, params)
 
     images = [base64.b64encode(artifact_bytes(artifact)).decode("ascii") for artifact in job.artifacts]

@@ -34,7 +34,9 @@ def chat_messages(raw: Any) -> list[dict[str, str]]:
         role = message.get("role") if isinstance(message, dict) else None
         content = message.get("content") if isinstance(message, dict) else None
         if isinstance(content, list):
-            content = "".join(part.get("text", "") for part in content if isinstance(part, dict))
+            content = "".join(
+                part["text"] for part in content if isinstance(part, dict) and isinstance(part.get("text"), str)
+            )
         if role not in ROLES or not isinstance(content, str | None):
             raise CompatError(
                 422,

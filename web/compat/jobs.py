@@ -46,9 +46,10 @@ def wait_slot() -> Iterator[None]:
         slots.give_back()
 
 
-def submit_compat_job(kind: str, model: str | None, params: dict[str, Any]) -> uuid.UUID:
-    """Queue the job as POST /api/v1/jobs would; its id. Closes the request's
-    database session after, so that waiting holds no connection."""
+def submit_compat_job(kind: str, model: str | None, params: dict[str, Any]) -> tuple[uuid.UUID, dict[str, Any]]:
+    """Queue the job as POST /api/v1/jobs would; its id and its params as validated
+    (defaults filled in, types coerced). Closes the request's database session
+    after, so that waiting holds no connection."""
     services = platform()
     body: dict[str, Any] = {"kind": kind, "params": params}
     if model is not None:
@@ -66,16 +67,20 @@ def submit_compat_job(kind: str, model: str | None, params: dict[str, Any]) -> u
     except ReferenceNotFound as missing:
         raise CompatError(404, missing.code, str(missing), param=missing.field) from None
     session.close()
-    return job.id
+    return job.id, submission.params
 
 
 def run_compat_job(kind: str, model: str | None, params: dict[str, Any]) -> Job:
     """Submit the job and wait until it has succeeded; CompatError if it failed,
     was canceled or did not finish in time (it then keeps running)."""
     with wait_slot():
-        job_id = submit_compat_job(kind, model, params)
+        job_id, _params = submit_compat_job(kind, model, params)
         with JobWaiter(platform(), job_id, current_owner()) as waiter:
             return succeeded(waiter.finished_job())
+
+
+# Job failures caused by what the caller sent, not by the platform: a 4xx.
+CALLER_FAILURES = frozenset({"invalid_params", "adapter_load_failed", "adapter_model_mismatch", "model_kind_mismatch"})
 
 
 def succeeded(job: Job) -> Job:
@@ -83,7 +88,8 @@ def succeeded(job: Job) -> Job:
         return job
     if job.status == "canceled":
         raise CompatError(409, "job_canceled", f"genq job {job.id} was canceled")
-    raise CompatError(500, job.error_code or "job_failed", f"genq job {job.id} failed: {job.error_message}")
+    status = 422 if job.error_code in CALLER_FAILURES else 500
+    raise CompatError(status, job.error_code or "job_failed", f"genq job {job.id} failed: {job.error_message}")
 
 
 def artifact_bytes(artifact: Artifact) -> bytes:

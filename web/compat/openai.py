@@ -164,7 +164,7 @@ def _stream(object_type: str, model: str | None, params: dict[str, Any]) -> Resp
     Errors after the first byte come as a chunk with an `error` member, as OpenAI's do."""
     slots = take_wait_slot()
     try:
-        job_id = submit_compat_job("textgen", model, params)
+        job_id, validated = submit_compat_job("textgen", model, params)
     except Exception:
         slots.give_back()
         raise
@@ -186,7 +186,7 @@ def _stream(object_type: str, model: str | None, params: dict[str, Any]) -> Resp
         sent: dict[int, str] = {}
         try:
             with JobWaiter(services, job_id, owner) as waiter:
-                for index in range(params.get("num_return_sequences", 1)):
+                for index in range(validated["num_return_sequences"]):
                     sent[index] = ""
                     yield chunk(index, "")
                 for signal in waiter.signals():

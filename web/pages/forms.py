@@ -6,7 +6,7 @@ from typing import Any
 from werkzeug.datastructures import MultiDict
 
 from db.models import Job
-from db.quotas import QuotaExceeded
+from db.quotas import QuotaExceeded, enforce_job_limits, requested_images
 from web.context import current_job_limits, current_owner, db_session, platform
 from web.submission import (
     FieldError,
@@ -57,6 +57,21 @@ def validated(body: dict[str, Any]) -> Submission:
         return validate_submission(body, platform().settings)
     except SubmissionRejected as rejected:
         raise SubmitRefused(form_errors(rejected.errors), 422) from None
+
+
+def check_limits(submission: Submission) -> None:
+    """SubmitRefused (429) when the key's limits would refuse this job: for a form that
+    stores files before it submits, so that a refused job leaves none behind."""
+    session = db_session()
+    try:
+        enforce_job_limits(
+            session, current_owner(), current_job_limits(),
+            images=requested_images(submission.kind.name, submission.params),
+        )
+    except QuotaExceeded as error:
+        raise SubmitRefused({"quota": error.message}, 429) from None
+    finally:
+        session.rollback()  # releases the owner's row; submit() checks again as it creates the job
 
 
 def submit(submission: Submission) -> Job:

@@ -18,7 +18,7 @@ from web.api.datasets import REFUSAL_STATUS
 from web.context import current_owner, db_session, platform
 from web.loss_chart import loss_chart_svg
 from web.pages import pages
-from web.pages.forms import SubmitRefused, params_from_form, submit, validated
+from web.pages.forms import SubmitRefused, check_limits, params_from_form, submit, validated
 from web.paging import InvalidCursor, page_of
 
 ADAPTERS_PER_PAGE = 25
@@ -75,7 +75,9 @@ def finetune_submit() -> Response | tuple[str, int]:
     }
     try:
         submission = validated(body)
-        files = [UploadedFile(file.filename or "", file.stream) for file in request.files.getlist("files")]
+        check_limits(submission)
+        # As the API: a file input left empty sends a part without a file name.
+        files = [UploadedFile(file.filename, file.stream) for file in request.files.getlist("files") if file.filename]
         try:
             images = prepare_dataset(files, UploadLimits.from_settings(services.settings))
         except UploadRefused as refused:
