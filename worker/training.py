@@ -17,7 +17,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import safetensors.torch
 import torch
 import torch.nn.functional as F
 from diffusers import DDPMScheduler, StableDiffusionPipeline
@@ -26,6 +25,8 @@ from diffusers.utils import convert_state_dict_to_diffusers
 from peft import LoraConfig
 from peft.utils import get_peft_model_state_dict
 from PIL import Image
+from safetensors.torch import load as load_tensors
+from safetensors.torch import save as save_tensors
 
 from db.specs import FinetuneSpec
 
@@ -216,13 +217,13 @@ class LoraTrainer:
             "lr_scheduler": self.lr_scheduler.state_dict(),
         }
         tensors = {name: tensor.contiguous().cpu() for name, tensor in tensors.items()}
-        return safetensors.torch.save(tensors, metadata={"genq": json.dumps(state)})
+        return save_tensors(tensors, metadata={"genq": json.dumps(state)})
 
     def load_state(self, data: bytes) -> None:
         state = json.loads(safetensors_metadata(data)["genq"])
         if state.get("format") != CHECKPOINT_FORMAT:
             raise ValueError("not a genq LoRA checkpoint")
-        tensors = safetensors.torch.load(data)
+        tensors = load_tensors(data)
         with torch.no_grad():
             for name, parameter in self.trainable.items():
                 parameter.copy_(tensors[f"lora.{name}"])
