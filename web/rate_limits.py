@@ -34,7 +34,10 @@ def _key_prefix() -> str:
 
 
 def _requests_per_minute() -> str:
-    per_minute = current_api_key().requests_per_minute or platform().settings.requests_per_minute
+    # Flask-Limiter resolves the limit before it asks whether the request is exempt,
+    # so this runs for pages and sign-in too, where no key is in use.
+    key = g.get("api_key")
+    per_minute = (key.requests_per_minute if key is not None else None) or platform().settings.requests_per_minute
     return f"{per_minute}/minute"
 
 

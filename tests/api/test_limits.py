@@ -137,3 +137,11 @@ def test_the_embedded_brokers_unix_socket_holds_the_counts(tmp_path):
         assert [limiter.hit(parse("2/minute"), "a-key") for _ in range(3)] == [True, True, False]
     finally:
         server.shutdown()
+
+
+def test_pages_and_sign_in_are_not_rate_limited_and_log_no_error(anonymous_client, caplog):
+    with caplog.at_level("ERROR"):
+        for _ in range(3):
+            assert anonymous_client.get("/signin").status_code == 200
+
+    assert not [record for record in caplog.records if record.levelname == "ERROR"]
