@@ -5,6 +5,7 @@ the sign-in pages and static files needs one. Never log, echo or store a raw key
 """
 
 import ipaddress
+import logging
 import uuid
 from urllib.parse import urlsplit
 
@@ -17,6 +18,8 @@ from db.models import ApiKey
 from web.api.errors import error_response
 from web.context import db_session, platform
 from web.security import csrf
+
+log = logging.getLogger(__name__)
 
 API_BLUEPRINT = "api"
 # Answered like the API (a key, or the cookie with the CSRF token; a 401, never a
@@ -103,6 +106,8 @@ def _request_key(*, page: bool) -> tuple[ApiKey | None, bool]:
 
 def _api_refusal(key: ApiKey | None, by_cookie: bool) -> Response | None:
     if key is None:
+        # For operators watching for key guessing; nothing of what was sent is logged.
+        log.info("refused %s %s from %s: no valid API key", request.method, request.path, request.remote_addr)
         return _unauthorized()
     if by_cookie and request.method not in SAFE_METHODS:
         # A cookie rides along on cross-site requests; the token proves the page is ours.

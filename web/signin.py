@@ -5,12 +5,16 @@ id, checked against the database on every request, so revoking a key signs its
 browsers out. Never put a key in a URL (it would land in logs and history).
 """
 
+import logging
+
 from flask import Blueprint, redirect, render_template, request, url_for
 from werkzeug.wrappers import Response
 
 from db.accounts import authenticate_key
 from web.auth import sign_in, sign_out
 from web.context import db_session
+
+log = logging.getLogger(__name__)
 
 signin = Blueprint("signin", __name__)
 
@@ -32,9 +36,11 @@ def submit() -> Response | tuple[str, int]:
     target = _local_path(request.form.get("next"))
     key = authenticate_key(db_session(), request.form.get("key", "").strip())
     if key is None:
+        log.info("sign-in refused from %s: not a valid API key", request.remote_addr)
         error = "That key is not valid, or it has been revoked."
         return render_template("signin.html", next=target, error=error), 422
     sign_in(key)
+    log.info("owner %s signed in from %s with key %s", key.owner, request.remote_addr, key.prefix)
     return redirect(target, code=303)
 
 
