@@ -13,8 +13,10 @@ from contextlib import contextmanager
 import psycopg
 import redis
 from moto.server import ThreadedMotoServer
+from psycopg.errors import DeadlockDetected
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import OperationalError
 
 from db.models import Base
 from db.session import make_engine
@@ -24,6 +26,7 @@ POSTGRES_ADMIN_URL = os.environ.get(
 )
 REDIS_SERVER_URL = os.environ.get("GENQ_TEST_REDIS_URL", "redis://127.0.0.1:6379")
 SESSION_LOCK_KEY = "genq-test-session"
+TRUNCATE_ATTEMPTS = 5
 
 
 @contextmanager
@@ -42,15 +45,24 @@ def postgres_database() -> Iterator[str]:
 
 
 def truncate_tables(database_url: str) -> None:
-    """Empty every table of the models (children first)."""
+    """Empty every table of the models (children first).
+
+    A session-wide worker (tests/e2e) may be writing meanwhile; Postgres then can
+    pick the TRUNCATE as a deadlock's victim, and it is simply run again."""
     tables = list(reversed(Base.metadata.sorted_tables))
     engine = make_engine(database_url)
-    with engine.begin() as connection:
-        if connection.dialect.name == "postgresql":
-            connection.execute(text(f"TRUNCATE {', '.join(t.name for t in tables)} CASCADE"))
-        else:
-            for table in tables:
-                connection.execute(table.delete())
+    for attempt in range(1, TRUNCATE_ATTEMPTS + 1):
+        try:
+            with engine.begin() as connection:
+                if connection.dialect.name == "postgresql":
+                    connection.execute(text(f"TRUNCATE {', '.join(t.name for t in tables)} CASCADE"))
+                else:
+                    for table in tables:
+                        connection.execute(table.delete())
+            break
+        except OperationalError as error:
+            if not isinstance(error.orig, DeadlockDetected) or attempt == TRUNCATE_ATTEMPTS:
+                raise
     engine.dispose()
 
 
