@@ -22,7 +22,9 @@ def waiting_messages(cluster) -> int:
 
 def test_redis_killed_with_twenty_jobs_queued_and_restarted_empty_loses_none(cluster):
     cluster.start_worker()
-    ids = cluster.submit(20, steps=4)
+    # Steps enough that the worker is still on its first jobs when Redis dies, with
+    # most wake-ups waiting in it (a wake-up is claimed the moment it arrives).
+    ids = cluster.submit(20, steps=25)
     wait_for(cluster.running_job, timeout=60, interval=0.1, what="the worker to be busy")
     assert waiting_messages(cluster) >= 15
 
