@@ -9,15 +9,16 @@ doing the same thing at once is harmless. Functions take a session; the caller c
 
 import uuid
 from collections.abc import Collection, Mapping
+from functools import lru_cache
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, case, false, func, or_, select, update
+from sqlalchemy import BindParameter, ColumnElement, Select, bindparam, case, false, func, or_, select, update
 from sqlalchemy.orm import Session, aliased
 
 from db.batches import batch_images, batch_key, has_batch_key, job_batch_key
-from db.events import DONE, STATUS, append_event
+from db.events import DONE, STATUS, append_events, running_event
 from db.jobs import claim_job
 from db.models import Job, utcnow
 from db.specs import kinds_on_queue
@@ -54,7 +55,7 @@ def claim_next_jobs(
     """
     claimed: list[Job] = []
     while len(claimed) < limit:
-        chosen = session.scalars(_locked(_in_claim_order(kinds, utcnow()), limit - len(claimed))).all()
+        chosen = session.scalars(_next_jobs(tuple(kinds), limit - len(claimed)), {"now": utcnow()}).all()
         if not chosen:
             break
         for job_id in chosen:
@@ -130,7 +131,19 @@ def peek_batch(session: Session, *, kinds: Collection[str], max_images: int) -> 
     return QueuedBatch(jobs, images)
 
 
-def _claimable(kinds: Collection[str], now: datetime) -> ColumnElement[bool]:
+# The time a claim is made, a parameter of the statements _next_jobs keeps.
+_NOW = bindparam("now", type_=Job.retry_at.type)
+
+
+@lru_cache(maxsize=64)
+def _next_jobs(kinds: tuple[str, ...], limit: int) -> Select:
+    """claim_next_jobs' statement, built once per kinds and limit: building this
+    SELECT of subqueries and computing its SQL cache key took milliseconds of
+    every claim (the most of a wake-up's time to start on an idle worker)."""
+    return _locked(_in_claim_order(kinds, _NOW), limit)
+
+
+def _claimable(kinds: Collection[str], now: datetime | BindParameter[datetime]) -> ColumnElement[bool]:
     """Queued, of these kinds, and not waiting out a retry backoff."""
     return (Job.status == "queued") & Job.kind.in_(kinds) & or_(Job.retry_at.is_(None), Job.retry_at <= now)
 
@@ -141,7 +154,9 @@ def _locked(chosen: Select, limit: int) -> Select:
     return chosen.limit(limit).with_for_update(of=Job, skip_locked=True)
 
 
-def _in_claim_order(kinds: Collection[str], now: datetime, also: ColumnElement[bool] | None = None) -> Select:
+def _in_claim_order(
+    kinds: Collection[str], now: datetime | BindParameter[datetime], also: ColumnElement[bool] | None = None
+) -> Select:
     """The ids of claimable jobs (that also match `also`) in the claim policy's order."""
     claimable = _claimable(kinds, now) if also is None else _claimable(kinds, now) & also
     within_owner = (Job.priority.desc(), Job.created_at, Job.id)
@@ -189,17 +204,26 @@ def renew_lease(session: Session, job_id: uuid.UUID, attempt: int, *, lease_seco
 
 
 def retry_job(
-    session: Session, job_id: uuid.UUID, attempt: int, *, code: str, message: str, delay_seconds: float
+    session: Session,
+    job_id: uuid.UUID,
+    attempt: int,
+    *,
+    code: str,
+    message: str,
+    delay_seconds: float,
+    opening: bool = False,
 ) -> str | None:
     """Put this attempt's job back in the queue, to be claimed again no sooner than
     delay_seconds from now; `canceled` instead if its cancel was requested meanwhile.
     Returns the job's new status, None if the attempt no longer held it. The failure
-    is kept in the job's events; the row's error says only how a job ended."""
+    is kept in the job's events; the row's error says only how a job ended.
+    opening: the attempt's first write (db.jobs.record_reports)."""
     retry_at = utcnow() + timedelta(seconds=delay_seconds)
     put_back = _put_back(
         session,
         _held_by(job_id, attempt),
         {"retry_at": retry_at.isoformat(), "error": {"code": code, "message": message[:1000]}},
+        opening=opening,
         retry_at=retry_at,
     )
     return put_back[0][1] if put_back else None
@@ -245,15 +269,26 @@ def _fail(session: Session, condition, code: str, message: str, now: datetime) -
         .returning(Job.id, Job.attempt)
         .execution_options(synchronize_session=False)
     ).all()
-    for job_id, attempt in failed:
-        error = {"code": code, "message": message}
-        append_event(session, job_id, STATUS, {"status": "failed", "attempt": attempt, "error": error})
-        append_event(session, job_id, DONE, {"status": "failed"})
+    error = {"code": code, "message": message}
+    append_events(
+        session,
+        [
+            event
+            for job_id, attempt in failed
+            for event in (
+                (job_id, STATUS, {"status": "failed", "attempt": attempt, "error": error}),
+                (job_id, DONE, {"status": "failed"}),
+            )
+        ],
+    )
 
 
-def _put_back(session: Session, condition, event: dict[str, Any], **values: Any) -> list[tuple[uuid.UUID, str]]:
+def _put_back(
+    session: Session, condition, event: dict[str, Any], *, opening: bool = False, **values: Any
+) -> list[tuple[uuid.UUID, str]]:
     """Running jobs matching `condition` back to queued, with no lease and their
-    wake-up owed, or to canceled where a cancel was requested: (id, new status) each."""
+    wake-up owed, or to canceled where a cancel was requested: (id, new status) each.
+    opening: their attempts wrote no events yet (their `running` event goes first)."""
     now = utcnow()
     rows = session.execute(
         update(Job)
@@ -269,10 +304,13 @@ def _put_back(session: Session, condition, event: dict[str, Any], **values: Any)
         .returning(Job.id, Job.status, Job.attempt)
         .execution_options(synchronize_session=False)
     ).all()
+    events = []
     for job_id, status, attempt in rows:
+        if opening:
+            events.append((job_id, *running_event(attempt)))
         if status == "canceled":
-            append_event(session, job_id, STATUS, {"status": "canceled", "attempt": attempt})
-            append_event(session, job_id, DONE, {"status": "canceled"})
+            events += [(job_id, STATUS, {"status": "canceled", "attempt": attempt}), (job_id, DONE, {"status": "canceled"})]
         else:
-            append_event(session, job_id, STATUS, {"status": "queued", "attempt": attempt, **event})
+            events.append((job_id, STATUS, {"status": "queued", "attempt": attempt, **event}))
+    append_events(session, events)
     return [(job_id, status) for job_id, status, _attempt in rows]

@@ -1,19 +1,32 @@
 """A job's append-only event history (status, progress, artifacts, done): the
 source of the event stream, whose resume point (Last-Event-ID) is the event id.
 
-Events are appended only by db/jobs.py, right after the conditional UPDATE of the
-job row in the same transaction: the row lock is held until commit, so one job's
-event ids grow in commit order and a reader resuming after an id misses nothing.
-Never append an event for a transition that did not happen.
+Events are appended only by db/jobs.py and db/claims.py, right after the
+conditional UPDATE of the job row in the same transaction: the row lock is held
+until commit, so one job's event ids grow in commit order and a reader resuming
+after an id misses nothing. Never append an event for a transition that did not
+happen. Each transaction appends its events in one INSERT (a job is a handful of
+statements in all: docs/performance.md).
+
+Two events are not stored as such:
+- a job's creation, `status: queued`, is read from its row: it is every job's
+  first event, with id 0 (below every stored id), so the INSERT of the job is the
+  only write a submission makes;
+- an attempt's `status: running` is not written by the claim (one UPDATE) but
+  first in the attempt's first write of events (progress, reports or how the
+  attempt ended: the `opening` argument of db/jobs.py's writes). A poll of the
+  job shows `running` at once; an attempt whose worker died before it wrote
+  anything has no `running` event, only the one of its put back or failure.
 """
 
 import uuid
+from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
-from db.models import JobEvent
+from db.models import JobEvent, utcnow
 
 STATUS = "status"
 PROGRESS = "progress"
@@ -27,23 +40,48 @@ LOSS = "loss"
 DONE = "done"
 EVENT_TYPES = (STATUS, PROGRESS, TEXT, LOSS, ARTIFACTS, DONE)
 
+# The id of a job's creation event; events_after(..., FROM_START) includes it.
+CREATED_EVENT_ID = 0
+FROM_START = -1
 
-def append_event(session: Session, job_id: uuid.UUID, type: str, data: dict[str, Any]) -> JobEvent:
-    if type not in EVENT_TYPES:
-        raise ValueError(f"unknown job event type {type!r}")
-    event = JobEvent(job_id=job_id, type=type, data=data)
-    session.add(event)
-    session.flush()
-    return event
+Event = tuple[str, dict[str, Any]]
 
 
-def events_after(session: Session, job_id: uuid.UUID, after_id: int, limit: int = 500) -> list[JobEvent]:
-    """The job's events with an id above `after_id`, oldest first, at most `limit`."""
-    return list(
-        session.scalars(
-            select(JobEvent)
-            .where(JobEvent.job_id == job_id, JobEvent.id > after_id)
-            .order_by(JobEvent.id)
-            .limit(limit)
+def running_event(attempt: int) -> Event:
+    return STATUS, {"status": "running", "attempt": attempt}
+
+
+def append_events(session: Session, rows: Sequence[tuple[uuid.UUID, str, dict[str, Any]]]) -> None:
+    """(job id, type, data) rows, in order, as one INSERT."""
+    if not rows:
+        return
+    for _job_id, type, _data in rows:
+        if type not in EVENT_TYPES:
+            raise ValueError(f"unknown job event type {type!r}")
+    now = utcnow()
+    session.execute(
+        insert(JobEvent).values(
+            [{"job_id": job_id, "type": type, "data": data, "created_at": now} for job_id, type, data in rows]
         )
     )
+
+
+def append_job_events(session: Session, job_id: uuid.UUID, events: Sequence[Event]) -> None:
+    append_events(session, [(job_id, type, data) for type, data in events])
+
+
+def events_after(session: Session, job_id: uuid.UUID, after_id: int = FROM_START, limit: int = 500) -> list[JobEvent]:
+    """The events of an existing job with an id above `after_id`, oldest first, at
+    most `limit`; from FROM_START, the first is its creation (not stored, id 0)."""
+    created = (
+        [JobEvent(id=CREATED_EVENT_ID, job_id=job_id, type=STATUS, data={"status": "queued"})]
+        if after_id < CREATED_EVENT_ID
+        else []
+    )
+    stored = session.scalars(
+        select(JobEvent)
+        .where(JobEvent.job_id == job_id, JobEvent.id > after_id)
+        .order_by(JobEvent.id)
+        .limit(limit - len(created))
+    )
+    return created + list(stored)

@@ -9,12 +9,13 @@ import math
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
-from sqlalchemy import case, func, select, update
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy import bindparam, case, func, select, update
+from sqlalchemy.orm import Session, joinedload, selectinload
 
-from db.events import ARTIFACTS, DONE, LOSS, PROGRESS, STATUS, TEXT, append_event
+from db.events import ARTIFACTS, DONE, LOSS, PROGRESS, STATUS, TEXT, Event, append_job_events, running_event
 from db.models import Artifact, Job, utcnow
 from db.paging import newest_first
 from db.settings import DEFAULT_LEASE_SECONDS
@@ -52,9 +53,14 @@ def create_job(
     webhook_url: str | None = None,
     webhook_events: list[str] | None = None,
     max_attempts: int | None = None,
+    enqueued_at: datetime | None = None,
 ) -> Job:
     """max_attempts: claims before a job whose worker keeps dying or whose attempts
-    keep failing is failed for good; None: the column's default."""
+    keep failing is failed for good; None: the column's default. enqueued_at: set by
+    a caller that sends the job's wake-up right after its commit
+    (db.outbox.send_recorded_wake_up); None: the wake-up is owed.
+
+    One INSERT: the job's creation event is read from its row (db/events.py)."""
     job = Job(
         owner=owner,
         kind=kind,
@@ -66,12 +72,12 @@ def create_job(
         request_hash=request_hash,
         webhook_url=webhook_url,
         webhook_events=webhook_events,
+        enqueued_at=enqueued_at,
     )
     if max_attempts is not None:
         job.max_attempts = max_attempts
     session.add(job)
     session.flush()
-    append_event(session, job.id, STATUS, {"status": "queued"})
     return job
 
 
@@ -83,12 +89,12 @@ def get_job(session: Session, job_id: uuid.UUID, *, owner: str | None) -> Job | 
     query = (
         select(Job)
         .where(Job.id == job_id)
-        .options(selectinload(Job.artifacts))
+        .options(joinedload(Job.artifacts))  # one query, not selectinload's two
         .execution_options(populate_existing=True)
     )
     if owner is not None:
         query = query.where(Job.owner == owner)
-    return session.scalars(query).one_or_none()
+    return session.scalars(query).unique().one_or_none()
 
 
 def list_jobs(
@@ -109,19 +115,24 @@ def list_jobs(
     return list(session.scalars(newest_first(query, Job, before=before, limit=limit)))
 
 
+# Built once: every poll of a queued job counts the jobs ahead of it.
+_QUEUED_AHEAD = select(func.count()).where(
+    Job.status == "queued",
+    Job.kind == bindparam("kind"),
+    (Job.priority > bindparam("priority"))
+    | ((Job.priority == bindparam("priority")) & (Job.created_at < bindparam("created_at"))),
+)
+
+
 def queue_position(session: Session, job: Job) -> int | None:
     """How many queued jobs of the same kind are ahead of this one; 0 once running."""
     if job.status == "running":
         return 0
     if job.status != "queued":
         return None
-    ahead = select(func.count()).where(
-        Job.status == "queued",
-        Job.kind == job.kind,
-        (Job.priority > job.priority)
-        | ((Job.priority == job.priority) & (Job.created_at < job.created_at)),
+    return session.scalar(
+        _QUEUED_AHEAD, {"kind": job.kind, "priority": job.priority, "created_at": job.created_at}
     )
-    return session.scalar(ahead)
 
 
 def claim_job(
@@ -129,8 +140,11 @@ def claim_job(
 ) -> Job | None:
     """Move this queued job to running for this worker, with a lease that its
     heartbeat must renew; None if it is not queued any more. Which job a worker
-    should take is decided by db.claims.claim_next_jobs, which calls this."""
-    job = session.scalars(
+    should take is decided by db.claims.claim_next_jobs, which calls this.
+
+    One UPDATE: the attempt's `running` event goes first in its first write of
+    events (`opening=True` in the functions below; db/events.py)."""
+    return session.scalars(
         update(Job)
         .where(Job.id == job_id, Job.status == "queued")
         .values(
@@ -145,48 +159,53 @@ def claim_job(
         .returning(Job)
         .execution_options(synchronize_session=False, populate_existing=True)
     ).one_or_none()
-    if job is not None:
-        append_event(session, job.id, STATUS, {"status": "running", "attempt": job.attempt})
-    return job
 
 
 def _running_attempt(job_id: uuid.UUID, attempt: int):
     return update(Job).where(Job.id == job_id, Job.status == "running", Job.attempt == attempt)
 
 
-def record_progress(session: Session, job_id: uuid.UUID, attempt: int, *, step: int, total: int) -> bool:
-    """Called at the worker's throttled rate, never per step: each call is a row
-    update and an event."""
-    result = session.execute(_running_attempt(job_id, attempt).values(progress_step=step, progress_total=total))
-    if result.rowcount != 1:
-        return False
-    append_event(session, job_id, PROGRESS, {"step": step, "total": total})
-    return True
+# How a running attempt stands after a write of its reports.
+AttemptState = Literal["running", "cancel_requested"]
 
 
-def record_text(session: Session, job_id: uuid.UUID, attempt: int, texts: dict[int, str]) -> bool:
-    """The text generated so far of each output index, as events; with a progress write."""
-    running = session.scalar(
-        select(func.count()).where(Job.id == job_id, Job.status == "running", Job.attempt == attempt)
+def record_reports(
+    session: Session,
+    job_id: uuid.UUID,
+    attempt: int,
+    *,
+    lease_seconds: float = DEFAULT_LEASE_SECONDS,
+    progress: tuple[int, int] | None = None,
+    texts: Mapping[int, str] | None = None,
+    losses: Sequence[tuple[int, float]] = (),
+    opening: bool = False,
+) -> AttemptState | None:
+    """What a running attempt reported since its last write: its progress (step,
+    total), each textgen output's text so far, training losses; in one conditional
+    UPDATE of the row (which renews the lease too: a report is a sign of life) and
+    one INSERT of events. Called at the worker's throttled rate, never per step.
+
+    None (nothing written) when the attempt no longer holds the job; else whether
+    its cancel was requested (the row's flag is the truth; Redis only the fast
+    path). A loss that is not finite (training diverged) is stored as null: JSON
+    has no NaN. opening: the attempt's first write; its `running` event goes first."""
+    values: dict[str, Any] = {"lease_expires_at": utcnow() + timedelta(seconds=lease_seconds)}
+    if progress is not None:
+        values["progress_step"], values["progress_total"] = progress
+    cancel_requested = session.scalar(
+        _running_attempt(job_id, attempt).values(**values).returning(Job.cancel_requested)
     )
-    if not running:
-        return False
-    for index, text in sorted(texts.items()):
-        append_event(session, job_id, TEXT, {"index": index, "text": text})
-    return True
-
-
-def record_losses(session: Session, job_id: uuid.UUID, attempt: int, points: list[tuple[int, float]]) -> bool:
-    """The training loss of some optimisation steps, as one event; with a progress write.
-    A loss that is not finite (training diverged) is stored as null: JSON has no NaN."""
-    running = session.scalar(
-        select(func.count()).where(Job.id == job_id, Job.status == "running", Job.attempt == attempt)
-    )
-    if not running:
-        return False
-    stored = [[step, loss if math.isfinite(loss) else None] for step, loss in points]
-    append_event(session, job_id, LOSS, {"attempt": attempt, "points": stored})
-    return True
+    if cancel_requested is None:
+        return None
+    events: list[Event] = [running_event(attempt)] if opening else []
+    if progress is not None:
+        events.append((PROGRESS, {"step": progress[0], "total": progress[1]}))
+    events += [(TEXT, {"index": index, "text": text}) for index, text in sorted((texts or {}).items())]
+    if losses:
+        stored = [[step, loss if math.isfinite(loss) else None] for step, loss in losses]
+        events.append((LOSS, {"attempt": attempt, "points": stored}))
+    append_job_events(session, job_id, events)
+    return "cancel_requested" if cancel_requested else "running"
 
 
 def finish_job(
@@ -196,13 +215,22 @@ def finish_job(
     artifacts: list[NewArtifact],
     *,
     step_seconds: float | None = None,
+    total_steps: int | None = None,
+    opening: bool = False,
 ) -> bool:
     """Record the artifacts and mark the job succeeded, unless this attempt no longer owns it.
 
-    step_seconds: the measured seconds per progress step, which ETAs are made from."""
+    step_seconds: the measured seconds per progress step, which ETAs are made from.
+    total_steps: the attempt's last reported total (its progress, complete); None:
+    the last one written. opening: the attempt's first write (record_reports)."""
+    total = Job.progress_total if total_steps is None else total_steps
     result = session.execute(
         _running_attempt(job_id, attempt).values(
-            status="succeeded", finished_at=utcnow(), progress_step=Job.progress_total, step_seconds=step_seconds
+            status="succeeded",
+            finished_at=utcnow(),
+            progress_step=total,
+            progress_total=total,
+            step_seconds=step_seconds,
         )
     )
     if result.rowcount != 1:
@@ -213,12 +241,19 @@ def finish_job(
         {key: value for key, value in vars(artifact).items() if key not in ("storage_key", "text")}
         for artifact in artifacts
     ]
-    append_event(session, job_id, ARTIFACTS, {"artifacts": described})
-    _append_final_events(session, job_id, {"status": "succeeded", "attempt": attempt})
+    _append_final_events(
+        session,
+        job_id,
+        {"status": "succeeded", "attempt": attempt},
+        before=[(ARTIFACTS, {"artifacts": described})],
+        opening=opening,
+    )
     return True
 
 
-def fail_job(session: Session, job_id: uuid.UUID, attempt: int, *, code: str, message: str) -> bool:
+def fail_job(
+    session: Session, job_id: uuid.UUID, attempt: int, *, code: str, message: str, opening: bool = False
+) -> bool:
     message = message[:1000]
     result = session.execute(
         _running_attempt(job_id, attempt).values(
@@ -228,14 +263,20 @@ def fail_job(session: Session, job_id: uuid.UUID, attempt: int, *, code: str, me
     if result.rowcount != 1:
         return False
     _append_final_events(
-        session, job_id, {"status": "failed", "attempt": attempt, "error": {"code": code, "message": message}}
+        session,
+        job_id,
+        {"status": "failed", "attempt": attempt, "error": {"code": code, "message": message}},
+        opening=opening,
     )
     return True
 
 
-def _append_final_events(session: Session, job_id: uuid.UUID, status: dict[str, Any]) -> None:
-    append_event(session, job_id, STATUS, status)
-    append_event(session, job_id, DONE, {"status": status["status"]})
+def _append_final_events(
+    session: Session, job_id: uuid.UUID, status: dict[str, Any], *, before: Sequence[Event] = (), opening: bool = False
+) -> None:
+    """`opening`: the attempt (status["attempt"]) wrote nothing yet: its `running` event goes first."""
+    opened = [running_event(status["attempt"])] if opening else []
+    append_job_events(session, job_id, [*opened, *before, (STATUS, status), (DONE, {"status": status["status"]})])
 
 
 CancelOutcome = Literal["canceled", "cancel_requested", "finished", "not_found"]
@@ -268,16 +309,28 @@ def cancel_job(session: Session, job_id: uuid.UUID, *, owner: str) -> CancelOutc
     return "finished" if exists else "not_found"
 
 
-def is_cancel_requested(session: Session, job_id: uuid.UUID) -> bool:
-    return bool(session.scalar(select(Job.cancel_requested).where(Job.id == job_id)))
-
-
-def end_canceled_job(session: Session, job_id: uuid.UUID, attempt: int, *, step: int) -> bool:
-    """The worker stopped this attempt at `step` because of a cancel; nothing it made is kept."""
+def end_canceled_job(
+    session: Session,
+    job_id: uuid.UUID,
+    attempt: int,
+    *,
+    step: int,
+    total: int | None = None,
+    opening: bool = False,
+) -> bool:
+    """The worker stopped this attempt at `step` (of `total`; None: the last total
+    written) because of a cancel; nothing it made is kept."""
     result = session.execute(
-        _running_attempt(job_id, attempt).values(status="canceled", finished_at=utcnow(), progress_step=step)
+        _running_attempt(job_id, attempt).values(
+            status="canceled",
+            finished_at=utcnow(),
+            progress_step=step,
+            progress_total=Job.progress_total if total is None else total,
+        )
     )
     if result.rowcount != 1:
         return False
-    _append_final_events(session, job_id, {"status": "canceled", "attempt": attempt, "step": step})
+    _append_final_events(
+        session, job_id, {"status": "canceled", "attempt": attempt, "step": step}, opening=opening
+    )
     return True

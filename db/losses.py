@@ -1,5 +1,5 @@
 """A training job's loss series, read back from its `loss` events (written by
-db.jobs.record_losses at the worker's throttled progress rate).
+db.jobs.record_reports at the worker's throttled progress rate).
 
 An attempt that resumes from a checkpoint repeats the steps after it; for each
 step the value of the latest attempt counts, so the series has one point per step.

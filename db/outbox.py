@@ -22,16 +22,23 @@ log = logging.getLogger(__name__)
 
 
 def send_wake_up(session: Session, celery: Celery, job_id: uuid.UUID, kind: str) -> None:
-    """Record that the job's wake-up is leaving, commit, then send it; when the send
-    fails, record the wake-up as owed again (committed) and re-raise. Call only after
-    the job's row is committed, with a session in no transaction of the caller's.
+    """Record that the job's wake-up is leaving, commit, then send it (as
+    send_recorded_wake_up). Call only after the job's row is committed, with a
+    session in no transaction of the caller's.
 
     The record is committed before the send: its UPDATE locks the row until commit,
     and a worker woken at once claims with SKIP LOCKED, so it would pass over the
-    locked job and drop the wake-up (seen as 30-90 s stalls on Postgres). A crash
-    between this commit and the send leaves a job marked sent without a message:
-    the lost-message check of resend_owed_wake_ups sends it again."""
+    locked job and drop the wake-up (seen as 30-90 s stalls on Postgres)."""
     _record_wake_up(session, job_id, utcnow())
+    send_recorded_wake_up(session, celery, job_id, kind)
+
+
+def send_recorded_wake_up(session: Session, celery: Celery, job_id: uuid.UUID, kind: str) -> None:
+    """Send the wake-up of a job whose committed row already records it as sent
+    (enqueued_at; a new job records it in its INSERT: db.jobs.create_job); when the
+    send fails, record the wake-up as owed again (committed) and re-raise. A crash
+    between the commit and the send leaves a job marked sent without a message:
+    the lost-message check of resend_owed_wake_ups sends it again."""
     try:
         send_job(celery, job_id, JOB_KINDS[kind].queue)
     except Exception:

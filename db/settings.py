@@ -115,6 +115,9 @@ class Settings(BaseSettings):
     # while compatible jobs are already queued (db.claims.peek_batch).
     max_batch: Annotated[int, Field(ge=1)] | Literal["auto"] = "auto"
     batch_window_ms: float = Field(default=20.0, ge=0, le=1000)
+    # Encode, store and record a job's results on a thread of their own while the
+    # next job runs (worker/finisher.py); auto: on CUDA only.
+    finish_in_background: bool | Literal["auto"] = "auto"
     progress_interval_seconds: float = Field(default=1.0, ge=0)
     # Hard time limit of a job; the soft limit, which fails it `time_limit`, comes a
     # little earlier (db.queue.soft_time_limit). Per kind: {"generate": 600}; a
@@ -148,6 +151,13 @@ class Settings(BaseSettings):
         if self.max_batch == "auto":
             return 8 if device_type == "cuda" else 1
         return self.max_batch
+
+    def finishes_in_background(self, device_type: str) -> bool:
+        """finish_in_background with auto resolved: on CUDA, where the GPU would idle
+        while the CPU encodes and uploads; not on a CPU, whose cores do both anyway."""
+        if self.finish_in_background == "auto":
+            return device_type == "cuda"
+        return self.finish_in_background
 
     def time_limit_for(self, kind: str) -> int:
         return self.kind_time_limit_seconds.get(kind, self.task_time_limit_seconds)

@@ -32,9 +32,12 @@ class Storage(Protocol):
         """Raise if the storage cannot be reached (for /readyz)."""
 
 
-def artifact_key(job_id: uuid.UUID, index: int, extension: str) -> str:
-    """Deterministic per job and index, so a retried attempt overwrites, never duplicates."""
-    return f"jobs/{job_id}/{index}.{extension}"
+def artifact_key(job_id: uuid.UUID, attempt: int, index: int, extension: str) -> str:
+    """Deterministic per attempt and index: a store tried again overwrites, never
+    duplicates, and the attempt number fences the objects as it fences the row's
+    writes (an attempt that lost its job cannot overwrite the objects of the one
+    that took over; what it stored stays unreferenced)."""
+    return f"jobs/{job_id}/{attempt}/{index}.{extension}"
 
 
 class LocalStorage:

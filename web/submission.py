@@ -15,8 +15,8 @@ from db.adapters import get_adapter
 from db.datasets import get_dataset
 from db.idempotency import IdempotentRequest, create_job_once, find_earlier_job
 from db.jobs import create_job
-from db.models import Job
-from db.outbox import send_wake_up
+from db.models import Job, utcnow
+from db.outbox import send_recorded_wake_up
 from db.quotas import JobLimits, enforce_job_limits, requested_images
 from db.registry import JOB_MODEL_KINDS, ModelEntry, default_model, find_model
 from db.settings import Settings
@@ -176,6 +176,8 @@ def submit_job(
         "webhook_url": submission.webhook_url,
         "webhook_events": submission.webhook_events,
         "max_attempts": submission.max_attempts,
+        # Its wake-up leaves right after the commit, recorded in the job's INSERT.
+        "enqueued_at": utcnow(),
     }
     if idempotent is None:
         job = create_job(session, owner=owner, **fields)
@@ -187,7 +189,7 @@ def submit_job(
     # Commit before sending: a worker woken by the message must find the row.
     session.commit()
     try:
-        send_wake_up(session, celery, job.id, job.kind)
+        send_recorded_wake_up(session, celery, job.id, job.kind)
     except Exception:
         # The job is committed and stays queued with its wake-up owed: a worker's
         # reconciler sends it once the broker answers (db/outbox.py).

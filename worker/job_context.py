@@ -4,7 +4,9 @@ may use of the worker process's database, storage and pipeline cache.
 Progress is throttled to about one database write per interval; each write also
 reads the job's cancel flag (the truth), while Redis is checked every step (the
 fast path). Loss values and generated text are buffered in between and go out
-with the next write, so a fast step loop never waits for the database.
+with the next write, so a fast step loop never waits for the database. The
+attempt's first write of events carries its `running` event (`opening`,
+db/events.py).
 """
 
 import logging
@@ -12,10 +14,9 @@ import uuid
 
 from db.adapters import get_adapter
 from db.cancellation import CancelWatch
-from db.claims import renew_lease
 from db.datasets import get_dataset
 from db.job_signals import JobSignals
-from db.jobs import is_cancel_requested, record_losses, record_progress, record_text
+from db.jobs import AttemptState, record_reports
 from db.models import Job
 from db.storage import ObjectNotFound
 from worker.adapters import process_adapter_files
@@ -48,6 +49,11 @@ class RunnerJobContext:
         # Each output's latest text, until the next progress write; Redis gets every one at once.
         self._unwritten_texts: dict[int, str] = {}
         self._unwritten_losses: list[tuple[int, float]] = []
+        # Until the attempt's first write of events: that write carries its `running` event.
+        self.opening = True
+        # The total of the last progress report: a job's finish records its progress
+        # as complete, and a short job may never have written one.
+        self.total_steps: int | None = None
         self._signals = JobSignals(resources.settings, job.id)
         self._throttled = ThrottledProgress(self._write_progress, resources.settings.progress_interval_seconds)
         self._cancel_watch = CancelWatch(resources.settings, job.id)
@@ -63,31 +69,42 @@ class RunnerJobContext:
 
     def report_progress(self, step: int, total: int) -> None:
         self.timer(step)
+        self.total_steps = total
         if self._cancel_watch.requested():
             raise JobCanceled(step)
         self._throttled(step, total)
 
     def _write_progress(self, step: int, total: int) -> None:
-        job = self._job
         try:
-            with self._resources.session_factory.begin() as session:
-                record_progress(session, job.id, job.attempt, step=step, total=total)
-                if self._unwritten_texts:
-                    record_text(session, job.id, job.attempt, self._unwritten_texts)
-                if self._unwritten_losses:
-                    record_losses(session, job.id, job.attempt, self._unwritten_losses)
-                # The row's flag is the truth; Redis (above) is only the fast path.
-                canceled = is_cancel_requested(session, job.id)
-            self._unwritten_texts = {}
-            self._unwritten_losses = []
+            state = self._write_reports(progress=(step, total))
         except Exception as error:
             if not is_transient(error):
                 raise
             # Progress is advice: a database blip must not cost the job.
-            log.warning("progress of job %s not recorded: %s", job.id, error)
+            log.warning("progress of job %s not recorded: %s", self._job.id, error)
             return
-        if canceled:
+        if state == "cancel_requested":
             raise JobCanceled(step)
+
+    def _write_reports(self, progress: tuple[int, int] | None = None) -> AttemptState | None:
+        """One transaction: the progress and what was reported since the last write;
+        renews the lease. None when this attempt no longer holds the job."""
+        job = self._job
+        with self._resources.session_factory.begin() as session:
+            state = record_reports(
+                session,
+                job.id,
+                job.attempt,
+                lease_seconds=self._resources.settings.lease_seconds,
+                progress=progress,
+                texts=self._unwritten_texts,
+                losses=self._unwritten_losses,
+                opening=self.opening,
+            )
+        if state is not None:
+            self._unwritten_texts, self._unwritten_losses = {}, []
+            self.opening = False
+        return state
 
     def report_loss(self, step: int, loss: float) -> None:
         self._unwritten_losses.append((step, loss))
@@ -143,24 +160,21 @@ class RunnerJobContext:
         """Renew the lease and write the losses and texts reported since the last
         progress write, in one transaction, tried again while the database does not
         answer; False when this attempt no longer holds the job. Called before a
-        checkpoint and before the results are stored, so neither can be ahead of
-        the reports (a loss series has no gap, however the job ends)."""
-        job = self._job
+        checkpoint (one object per job, which an attempt that lost its job must not
+        overwrite), so that it cannot be ahead of the reports."""
+        state = retry_transient(self._write_reports, what=f"renewing the lease of job {self._job.id}")
+        return state is not None
 
-        def transaction() -> bool:
-            with self._resources.session_factory.begin() as session:
-                lease_seconds = self._resources.settings.lease_seconds
-                held = renew_lease(session, job.id, job.attempt, lease_seconds=lease_seconds)
-                if held and self._unwritten_losses:
-                    record_losses(session, job.id, job.attempt, self._unwritten_losses)
-                if held and self._unwritten_texts:
-                    record_text(session, job.id, job.attempt, self._unwritten_texts)
-                return held
-
-        held = retry_transient(transaction, what=f"renewing the lease of job {job.id}")
-        if held:
-            self._unwritten_losses, self._unwritten_texts = [], {}
-        return held
+    def keep_reports(self) -> bool:
+        """Write the losses and texts reported since the last progress write, if
+        any (as keep_lease_and_reports); called before the results are stored, so
+        that a loss series has no gap however the job ends. With nothing to write
+        it writes nothing: results go under the attempt's own keys
+        (db.storage.artifact_key), so an attempt that lost its job cannot overwrite
+        those of the attempt that took over, and its finish finds the job gone."""
+        if not (self._unwritten_texts or self._unwritten_losses):
+            return True
+        return self.keep_lease_and_reports()
 
     def save_checkpoint(self, step: int, data: bytes) -> None:
         """An attempt that resumes from this checkpoint repeats only the steps after

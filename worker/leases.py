@@ -30,12 +30,18 @@ class LeaseHeartbeat:
         self._thread = threading.Thread(target=self._beat, name=f"lease-heartbeat {name}", daemon=True)
 
     def __enter__(self) -> "LeaseHeartbeat":
-        self._thread.start()
+        self.start()
         return self
 
     def __exit__(
         self, _type: type[BaseException] | None, _error: BaseException | None, _traceback: TracebackType | None
     ) -> None:
+        self.stop()
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
         self._stopped.set()
         # A renewal stuck on an unreachable database must not hold up the job's end;
         # a late one changes nothing (renewing is conditioned on the job running).

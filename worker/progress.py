@@ -1,8 +1,10 @@
 """Progress reporting for a running job, on the task side of the executor.
 
 An executor reports every step; this throttle passes at most one report per
-interval (always the first and the last) on to the database write, so a fast
-model does not turn each denoising step into a transaction. The per-step path
+interval on to the database write, counting from the claim (made just before the
+throttle), so a fast model does not turn each denoising step into a transaction
+and a job shorter than the interval writes no progress at all: the row shows it
+running from the claim on, and its finish records the last step. The per-step path
 also times the steps and stops a canceled job (JobCanceled); it must stay cheap.
 """
 
@@ -22,12 +24,11 @@ class ThrottledProgress:
         self._write = write
         self._interval_seconds = interval_seconds
         self._clock = clock
-        self._last_write: float | None = None
+        self._last_write = clock()
 
     def __call__(self, step: int, total: int) -> None:
         now = self._clock()
-        recent = self._last_write is not None and now - self._last_write < self._interval_seconds
-        if recent and step < total:
+        if now - self._last_write < self._interval_seconds:
             return
         self._last_write = now
         self._write(step, total)

@@ -34,6 +34,7 @@ from db.settings import Settings
 from db.storage import artifact_key
 from worker.executors import BATCH_EXECUTORS, EXECUTORS, ArtifactOutput, BatchExecutor, Executor, JobInput
 from worker.failures import JobFailure, describe_failure, is_retryable
+from worker.finisher import BackgroundFinisher
 from worker.leases import LeaseHeartbeat, LeaseLost
 from worker.pipelines import PipelineCache
 from worker.text_models import TextModelCache
@@ -45,14 +46,15 @@ from worker.retries import retry_delay_seconds, retry_transient
 log = logging.getLogger(__name__)
 
 # "retrying": the attempt failed and the job is queued again, after a backoff.
-Outcome = Literal["succeeded", "failed", "canceled", "retrying"]
+# "finishing": its results are being stored and recorded in the background.
+Outcome = Literal["succeeded", "failed", "canceled", "retrying", "finishing"]
 T = TypeVar("T")
 
 
 # Told each status change after it is committed: queues the job's webhook (tasks.py).
 Announce = Callable[[Job, str], None]
-# What an attempt made, stored: its artifacts and the measured seconds per step.
-Kept = tuple[list[NewArtifact], float | None]
+# What an attempt made, stored.
+Kept = list[NewArtifact]
 
 # How often a worker waiting for a batch's companions looks at the queue again.
 BATCH_POLL_SECONDS = 0.005
@@ -84,6 +86,10 @@ class JobRunner(WorkerResources):
         return PipelineCache(self.settings)
 
     @cached_property
+    def finisher(self) -> BackgroundFinisher:
+        return BackgroundFinisher()
+
+    @cached_property
     def text_models(self) -> TextModelCache:
         return TextModelCache(self.settings)
 
@@ -98,20 +104,36 @@ class JobRunner(WorkerResources):
         Returns how this call left the job, or None when there was nothing to claim
         (a duplicate or late message) or the attempt lost the job. Compatible jobs
         claimed together run as one batch (docs/performance.md); the call then
-        returns how it left the first."""
+        returns how it left the first. `finishing`: the results are being stored
+        and recorded behind the next job (settings.finishes_in_background)."""
         claimed = self._claim(hint, queue)
         if not claimed:
             log.info("nothing left to claim for the wake-up of job %s (duplicate or late message)", hint)
             return None
-        if len(claimed) > 1:
-            return self._run_batch(claimed)
-        job = claimed[0]
-        self._announce(job, "running")
-        with LeaseHeartbeat(lambda: self._renew_lease(job), self.settings.heartbeat_seconds, name=str(job.id)):
-            outcome = self._run_claimed(job)
-        if outcome in ("succeeded", "failed", "canceled"):
-            self._announce(job, outcome)
-        return outcome
+        started = time.monotonic()
+        contexts = [self._context(job) for job in claimed]
+        for job in claimed:
+            self._announce(job, "running")
+        # One heartbeat renews every lease of the batch until each job is recorded.
+        beat = LeaseHeartbeat(
+            lambda: self._renew_leases(claimed), self.settings.heartbeat_seconds, name=str(claimed[0].id)
+        )
+        beat.start()
+        try:
+            results = self._execute(claimed, contexts)
+        except BaseException:
+            beat.stop()
+            raise
+        finish = partial(self._finish_all, claimed, contexts, results, started, beat)
+        if self.settings.finishes_in_background(self.pipelines.device.type):
+            self.finisher.submit(finish)
+            return "finishing"
+        return finish()
+
+    def wait_for_finishes(self) -> None:
+        """Until the results handed to the background finisher are recorded."""
+        if "finisher" in self.__dict__:
+            self.finisher.wait()
 
     def _claim(self, hint: uuid.UUID, queue: str | None) -> list[Job]:
         """The next job; with it, when this worker batches its kind (max_batch > 1
@@ -146,32 +168,49 @@ class JobRunner(WorkerResources):
                 return
             time.sleep(min(BATCH_POLL_SECONDS, left))
 
-    def _run_batch(self, jobs: list[Job]) -> Outcome | None:
-        """Jobs with one batch key as one call of their kind's batch executor. Each
-        keeps its own context (progress, cancel), announcements, artifacts and
-        outcome; one heartbeat renews every lease. A failure of the whole call is
-        recorded for every job, each retried or failed as if alone."""
-        started = time.monotonic()
-        log.info(
-            "running a batch of %d %s jobs: %s", len(jobs), jobs[0].kind, ", ".join(str(job.id) for job in jobs)
-        )
-        for job in jobs:
-            self._announce(job, "running")
-        contexts = [self._context(job) for job in jobs]
-        beat = LeaseHeartbeat(
-            lambda: self._renew_leases(jobs), self.settings.heartbeat_seconds, name=f"batch of {jobs[0].id}"
-        )
-        with beat:
+    def _execute(
+        self, jobs: list[Job], contexts: list[RunnerJobContext]
+    ) -> list[list[ArtifactOutput] | BaseException]:
+        """Each job's outputs, or the exception that ended it: one call of its kind's
+        executor, or for jobs claimed together (one batch key) one call of its batch
+        executor, each job with its own context (progress, cancel). A failure of the
+        whole call is every job's, each then retried or failed as if alone."""
+        job = jobs[0]
+        if len(jobs) > 1:
+            log.info("running a batch of %d %s jobs: %s", len(jobs), job.kind, ", ".join(str(j.id) for j in jobs))
             try:
-                results = self.batch_executors[jobs[0].kind](
-                    [JobInput(job.id, job.model, job.params) for job in jobs], contexts
-                )
+                return self.batch_executors[job.kind]([JobInput(j.id, j.model, j.params) for j in jobs], contexts)
             except Exception as error:
-                results = [error] * len(jobs)
+                return [error] * len(jobs)
+        log.info(
+            "running %s job %s, attempt %d of %d, model %s",
+            job.kind, job.id, job.attempt, job.max_attempts, job.model,
+        )
+        executor = self.executors.get(job.kind)
+        try:
+            if executor is None:
+                raise JobFailure("unsupported_kind", f"this worker cannot run {job.kind!r} jobs")
+            return [executor(JobInput(job.id, job.model, job.params), contexts[0])]
+        except Exception as error:
+            return [error]
+
+    def _finish_all(
+        self,
+        jobs: list[Job],
+        contexts: list[RunnerJobContext],
+        results: list[list[ArtifactOutput] | BaseException],
+        started: float,
+        beat: LeaseHeartbeat,
+    ) -> Outcome | None:
+        """Store each job's outputs, record how it ended and announce it, while the
+        heartbeat still renews the leases; how the first job was left."""
+        try:
             outcomes = [
-                self._settle(job, started, partial(self._keep, job, outputs, context))
+                self._settle(job, context, started, partial(self._keep, job, outputs, context))
                 for job, outputs, context in zip(jobs, results, contexts, strict=True)
             ]
+        finally:
+            beat.stop()
         for job, outcome in zip(jobs, outcomes, strict=True):
             if outcome in ("succeeded", "failed", "canceled"):
                 self._announce(job, outcome)
@@ -182,22 +221,20 @@ class JobRunner(WorkerResources):
         if self.announce is not None:
             self.announce(job, status)
 
-    def _run_claimed(self, job: Job) -> Outcome | None:
-        log.info(
-            "running %s job %s, attempt %d of %d, model %s",
-            job.kind, job.id, job.attempt, job.max_attempts, job.model,
-        )
-        return self._settle(job, time.monotonic(), lambda: self._execute(job))
-
-    def _settle(self, job: Job, started: float, execute: Callable[[], Kept]) -> Outcome | None:
-        """Record how the attempt that `execute` makes (or made) ended."""
+    def _settle(
+        self, job: Job, context: RunnerJobContext, started: float, execute: Callable[[], Kept]
+    ) -> Outcome | None:
+        """Record how the attempt that `execute` makes (or made) ended; the record
+        carries the attempt's `running` event if it wrote none yet (context.opening)."""
         try:
-            artifacts, step_seconds = execute()
+            artifacts = execute()
         except JobCanceled as canceled:
             # Raised before anything was stored: a canceled job keeps no artifacts.
             step = canceled.step
             recorded = self._write(
-                lambda session: end_canceled_job(session, job.id, job.attempt, step=step),
+                lambda session: end_canceled_job(
+                    session, job.id, job.attempt, step=step, total=context.total_steps, opening=context.opening
+                ),
                 what=f"recording job {job.id} as canceled",
             )
             log.info("job %s attempt %d canceled at step %d", job.id, job.attempt, step)
@@ -206,9 +243,9 @@ class JobRunner(WorkerResources):
             log.warning("job %s attempt %d lost its lease before storing; results dropped", job.id, job.attempt)
             return None
         except Exception as error:
-            return self._record_failure(job, error)
+            return self._record_failure(job, error, opening=context.opening)
         recorded = self._write(
-            lambda session: self._finish(session, job, artifacts, step_seconds),
+            lambda session: self._finish(session, job, artifacts, context),
             what=f"recording job {job.id} as succeeded",
         )
         if not recorded:
@@ -224,8 +261,17 @@ class JobRunner(WorkerResources):
         return "succeeded"
 
     @staticmethod
-    def _finish(session: Session, job: Job, artifacts: list[NewArtifact], step_seconds: float | None) -> bool:
-        if not finish_job(session, job.id, job.attempt, artifacts, step_seconds=step_seconds):
+    def _finish(session: Session, job: Job, artifacts: list[NewArtifact], context: RunnerJobContext) -> bool:
+        finished = finish_job(
+            session,
+            job.id,
+            job.attempt,
+            artifacts,
+            step_seconds=context.timer.seconds_per_step,
+            total_steps=context.total_steps,
+            opening=context.opening,
+        )
+        if not finished:
             return False
         if job.kind == "finetune":
             # In the finish's transaction: a trained job always has its adapter row.
@@ -233,7 +279,7 @@ class JobRunner(WorkerResources):
             record_trained_adapter(session, job, weights.id)
         return True
 
-    def _record_failure(self, job: Job, error: Exception) -> Outcome | None:
+    def _record_failure(self, job: Job, error: Exception, *, opening: bool) -> Outcome | None:
         """Fail the job, or put it back for another attempt after a backoff when the
         failure may pass (docs/reliability.md) and attempts are left."""
         code, message = describe_failure(error)
@@ -246,25 +292,23 @@ class JobRunner(WorkerResources):
         )
         if not retry:
             recorded = self._write(
-                lambda session: fail_job(session, job.id, job.attempt, code=code, message=message),
+                lambda session: fail_job(
+                    session, job.id, job.attempt, code=code, message=message, opening=opening
+                ),
                 what=f"recording job {job.id} as failed",
             )
             return "failed" if recorded else None
         delay = retry_delay_seconds(self.settings, job.attempt)
         status = self._write(
             lambda session: retry_job(
-                session, job.id, job.attempt, code=code, message=message, delay_seconds=delay
+                session, job.id, job.attempt, code=code, message=message, delay_seconds=delay, opening=opening
             ),
             what=f"putting job {job.id} back for a retry",
         )
         return {"queued": "retrying", "canceled": "canceled"}.get(status)
 
-    def _renew_lease(self, job: Job) -> bool:
-        with self.session_factory.begin() as session:
-            return renew_lease(session, job.id, job.attempt, lease_seconds=self.settings.lease_seconds)
-
     def _renew_leases(self, jobs: list[Job]) -> bool:
-        """A batch's heartbeat: True while the batch holds any of its jobs."""
+        """The heartbeat of a job or a batch: True while it holds any of its jobs."""
         with self.session_factory.begin() as session:
             lease_seconds = self.settings.lease_seconds
             held = [renew_lease(session, job.id, job.attempt, lease_seconds=lease_seconds) for job in jobs]
@@ -279,15 +323,6 @@ class JobRunner(WorkerResources):
 
         return retry_transient(transaction, what=what)
 
-    def _execute(self, job: Job) -> Kept:
-        """The stored artifacts and the measured seconds per step; raises JobCanceled
-        from the step where the job's cancel was seen."""
-        executor = self.executors.get(job.kind)
-        if executor is None:
-            raise JobFailure("unsupported_kind", f"this worker cannot run {job.kind!r} jobs")
-        context = self._context(job)
-        return self._keep(job, executor(JobInput(job.id, job.model, job.params), context), context)
-
     def _context(self, job: Job) -> RunnerJobContext:
         return RunnerJobContext(self, self.pipelines, job, text_models=self.text_models)
 
@@ -295,26 +330,26 @@ class JobRunner(WorkerResources):
         """An executor's outputs stored, or the exception that ended the job raised."""
         if isinstance(outputs, BaseException):
             raise outputs
-        # A worker that was paused or cut off past its lease must not overwrite the
-        # objects of the attempt that took over (artifact keys are per job and index).
-        if not context.keep_lease_and_reports():
+        if not context.keep_reports():
             raise LeaseLost()
-        return [self._store(job.id, output) for output in outputs], context.timer.seconds_per_step
+        return [self._store(job, output) for output in outputs]
 
-    def _store(self, job_id: uuid.UUID, output: ArtifactOutput) -> NewArtifact:
-        # The key depends only on job and index, so a retry overwrites, never duplicates.
-        key = artifact_key(job_id, output.index, output.extension)
-        retry_transient(lambda: self.storage.put(key, output.data, output.content_type), what=f"storing {key}")
+    def _store(self, job: Job, output: ArtifactOutput) -> NewArtifact:
+        # Under the attempt's own key: a store tried again overwrites, and an attempt
+        # that lost its job (paused past its lease) cannot touch the next one's objects.
+        key = artifact_key(job.id, job.attempt, output.index, output.extension)
+        data = output.encoded()
+        retry_transient(lambda: self.storage.put(key, data, output.content_type), what=f"storing {key}")
         return NewArtifact(
             index=output.index,
             kind=output.kind,
             storage_key=key,
             content_type=output.content_type,
-            bytes=len(output.data),
-            sha256=hashlib.sha256(output.data).hexdigest(),
+            bytes=len(data),
+            sha256=hashlib.sha256(data).hexdigest(),
             width=output.width,
             height=output.height,
             seed=output.seed,
             # Text is small enough to ride in the job's JSON as well.
-            text=output.data.decode("utf-8") if output.kind == "text" else None,
+            text=data.decode("utf-8") if output.kind == "text" else None,
         )

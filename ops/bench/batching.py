@@ -78,6 +78,8 @@ def executor_rows(bench: Bench, batches: list[int]) -> list[Row]:
             for result in run_generate_batch(jobs, [BenchJobContext(pipelines) for _ in jobs]):
                 if isinstance(result, BaseException):
                     raise result
+                for output in result:  # the PNGs encoded, as the runner does when it stores them
+                    output.encoded()
 
         rows.append(Row(f"executor batch {size}", size / seconds_per_run(batch_run, bench.device, bench.args.repeats)))
     return rows

@@ -46,7 +46,10 @@ def main() -> None:
 
     context = BenchJobContext(PipelineCache(bench.settings))
     executor_rate = 1 / seconds_per_run(
-        lambda seed: run_generate(bench.job(seed), context), bench.device, repeats
+        # The PNGs encoded, as the runner does when it stores them.
+        lambda seed: [output.encoded() for output in run_generate(bench.job(seed), context)],
+        bench.device,
+        repeats,
     )
     del context
 

@@ -132,11 +132,11 @@ def make_job(session, platform, owner) -> Callable[..., Job]:
         if status == "queued":
             return job
         claimed = jobs.claim_job(session, job.id, worker_id="test-worker")
-        jobs.record_progress(session, job.id, claimed.attempt, step=2, total=4)
+        jobs.record_reports(session, job.id, claimed.attempt, progress=(2, 4), opening=True)
         if status == "succeeded":
             artifacts = []
             for index in range(images):
-                key = artifact_key(job.id, index, "png")
+                key = artifact_key(job.id, claimed.attempt, index, "png")
                 platform.storage.put(key, PNG_BYTES, "image/png")
                 artifacts.append(
                     jobs.NewArtifact(

@@ -8,6 +8,7 @@ import uuid
 
 import pytest
 
+from db import jobs
 from tests.api.conftest import authenticated_client, close_app
 from tests.support.sse import events_of
 from web import create_app
@@ -98,6 +99,24 @@ def test_a_waiting_jobs_stream_ends_after_its_time_limit(app_with, make_job):
         ("queue", {"queue_position": 1, "eta_seconds": None, "eta_p90_seconds": None}),
     ]
     assert events[1].id is None  # not stored: resuming skips nothing
+
+
+def test_a_running_job_whose_attempt_wrote_nothing_yet_is_streamed_as_running_from_its_row(
+    app_with, make_job, session
+):
+    client = app_with(event_stream_seconds=1.0, event_poll_seconds=0.1)
+    job = make_job()
+    jobs.claim_job(session, job.id, worker_id="w1")  # the attempt's `running` event is not written yet
+    session.commit()
+
+    events = events_of(stream(client, job.id).get_data(as_text=True))
+
+    assert [(event.id, event.type, event.data.get("status")) for event in events] == [
+        (0, "status", "queued"),
+        (None, "status", "running"),
+        (None, "queue", None),
+    ]
+    assert events[1].data == {"status": "running", "attempt": 1}
 
 
 def test_a_process_serves_only_so_many_streams_at_once(app_with, make_job):

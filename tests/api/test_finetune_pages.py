@@ -134,7 +134,7 @@ def training_job(session, owner: str, losses: list[float]) -> Job:
     claimed = jobs.claim_job(session, job.id, worker_id="test-worker")
     points = list(enumerate(losses, start=1))
     for start in range(0, len(points), 4):  # as a worker writes them: a few steps per write
-        jobs.record_losses(session, job.id, claimed.attempt, points[start : start + 4])
+        jobs.record_reports(session, job.id, claimed.attempt, losses=points[start : start + 4])
     session.commit()
     return job
 

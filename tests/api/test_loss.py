@@ -1,5 +1,5 @@
 """GET /api/v1/jobs/<id>/loss and the job's `loss` field: the series the worker
-wrote (db.jobs.record_losses), one point per step with the latest attempt's value,
+wrote (db.jobs.record_reports), one point per step with the latest attempt's value,
 only for the job's owner."""
 
 import uuid
@@ -23,8 +23,8 @@ def run_attempt(session, job: Job, losses: list[tuple[int, float]]) -> int:
     attempt = jobs.claim_job(session, job.id, worker_id="test-worker").attempt
     for start in range(0, len(losses), 2):
         points = losses[start : start + 2]
-        jobs.record_progress(session, job.id, attempt, step=points[-1][0], total=6)
-        assert jobs.record_losses(session, job.id, attempt, points)
+        jobs.record_reports(session, job.id, attempt, progress=(points[-1][0], 6))
+        assert jobs.record_reports(session, job.id, attempt, losses=points)
     session.commit()
     return attempt
 
@@ -57,7 +57,7 @@ def test_an_attempt_that_lost_the_job_writes_no_loss(client, session, owner):
     retry_job(session, job.id, first, code="worker_lost", message="lost", delay_seconds=0)
     session.commit()
 
-    assert not jobs.record_losses(session, job.id, first, [(2, 0.1)])
+    assert not jobs.record_reports(session, job.id, first, losses=[(2, 0.1)])
     assert client.get(f"/api/v1/jobs/{job.id}/loss").json == {"points": [[1, 0.9]]}
 
 

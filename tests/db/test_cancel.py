@@ -33,13 +33,14 @@ def test_a_queued_job_is_canceled_at_once_and_never_claimed(session):
 def test_a_running_job_is_flagged_and_its_worker_ends_it(session):
     job = queued_job(session)
     claimed = jobs.claim_job(session, job.id, worker_id="w1")
+    assert jobs.record_reports(session, job.id, claimed.attempt) == "running"
     session.commit()
-    assert not jobs.is_cancel_requested(session, job.id)
 
     assert jobs.cancel_job(session, job.id, owner=jobs.LOCAL_OWNER) == "cancel_requested"
     session.commit()
     assert reload(session, job.id).status == "running"
-    assert jobs.is_cancel_requested(session, job.id)
+    # What the worker's next write of its reports learns.
+    assert jobs.record_reports(session, job.id, claimed.attempt) == "cancel_requested"
 
     assert not jobs.end_canceled_job(session, job.id, claimed.attempt - 1, step=3)
     assert jobs.end_canceled_job(session, job.id, claimed.attempt, step=3)

@@ -28,7 +28,7 @@ def measured_run(session, step_seconds, **shape):
 def running(session, *, step, total, worker="w1", **shape):
     job = new_job(session, **shape)
     claimed = jobs.claim_job(session, job.id, worker_id=worker)
-    jobs.record_progress(session, job.id, claimed.attempt, step=step, total=total)
+    jobs.record_reports(session, job.id, claimed.attempt, progress=(step, total))
     session.commit()
     session.expire_all()
     return jobs.get_job(session, job.id, owner=None)
@@ -82,7 +82,7 @@ def test_a_running_job_with_two_progress_reports_is_priced_at_its_own_pace(sessi
     measured_run(session, 9.0)  # history says slow; the job's own pace wins
     job = running(session, step=2, total=20)
     first = session.get(JobEvent, max(event.id for event in events_after(session, job.id, 0)))
-    jobs.record_progress(session, job.id, job.attempt, step=12, total=20)
+    jobs.record_reports(session, job.id, job.attempt, progress=(12, 20))
     session.commit()
     # The second report came 5 s after the first: 0.5 s per step over 10 steps.
     newest = session.get(JobEvent, max(event.id for event in events_after(session, job.id, 0)))

@@ -42,7 +42,7 @@ def test_claiming_an_unknown_job_does_nothing(session):
 def test_finish_records_artifacts_and_success(session):
     job = queued_job(session)
     claimed = jobs.claim_job(session, job.id, worker_id="w1")
-    assert jobs.record_progress(session, job.id, claimed.attempt, step=3, total=5)
+    assert jobs.record_reports(session, job.id, claimed.attempt, progress=(3, 5))
     assert jobs.finish_job(session, job.id, claimed.attempt, [artifact(0), artifact(1)])
     session.commit()
     session.expire_all()
@@ -56,7 +56,7 @@ def test_a_stale_attempt_cannot_write(session):
     job = queued_job(session)
     claimed = jobs.claim_job(session, job.id, worker_id="w1")
     stale = claimed.attempt - 1
-    assert not jobs.record_progress(session, job.id, stale, step=1, total=5)
+    assert not jobs.record_reports(session, job.id, stale, progress=(1, 5))
     assert not jobs.finish_job(session, job.id, stale, [artifact(0)])
     assert not jobs.fail_job(session, job.id, stale, code="x", message="y")
     session.commit()

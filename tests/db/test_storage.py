@@ -19,7 +19,7 @@ def storage(request, tmp_path):
 
 
 def test_put_then_get_returns_the_bytes(storage):
-    key = artifact_key(uuid.uuid4(), 0, "png")
+    key = artifact_key(uuid.uuid4(), 1, 0, "png")
     storage.put(key, b"\x89PNG data", "image/png")
     assert storage.get(key) == b"\x89PNG data"
     storage.check()
@@ -27,7 +27,7 @@ def test_put_then_get_returns_the_bytes(storage):
 
 def test_a_missing_object_is_not_found(storage):
     with pytest.raises(ObjectNotFound):
-        storage.get(artifact_key(uuid.uuid4(), 0, "png"))
+        storage.get(artifact_key(uuid.uuid4(), 1, 0, "png"))
 
 
 def test_backends_are_chosen_by_url(storage):
@@ -36,7 +36,7 @@ def test_backends_are_chosen_by_url(storage):
 
 def test_s3_presigned_url_downloads_the_object(platform_settings):
     storage = make_storage(platform_settings)
-    key = artifact_key(uuid.uuid4(), 1, "png")
+    key = artifact_key(uuid.uuid4(), 1, 1, "png")
     storage.put(key, b"image bytes", "image/png")
     url = storage.presigned_url(key)
     assert "X-Amz-Signature" in url and "X-Amz-Expires=900" in url

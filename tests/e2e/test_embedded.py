@@ -85,7 +85,7 @@ def test_genq_up_runs_a_job_with_no_configuration_and_stops_cleanly(tmp_path):
         assert done["status"] == "succeeded", done["error"]
         image = download_image(url, done["artifacts"][0])
         assert image.size == (64, 64) and pixels(image).std() > 5
-        assert (tmp_path / "var" / "objects" / "jobs" / job["id"] / "0.png").is_file()
+        assert (tmp_path / "var" / "objects" / "jobs" / job["id"] / "1" / "0.png").is_file()
         assert (tmp_path / "var" / "genq.db").is_file()
         assert (tmp_path / "var" / "models" / "tiny-sd" / "model_index.json").is_file()
         assert len(processes_inside(tmp_path)) >= 3  # web, worker, redis-server at least

@@ -27,7 +27,7 @@ def test_a_job_goes_from_the_api_through_the_worker_to_the_bucket(platform, plat
     assert (artifact["width"], artifact["height"], artifact["seed"]) == (72, 64, 1234)
     s3 = boto3.client("s3", endpoint_url=platform_settings.s3_endpoint_url)
     bucket = platform_settings.storage_url.removeprefix("s3://")
-    stored = s3.get_object(Bucket=bucket, Key=f"jobs/{job['id']}/0.png")
+    stored = s3.get_object(Bucket=bucket, Key=f"jobs/{job['id']}/1/0.png")
     image = Image.open(io.BytesIO(stored["Body"].read()))
     assert image.format == "PNG" and image.size == (72, 64)
     assert pixels(image).std() > 5, "the image is flat"

@@ -57,7 +57,9 @@ def test_the_heartbeat_keeps_the_lease_through_a_step_longer_than_the_lease(quic
     assert load(sessions, job_id).attempt == 1
 
 
-def test_an_attempt_that_lost_its_lease_stores_nothing(quick_settings, sessions):
+def test_an_attempt_that_lost_its_lease_records_nothing_and_cannot_touch_the_next_attempts_objects(
+    quick_settings, sessions
+):
     job_id = submit(sessions)
 
     def executor_paused_past_its_lease(job, context):
@@ -75,8 +77,9 @@ def test_an_attempt_that_lost_its_lease_stores_nothing(quick_settings, sessions)
     job = load(sessions, job_id)
     assert (job.status, job.attempt, job.lease_owner) == ("running", 2, "the-other-worker")
     assert job.artifacts == []
+    # What the late attempt stored went under its own key, never the next attempt's.
     with pytest.raises(ObjectNotFound):
-        runner.storage.get(artifact_key(job_id, 0, "png"))
+        runner.storage.get(artifact_key(job_id, 2, 0, "png"))
 
 
 def test_a_failure_that_may_pass_is_retried_after_a_backoff(quick_settings, sessions):

@@ -27,11 +27,11 @@ def test_the_per_step_check_stops_a_run_between_progress_writes(settings, s3_end
     run = threading.Thread(target=lambda: outcome.append(runner.run(job_id)))
     run.start()
 
-    def progress_step() -> int:
+    def status() -> str:
         with sessions() as session:
-            return get_job(session, job_id, owner=None).progress_step
+            return get_job(session, job_id, owner=None).status
 
-    wait_for(lambda: progress_step() >= 1, timeout=60, what="the first progress write")
+    wait_for(lambda: status() == "running", timeout=60, what="the claim")
     with sessions.begin() as session:
         assert cancel_job(session, job_id, owner=LOCAL_OWNER) == "cancel_requested"
     assert signal_cancel(settings, job_id)
@@ -41,9 +41,9 @@ def test_the_per_step_check_stops_a_run_between_progress_writes(settings, s3_end
     with sessions() as session:
         job = get_job(session, job_id, owner=None)
     assert job.status == "canceled" and job.artifacts == []
-    # The row's flag is read only at progress writes, here at step 1 and step 150:
-    # stopping in between was the per-step check's doing.
-    assert 1 <= job.progress_step < job.progress_total == 150
+    # The row's flag is read only at progress writes, here none before an hour has
+    # passed: stopping before the last step was the per-step check's doing.
+    assert 1 <= job.progress_step < 150
     objects = boto3.client("s3", endpoint_url=s3_endpoint).list_objects_v2(
         Bucket=settings.storage_url.removeprefix("s3://"), Prefix=f"jobs/{job_id}/"
     )

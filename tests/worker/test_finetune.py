@@ -83,7 +83,7 @@ def test_resuming_from_a_checkpoint_continues_as_if_never_stopped(shared_pipelin
 
     assert resumed.losses == uninterrupted.losses[3:]
     assert [step for step, _ in resumed.losses] == [4, 5, 6]
-    first, second = (safetensors.torch.load(outputs[0].data) for outputs in (uninterrupted_outputs, resumed_outputs))
+    first, second = (safetensors.torch.load(outputs[0].encoded()) for outputs in (uninterrupted_outputs, resumed_outputs))
     assert first.keys() == second.keys()
     assert all(torch.equal(first[name], second[name]) for name in first)
 
@@ -113,7 +113,7 @@ def test_training_leaves_the_cached_pipeline_as_it_was(shared_pipelines, images)
 def test_adapter_loads_with_load_lora_weights_and_changes_images(shared_pipelines, images, models_dir, tmp_path):
     [adapter], _ = finetune(shared_pipelines, images, max_train_steps=4, learning_rate=0.05)
     weights = tmp_path / "pytorch_lora_weights.safetensors"
-    weights.write_bytes(adapter.data)
+    weights.write_bytes(adapter.encoded())
     pipeline = StableDiffusionPipeline.from_pretrained(models_dir / TINY_MODEL, safety_checker=None)
     pipeline.set_progress_bar_config(disable=True)
 
@@ -140,9 +140,9 @@ def test_validation_images_are_seeded_pngs_after_the_adapter(shared_pipelines, i
     assert [(output.index, output.kind) for output in outputs] == [(0, "adapter"), (1, "image"), (2, "image")]
     assert [output.seed for output in outputs[1:]] == [7, 8]
     for output in outputs[1:]:
-        image = Image.open(io.BytesIO(output.data))
+        image = Image.open(io.BytesIO(output.encoded()))
         assert (image.format, image.size) == ("PNG", (64, 64))
-    assert [output.data for output in outputs[1:]] == [output.data for output in again[1:]]
+    assert [output.encoded() for output in outputs[1:]] == [output.encoded() for output in again[1:]]
 
 
 def test_cancel_stops_training_at_that_step(shared_pipelines, images):

@@ -22,14 +22,14 @@ def generate(pipelines, progress=None, model=TINY_MODEL, **params) -> list[Artif
 
 
 def pixels(output: ArtifactOutput) -> np.ndarray:
-    return np.asarray(Image.open(io.BytesIO(output.data)).convert("RGB"), dtype=np.float32)
+    return np.asarray(Image.open(io.BytesIO(output.encoded())).convert("RGB"), dtype=np.float32)
 
 
 @pytest.mark.parametrize(("width", "height"), [(64, 64), (72, 64), (64, 80)])
 def test_image_has_the_requested_size(shared_pipelines, width, height):
     [output] = generate(shared_pipelines, width=width, height=height)
 
-    image = Image.open(io.BytesIO(output.data))
+    image = Image.open(io.BytesIO(output.encoded()))
     assert image.format == "PNG"
     assert image.size == (width, height) == (output.width, output.height)
     assert output.content_type == "image/png" and output.extension == "png"
@@ -52,7 +52,7 @@ def test_same_seed_and_params_give_identical_bytes(shared_pipelines):
     first = generate(shared_pipelines, seed=77, num_images=2)
     second = generate(shared_pipelines, seed=77, num_images=2)
 
-    assert [output.data for output in first] == [output.data for output in second]
+    assert [output.encoded() for output in first] == [output.encoded() for output in second]
 
 
 def test_num_images_gives_distinct_images_with_consecutive_seeds(shared_pipelines):
@@ -77,7 +77,7 @@ def test_png_text_chunks_describe_how_the_image_was_made(shared_pipelines):
         guidance_scale=5.0,
     )
 
-    texts = [Image.open(io.BytesIO(output.data)).text for output in outputs]
+    texts = [Image.open(io.BytesIO(output.encoded())).text for output in outputs]
     assert [text["seed"] for text in texts] == ["42", "43"]
     assert texts[0] == {
         "prompt": "a lighthouse at dusk",
@@ -93,7 +93,7 @@ def test_png_text_chunks_describe_how_the_image_was_made(shared_pipelines):
 def test_non_latin_prompt_survives_in_the_png(shared_pipelines):
     [output] = generate(shared_pipelines, prompt="灯台 at dusk")
 
-    assert Image.open(io.BytesIO(output.data)).text["prompt"] == "灯台 at dusk"
+    assert Image.open(io.BytesIO(output.encoded())).text["prompt"] == "灯台 at dusk"
 
 
 def test_progress_reports_every_step_up_to_the_total(shared_pipelines):

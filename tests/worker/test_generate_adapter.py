@@ -41,7 +41,7 @@ def generate(context, adapter: dict | None = None, **params) -> ArtifactOutput:
 
 
 def pixels(output: ArtifactOutput) -> np.ndarray:
-    return np.asarray(Image.open(io.BytesIO(output.data)).convert("RGB"), dtype=np.float32)
+    return np.asarray(Image.open(io.BytesIO(output.encoded())).convert("RGB"), dtype=np.float32)
 
 
 def test_the_adapter_changes_the_image_of_the_same_seed(context):
@@ -55,7 +55,7 @@ def test_twice_with_the_adapter_gives_identical_bytes(context):
     first = generate(context, {"id": str(ADAPTER_ID), "scale": 0.8})
     second = generate(context, {"id": str(ADAPTER_ID), "scale": 0.8})
 
-    assert first.data == second.data
+    assert first.encoded() == second.encoded()
 
 
 def test_a_job_without_the_adapter_after_one_with_it_gets_the_pixels_of_before(context):
@@ -63,7 +63,7 @@ def test_a_job_without_the_adapter_after_one_with_it_gets_the_pixels_of_before(c
     generate(context, {"id": str(ADAPTER_ID)}, seed=55)
     after = generate(context, seed=55)
 
-    assert after.data == before.data
+    assert after.encoded() == before.encoded()
 
 
 def test_scale_zero_is_the_base_model(context):
@@ -84,7 +84,7 @@ def test_the_scale_sets_how_far_the_image_moves(context):
 def test_the_png_names_the_adapter_and_its_scale(context):
     output = generate(context, {"id": str(ADAPTER_ID), "scale": 0.8})
 
-    text = Image.open(io.BytesIO(output.data)).text
+    text = Image.open(io.BytesIO(output.encoded())).text
     assert (text["adapter"], text["adapter_scale"]) == (str(ADAPTER_ID), "0.8")
 
 
@@ -123,8 +123,8 @@ def test_weights_that_do_not_fit_the_model_fail_the_job_and_leave_no_trace(
 
     assert failure.value.code == "adapter_load_failed"
     assert str(tmp_path) not in str(failure.value)
-    assert generate(context, seed=21).data == plain_before.data
-    assert generate(context, {"id": str(ADAPTER_ID)}, seed=21).data == adapted_before.data
+    assert generate(context, seed=21).encoded() == plain_before.encoded()
+    assert generate(context, {"id": str(ADAPTER_ID)}, seed=21).encoded() == adapted_before.encoded()
 
 
 @pytest.fixture

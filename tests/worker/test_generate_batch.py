@@ -37,14 +37,14 @@ def job_input(params: dict) -> JobInput:
 
 
 def pixels(output: ArtifactOutput) -> np.ndarray:
-    return np.asarray(Image.open(io.BytesIO(output.data)).convert("RGB"), dtype=np.float32)
+    return np.asarray(Image.open(io.BytesIO(output.encoded())).convert("RGB"), dtype=np.float32)
 
 
 def assert_same_images(batched: list[ArtifactOutput], alone: list[ArtifactOutput]) -> None:
     assert [(output.index, output.seed) for output in batched] == [(output.index, output.seed) for output in alone]
     for batched_output, alone_output in zip(batched, alone, strict=True):
         assert np.abs(pixels(batched_output) - pixels(alone_output)).max() <= TOLERANCE
-        assert Image.open(io.BytesIO(batched_output.data)).text == Image.open(io.BytesIO(alone_output.data)).text
+        assert Image.open(io.BytesIO(batched_output.encoded())).text == Image.open(io.BytesIO(alone_output.encoded())).text
 
 
 class CanceledAt(LocalJobContext):
@@ -144,4 +144,4 @@ def test_a_batch_with_an_adapter_gives_each_job_its_solo_adapted_images(shared_p
     assert isinstance(results[2], JobFailure) and results[2].code == "adapter_model_mismatch"
     # The adapter moved the images, and was unloaded after the batch.
     assert np.abs(pixels(results[0][0]) - pixels(alone[0][0])).mean() > 1
-    assert run_generate(job_input(JOBS[0]), LocalJobContext(shared_pipelines))[0].data == alone[0][0].data
+    assert run_generate(job_input(JOBS[0]), LocalJobContext(shared_pipelines))[0].encoded() == alone[0][0].encoded()

@@ -11,16 +11,27 @@ class ManualClock:
         return self.now
 
 
-def test_writes_at_most_once_per_interval_plus_first_and_last_step():
+def test_writes_at_most_once_per_interval_counted_from_the_start():
     clock, writes = ManualClock(), []
     progress = ThrottledProgress(lambda *report: writes.append(report), interval_seconds=1.0, clock=clock)
 
     for step in range(1, 11):
-        progress(step, 10)
         clock.now += 0.3
+        progress(step, 10)
 
-    # Writes at t=100.0 (step 1), 101.2 (step 5), 102.4 (step 9) and the last step.
-    assert writes == [(1, 10), (5, 10), (9, 10), (10, 10)]
+    # Made at t=100.0; steps at 100.3, 100.6, ...: writes at 101.2 (step 4), 102.4 (step 8).
+    assert writes == [(4, 10), (8, 10)]
+
+
+def test_a_job_shorter_than_the_interval_writes_no_progress():
+    clock, writes = ManualClock(), []
+    progress = ThrottledProgress(lambda *report: writes.append(report), interval_seconds=1.0, clock=clock)
+
+    for step in range(1, 4):
+        clock.now += 0.2
+        progress(step, 3)
+
+    assert writes == []
 
 
 def test_zero_interval_writes_every_step():

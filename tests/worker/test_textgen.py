@@ -39,7 +39,7 @@ def textgen(text_models, context=None, **params) -> list[ArtifactOutput]:
 
 
 def texts(outputs: list[ArtifactOutput]) -> list[str]:
-    return [output.data.decode("utf-8") for output in outputs]
+    return [output.encoded().decode("utf-8") for output in outputs]
 
 
 def test_same_seed_gives_the_same_text(text_models):
@@ -60,7 +60,7 @@ def test_max_new_tokens_is_honoured(text_models):
     [output] = textgen(text_models, context, max_new_tokens=5)
 
     # The tiny tokenizer has one byte per token: at most one character each.
-    assert 0 < len(output.data.decode("utf-8")) <= 5
+    assert 0 < len(output.encoded().decode("utf-8")) <= 5
     assert steps[-1][0] <= 5 and {total for _, total in steps} == {5}
 
 
@@ -87,7 +87,7 @@ def test_text_is_reported_as_it_grows(text_models):
     context.report_text = lambda index, text: reported.append((index, text))
     [output] = textgen(text_models, context, max_new_tokens=12)
 
-    final = output.data.decode("utf-8")
+    final = output.encoded().decode("utf-8")
     assert len(reported) > 1
     assert all(index == 0 and final.startswith(text) for index, text in reported)
 

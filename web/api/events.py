@@ -17,7 +17,7 @@ from typing import Any
 from flask import Response, current_app, request, stream_with_context
 from sqlalchemy.orm import Session
 
-from db.events import ARTIFACTS, DONE, events_after
+from db.events import ARTIFACTS, DONE, FROM_START, STATUS, events_after
 from db.job_json import position_json
 from db.jobs import get_job
 from db.models import JobEvent
@@ -47,7 +47,9 @@ def format_event(type: str, data: dict[str, Any], event_id: int | None = None) -
 
 
 def _last_event_id() -> int:
-    text = request.headers.get("Last-Event-ID") or request.args.get("last_event_id") or "0"
+    text = request.headers.get("Last-Event-ID") or request.args.get("last_event_id")
+    if text is None:
+        return FROM_START
     # ASCII digits only (str.isdigit admits '²'), and within the bigint event ids.
     if not (text.isascii() and text.isdigit() and len(text) <= 18):
         raise ApiError(400, "invalid_last_event_id", "Last-Event-ID must be the id of an event of this stream")
@@ -86,19 +88,33 @@ def _stream(services: Platform, job_id: uuid.UUID, after_id: int) -> Iterator[st
     settings, storage = services.settings, services.storage
     deadline = time.monotonic() + settings.event_stream_seconds
     yield f"retry: {RETRY_MILLISECONDS}\n\n"
-    last_write = last_position_check = time.monotonic()
+    last_write = last_row_check = time.monotonic()
     position: dict[str, Any] | None = None
+    told_running: int | None = None  # the attempt whose `running` this stream sent
     first_poll = True
     while True:
         with services.sessions() as session:
             events = events_after(session, job_id, after_id, limit=EVENTS_PER_POLL)
-            chunks = [_event_text(session, storage, event) for event in events]
-            if first_poll or time.monotonic() - last_position_check >= POSITION_SECONDS:
-                last_position_check = time.monotonic()
-                current = _position(session, job_id)
-                if current is not None and current != position:
-                    position = current
-                    chunks.append(format_event("queue", current))
+            chunks = []
+            for event in events:
+                if _is_running(event.type, event.data):
+                    if event.data["attempt"] == told_running:
+                        continue  # already told from the row
+                    told_running = event.data["attempt"]
+                chunks.append(_event_text(session, storage, event))
+            if first_poll or time.monotonic() - last_row_check >= POSITION_SECONDS:
+                last_row_check = time.monotonic()
+                job = get_job(session, job_id, owner=None)
+                if job is not None and not job.is_finished:
+                    # An attempt's `running` event is written with its first report
+                    # (db/events.py); until then the row tells, without an id.
+                    if job.status == "running" and job.attempt != told_running:
+                        told_running = job.attempt
+                        chunks.append(format_event(STATUS, {"status": "running", "attempt": job.attempt}))
+                    current = position_json(session, job)
+                    if current != position:
+                        position = current
+                        chunks.append(format_event("queue", current))
         first_poll = False
         if chunks:
             yield "".join(chunks)
@@ -118,6 +134,10 @@ def _stream(services: Platform, job_id: uuid.UUID, after_id: int) -> Iterator[st
         time.sleep(min(settings.event_poll_seconds, deadline - now))
 
 
+def _is_running(type: str, data: dict[str, Any]) -> bool:
+    return type == STATUS and data.get("status") == "running"
+
+
 def _event_text(session: Session, storage: Storage, event: JobEvent) -> str:
     data = event.data
     if event.type == ARTIFACTS:
@@ -125,11 +145,3 @@ def _event_text(session: Session, storage: Storage, event: JobEvent) -> str:
         job = get_job(session, event.job_id, owner=None)
         data = {"artifacts": [serialize_artifact(storage, artifact) for artifact in job.artifacts]}
     return format_event(event.type, data, event.id)
-
-
-def _position(session: Session, job_id: uuid.UUID) -> dict[str, Any] | None:
-    """Where an unfinished job stands (not an event of its own: it changes when others move)."""
-    job = get_job(session, job_id, owner=None)
-    if job is None or job.is_finished:
-        return None
-    return position_json(session, job)

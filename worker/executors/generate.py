@@ -14,6 +14,7 @@ import io
 from collections.abc import Sequence
 from contextlib import nullcontext
 from dataclasses import dataclass
+from functools import partial
 from typing import ContextManager
 
 import torch
@@ -150,7 +151,7 @@ def _outputs(member: _BatchedJob, images: list[Image.Image]) -> list[ArtifactOut
             kind="image",
             content_type="image/png",
             extension="png",
-            data=encode_png(image, png_text(spec, member.job.model, spec.seed + index)),
+            data=partial(encode_png, image, png_text(spec, member.job.model, spec.seed + index)),
             width=image.width,
             height=image.height,
             seed=spec.seed + index,

@@ -31,10 +31,16 @@ class ArtifactOutput:
     kind: str
     content_type: str
     extension: str
-    data: bytes
+    # The file's bytes, or a function that makes them (an image's PNG encoding):
+    # the runner calls it where it stores the file, which is off the GPU thread
+    # when it finishes jobs in the background (worker/finisher.py).
+    data: bytes | Callable[[], bytes]
     width: int | None = None
     height: int | None = None
     seed: int | None = None
+
+    def encoded(self) -> bytes:
+        return self.data() if callable(self.data) else self.data
 
 
 @dataclass(frozen=True)
