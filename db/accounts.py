@@ -12,7 +12,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import Session
 
 from db.models import ApiKey, Owner, utcnow
@@ -26,6 +26,9 @@ OWNER_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.@-]{0,63}")
 # last_used_at is a hint for people, not an audit log: one write a minute per key
 # instead of one per request.
 LAST_USED_RESOLUTION = timedelta(minutes=1)
+# Built once: every API call authenticates, and composing the statement cost more
+# than running it.
+_KEY_BY_PREFIX = select(ApiKey).where(ApiKey.prefix == bindparam("prefix"))
 
 
 @dataclass(frozen=True)
@@ -83,7 +86,7 @@ def authenticate_key(session: Session, raw_key: str) -> ApiKey | None:
     prefix = raw_key[:PREFIX_LENGTH]
     if not prefix.startswith(KEY_SCHEME):
         return None
-    key = session.scalars(select(ApiKey).where(ApiKey.prefix == prefix)).one_or_none()
+    key = session.scalars(_KEY_BY_PREFIX, {"prefix": prefix}).one_or_none()
     if key is None or not hmac.compare_digest(key.key_hash, hash_key(raw_key)):
         return None
     return key if key.revoked_at is None else None
