@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import BindParameter, ColumnElement, Select, bindparam, case, false, func, or_, select, update
+from sqlalchemy import ColumnElement, Select, bindparam, case, false, func, or_, select, update
 from sqlalchemy.orm import Session, aliased
 
 from db.batches import batch_images, batch_key, has_batch_key, job_batch_key
@@ -55,7 +55,7 @@ def claim_next_jobs(
     """
     claimed: list[Job] = []
     while len(claimed) < limit:
-        chosen = session.scalars(_next_jobs(tuple(kinds), limit - len(claimed)), {"now": utcnow()}).all()
+        chosen = session.scalars(_next_jobs(tuple(kinds), limit - len(claimed)), _now()).all()
         if not chosen:
             break
         for job_id in chosen:
@@ -81,9 +81,11 @@ def claim_batch(
     images = batch_images(batch[0].params)
     passed_over: set[uuid.UUID] = set()
     while images < max_images:
-        companions = _in_claim_order([key.kind], utcnow(), has_batch_key(key) & Job.id.not_in(passed_over))
+        companions = _in_claim_order([key.kind], has_batch_key(key) & Job.id.not_in(passed_over))
         # Every job adds at least one image: no more candidates than images of room.
-        candidates = session.execute(_locked(companions.add_columns(Job.params), max_images - images)).all()
+        candidates = session.execute(
+            _locked(companions.add_columns(Job.params), max_images - images), _now()
+        ).all()
         if not candidates:
             break
         for job_id, params in candidates:
@@ -110,9 +112,7 @@ def peek_batch(session: Session, *, kinds: Collection[str], max_images: int) -> 
     """The batch the next claim would take, read without locking or writing
     anything: a worker waits a little for companions only while this shows some
     queued (jobs > 1) and the batch still has room (images < max_images)."""
-    lead = session.execute(
-        _in_claim_order(kinds, utcnow()).add_columns(Job.kind, Job.model, Job.params).limit(1)
-    ).first()
+    lead = session.execute(_next_lead(tuple(kinds)), _now()).first()
     if lead is None:
         return QueuedBatch(0, 0)
     lead_id, kind, model, params = lead
@@ -122,8 +122,9 @@ def peek_batch(session: Session, *, kinds: Collection[str], max_images: int) -> 
         return QueuedBatch(jobs, images)
     companions = session.scalars(
         select(Job.params)
-        .where(_claimable([kind], utcnow()), has_batch_key(key), Job.id != lead_id)
-        .limit(max_images - images)
+        .where(_claimable([kind]), has_batch_key(key), Job.id != lead_id)
+        .limit(max_images - images),
+        _now(),
     )
     for companion in companions:
         if images + batch_images(companion) <= max_images:
@@ -131,8 +132,12 @@ def peek_batch(session: Session, *, kinds: Collection[str], max_images: int) -> 
     return QueuedBatch(jobs, images)
 
 
-# The time a claim is made, a parameter of the statements _next_jobs keeps.
+# The time of a claim or peek: a parameter, so that statements can be built once.
 _NOW = bindparam("now", type_=Job.retry_at.type)
+
+
+def _now() -> dict[str, datetime]:
+    return {"now": utcnow()}
 
 
 @lru_cache(maxsize=64)
@@ -140,12 +145,19 @@ def _next_jobs(kinds: tuple[str, ...], limit: int) -> Select:
     """claim_next_jobs' statement, built once per kinds and limit: building this
     SELECT of subqueries and computing its SQL cache key took milliseconds of
     every claim (the most of a wake-up's time to start on an idle worker)."""
-    return _locked(_in_claim_order(kinds, _NOW), limit)
+    return _locked(_in_claim_order(kinds), limit)
 
 
-def _claimable(kinds: Collection[str], now: datetime | BindParameter[datetime]) -> ColumnElement[bool]:
-    """Queued, of these kinds, and not waiting out a retry backoff."""
-    return (Job.status == "queued") & Job.kind.in_(kinds) & or_(Job.retry_at.is_(None), Job.retry_at <= now)
+@lru_cache(maxsize=64)
+def _next_lead(kinds: tuple[str, ...]) -> Select:
+    """peek_batch's first statement, built once per kinds (as _next_jobs): a
+    batching worker runs it before every claim and while it waits for companions."""
+    return _in_claim_order(kinds).add_columns(Job.kind, Job.model, Job.params).limit(1)
+
+
+def _claimable(kinds: Collection[str]) -> ColumnElement[bool]:
+    """Queued, of these kinds, and not waiting out a retry backoff (at _NOW)."""
+    return (Job.status == "queued") & Job.kind.in_(kinds) & or_(Job.retry_at.is_(None), Job.retry_at <= _NOW)
 
 
 def _locked(chosen: Select, limit: int) -> Select:
@@ -154,11 +166,9 @@ def _locked(chosen: Select, limit: int) -> Select:
     return chosen.limit(limit).with_for_update(of=Job, skip_locked=True)
 
 
-def _in_claim_order(
-    kinds: Collection[str], now: datetime | BindParameter[datetime], also: ColumnElement[bool] | None = None
-) -> Select:
+def _in_claim_order(kinds: Collection[str], also: ColumnElement[bool] | None = None) -> Select:
     """The ids of claimable jobs (that also match `also`) in the claim policy's order."""
-    claimable = _claimable(kinds, now) if also is None else _claimable(kinds, now) & also
+    claimable = _claimable(kinds) if also is None else _claimable(kinds) & also
     within_owner = (Job.priority.desc(), Job.created_at, Job.id)
     turns = select(
         Job.id, func.row_number().over(partition_by=Job.owner, order_by=within_owner).label("turn")

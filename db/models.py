@@ -25,6 +25,7 @@ from sqlalchemy import (
     TypeDecorator,
     UniqueConstraint,
     Uuid,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -74,8 +75,16 @@ class Job(Base):
         ),
         Index(None, "status", "kind", "priority", "created_at"),
         Index(None, "owner", "created_at"),
-        # The fair-share claim asks for each waiting owner's most recent claim.
+        # The fair-share claim asks for each waiting owner's most recent claim
+        # and its running jobs: those among few rows, not the owner's whole history.
         Index(None, "owner", "kind", "started_at"),
+        Index(
+            "ix_jobs_running_owner_kind",
+            "owner",
+            "kind",
+            postgresql_where=text("status = 'running'"),
+            sqlite_where=text("status = 'running'"),
+        ),
         # ETAs read the most recent finished runs of a model (db/eta.py).
         Index(None, "model", "finished_at"),
         UniqueConstraint("owner", "idempotency_key"),

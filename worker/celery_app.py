@@ -57,6 +57,13 @@ def _warm_up_models(**_kwargs) -> None:
             log.exception("could not warm up %s", model_name)
 
 
+@signals.worker_process_shutdown.connect
+def _finish_pending_jobs(**_kwargs) -> None:
+    # Results still being stored behind the last job (GENQ_FINISH_IN_BACKGROUND) are
+    # recorded before the child exits, rather than left to their jobs' leases.
+    current_app.tasks[RUN_JOB_TASK].runner.wait_for_finishes()
+
+
 @signals.setup_logging.connect
 def _plain_logging(loglevel: int, **_kwargs) -> None:
     # Connecting this signal keeps Celery from installing its own handlers; genq's
