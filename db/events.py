@@ -85,3 +85,14 @@ def events_after(session: Session, job_id: uuid.UUID, after_id: int = FROM_START
         .limit(limit - len(created))
     )
     return created + list(stored)
+
+
+def last_status(session: Session, job_id: uuid.UUID, *, up_to_id: int) -> dict[str, Any] | None:
+    """The data of the job's last stored status event with an id up to `up_to_id`:
+    where a client resuming after that id stands."""
+    return session.scalar(
+        select(JobEvent.data)
+        .where(JobEvent.job_id == job_id, JobEvent.type == STATUS, JobEvent.id <= up_to_id)
+        .order_by(JobEvent.id.desc())
+        .limit(1)
+    )

@@ -60,8 +60,10 @@ def _warm_up_models(**_kwargs) -> None:
 @signals.worker_process_shutdown.connect
 def _finish_pending_jobs(**_kwargs) -> None:
     # Results still being stored behind the last job (GENQ_FINISH_IN_BACKGROUND) are
-    # recorded before the child exits, rather than left to their jobs' leases.
-    current_app.tasks[RUN_JOB_TASK].runner.wait_for_finishes()
+    # recorded before the child exits; past a lease their jobs are the reaper's anyway.
+    settings = current_app.conf.genq_settings
+    if not current_app.tasks[RUN_JOB_TASK].runner.wait_for_finishes(timeout=settings.lease_seconds):
+        log.warning("exiting with job results still unrecorded; their jobs will be run again")
 
 
 @signals.setup_logging.connect

@@ -21,15 +21,25 @@ log = logging.getLogger(__name__)
 class BackgroundFinisher:
     def __init__(self, waiting: int = 1) -> None:
         self._finishes: queue.Queue[Callable[[], object]] = queue.Queue(maxsize=waiting)
+        self._pending = 0  # submitted and not yet done
+        self._done = threading.Condition()
         self._thread = threading.Thread(target=self._work, name="job finisher", daemon=True)
         self._thread.start()
 
     def submit(self, finish: Callable[[], object]) -> None:
-        self._finishes.put(finish)
+        with self._done:
+            self._pending += 1
+        try:
+            self._finishes.put(finish)
+        except BaseException:
+            self._finished()
+            raise
 
-    def wait(self) -> None:
-        """Until every finish submitted so far is done (a worker process's shutdown; tests)."""
-        self._finishes.join()
+    def wait(self, timeout: float | None = None) -> bool:
+        """Until every finish submitted so far is done, or `timeout` seconds (a worker
+        process's shutdown; tests); whether all were."""
+        with self._done:
+            return self._done.wait_for(lambda: self._pending == 0, timeout)
 
     def _work(self) -> None:
         while True:
@@ -40,4 +50,9 @@ class BackgroundFinisher:
                 # The job stays running under its lease and is recovered when it runs out.
                 log.exception("finishing a job in the background failed")
             finally:
-                self._finishes.task_done()
+                self._finished()
+
+    def _finished(self) -> None:
+        with self._done:
+            self._pending -= 1
+            self._done.notify_all()

@@ -121,19 +121,20 @@ class JobRunner(WorkerResources):
         beat.start()
         try:
             results = self._execute(claimed, contexts)
+            finish = partial(self._finish_all, claimed, contexts, results, started, beat)
+            if self.settings.finishes_in_background(self.pipelines.device.type):
+                self.finisher.submit(finish)
+                return "finishing"
         except BaseException:
+            # Nothing will record these jobs: let their leases run out for the reaper.
             beat.stop()
             raise
-        finish = partial(self._finish_all, claimed, contexts, results, started, beat)
-        if self.settings.finishes_in_background(self.pipelines.device.type):
-            self.finisher.submit(finish)
-            return "finishing"
         return finish()
 
-    def wait_for_finishes(self) -> None:
-        """Until the results handed to the background finisher are recorded."""
-        if "finisher" in self.__dict__:
-            self.finisher.wait()
+    def wait_for_finishes(self, timeout: float | None = None) -> bool:
+        """Until the results handed to the background finisher are recorded, or
+        `timeout` seconds; whether they all were."""
+        return "finisher" not in self.__dict__ or self.finisher.wait(timeout)
 
     def _claim(self, hint: uuid.UUID, queue: str | None) -> list[Job]:
         """The next job; with it, when this worker batches its kind (max_batch > 1
@@ -203,17 +204,26 @@ class JobRunner(WorkerResources):
         beat: LeaseHeartbeat,
     ) -> Outcome | None:
         """Store each job's outputs, record how it ended and announce it, while the
-        heartbeat still renews the leases; how the first job was left."""
+        heartbeat still renews the leases; how the first job was left. A job whose
+        record could not be written (the database gone past the retries) is left
+        to its lease, the others of the batch are recorded, then the error raised."""
+        outcomes: list[Outcome | None] = []
+        errors: list[Exception] = []
         try:
-            outcomes = [
-                self._settle(job, context, started, partial(self._keep, job, outputs, context))
-                for job, outputs, context in zip(jobs, results, contexts, strict=True)
-            ]
+            for job, outputs, context in zip(jobs, results, contexts, strict=True):
+                try:
+                    outcomes.append(self._settle(job, context, started, partial(self._keep, job, outputs, context)))
+                except Exception as error:
+                    log.exception("job %s attempt %d could not be recorded; its lease will run out", job.id, job.attempt)
+                    outcomes.append(None)
+                    errors.append(error)
         finally:
             beat.stop()
         for job, outcome in zip(jobs, outcomes, strict=True):
             if outcome in ("succeeded", "failed", "canceled"):
                 self._announce(job, outcome)
+        if errors:
+            raise errors[0]
         return outcomes[0]
 
     def _announce(self, job: Job, status: str) -> None:

@@ -18,11 +18,16 @@ RUNNING = sa.text("status = 'running'")
 
 
 def upgrade() -> None:
-    op.create_index(
-        'ix_jobs_running_owner_kind', 'jobs', ['owner', 'kind'], unique=False,
-        postgresql_where=RUNNING, sqlite_where=RUNNING,
-    )
+    # CONCURRENTLY on Postgres: submissions and workers go on writing jobs while it builds.
+    with op.get_context().autocommit_block():
+        op.create_index(
+            'ix_jobs_running_owner_kind', 'jobs', ['owner', 'kind'], unique=False,
+            postgresql_where=RUNNING, sqlite_where=RUNNING, postgresql_concurrently=True,
+        )
 
 
 def downgrade() -> None:
-    op.drop_index('ix_jobs_running_owner_kind', table_name='jobs', postgresql_where=RUNNING, sqlite_where=RUNNING)
+    with op.get_context().autocommit_block():
+        op.drop_index(
+            'ix_jobs_running_owner_kind', table_name='jobs', postgresql_concurrently=True,
+        )

@@ -3,12 +3,14 @@ replays its whole history and ends with `done`, Last-Event-ID resumes after an
 event, a waiting job's stream ends after its time limit, and a process serves
 only so many streams at once."""
 
+import importlib
 import time
 import uuid
 
 import pytest
 
 from db import jobs
+from db.claims import retry_job
 from tests.api.conftest import authenticated_client, close_app
 from tests.support.sse import events_of
 from web import create_app
@@ -117,6 +119,39 @@ def test_a_running_job_whose_attempt_wrote_nothing_yet_is_streamed_as_running_fr
         (None, "queue", None),
     ]
     assert events[1].data == {"status": "running", "attempt": 1}
+
+
+def test_a_stream_resumed_after_the_stored_running_event_does_not_tell_it_again(app_with, make_job, session):
+    client = app_with(event_stream_seconds=1.0, event_poll_seconds=0.1)
+    job = make_job()
+    claimed = jobs.claim_job(session, job.id, worker_id="w1")
+    jobs.record_reports(session, job.id, claimed.attempt, progress=(1, 9), opening=True)
+    session.commit()
+    [_created, running, progress] = events_of(stream(client, job.id).get_data(as_text=True))[:3]
+    assert (running.data, progress.type) == ({"status": "running", "attempt": 1}, "progress")
+
+    resumed = events_of(stream(client, job.id, headers={"Last-Event-ID": str(progress.id)}).get_data(as_text=True))
+
+    assert [event.type for event in resumed] == ["queue"]
+
+
+def test_a_retried_job_with_a_backlog_is_told_running_after_its_history(app_with, make_job, session, monkeypatch):
+    monkeypatch.setattr(importlib.import_module("web.api.events"), "EVENTS_PER_POLL", 3)
+    client = app_with(event_stream_seconds=1.0, event_poll_seconds=0.1)
+    job = make_job()
+    first = jobs.claim_job(session, job.id, worker_id="w1")
+    for step in range(1, 6):
+        jobs.record_reports(session, job.id, first.attempt, progress=(step, 9), opening=step == 1)
+    assert retry_job(session, job.id, first.attempt, code="oom", message="out of memory", delay_seconds=0) == "queued"
+    jobs.claim_job(session, job.id, worker_id="w2")  # attempt 2 has written nothing yet
+    session.commit()
+
+    events = events_of(stream(client, job.id).get_data(as_text=True))
+
+    statuses = [(event.data["status"], event.data.get("attempt")) for event in events if event.type == "status"]
+    assert statuses == [("queued", None), ("running", 1), ("queued", 1), ("running", 2)]
+    told = [event for event in events if event.type == "status" and event.data.get("attempt") == 2]
+    assert [event.id for event in told] == [None]  # from the row, after the whole history
 
 
 def test_a_process_serves_only_so_many_streams_at_once(app_with, make_job):

@@ -5,8 +5,11 @@ still ends succeeded with its file in the bucket."""
 
 import threading
 
+import pytest
+
 from tests.worker.test_run_job import load, submit
 from worker.executors import ArtifactOutput
+from worker.finisher import BackgroundFinisher
 from worker.runner import JobRunner
 
 
@@ -68,3 +71,31 @@ def test_on_a_cpu_auto_finishes_in_line(settings, sessions):
     assert settings.finish_in_background == "auto"
     assert JobRunner(settings).run(job_id) == "succeeded"
     assert load(sessions, job_id).status == "succeeded"
+
+
+def test_a_finish_that_cannot_be_handed_over_stops_the_heartbeat(settings, sessions):
+    job_id = submit(sessions, seed=4)
+    runner = JobRunner(settings.model_copy(update={"finish_in_background": True, "heartbeat_seconds": 0.05}))
+
+    def refuse(_finish) -> None:
+        raise RuntimeError("the task's time limit went off while it waited")
+
+    runner.finisher.submit = refuse
+    with pytest.raises(RuntimeError):
+        runner.run(job_id)
+
+    # Left to its lease, which nothing renews any more: the reaper's to recover.
+    heartbeats = [thread for thread in threading.enumerate() if thread.name == f"lease-heartbeat {job_id}"]
+    for heartbeat in heartbeats:
+        heartbeat.join(timeout=5)
+    assert not any(heartbeat.is_alive() for heartbeat in heartbeats)
+    assert load(sessions, job_id).status == "running"
+
+
+def test_waiting_for_finishes_is_bounded():
+    finisher, release = BackgroundFinisher(), threading.Event()
+    finisher.submit(lambda: release.wait(timeout=60))
+
+    assert finisher.wait(timeout=0.05) is False
+    release.set()
+    assert finisher.wait(timeout=60) is True

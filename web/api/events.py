@@ -17,7 +17,7 @@ from typing import Any
 from flask import Response, current_app, request, stream_with_context
 from sqlalchemy.orm import Session
 
-from db.events import ARTIFACTS, DONE, FROM_START, STATUS, events_after
+from db.events import ARTIFACTS, CREATED_EVENT_ID, DONE, FROM_START, STATUS, events_after, last_status
 from db.job_json import position_json
 from db.jobs import get_job
 from db.models import JobEvent
@@ -90,31 +90,42 @@ def _stream(services: Platform, job_id: uuid.UUID, after_id: int) -> Iterator[st
     yield f"retry: {RETRY_MILLISECONDS}\n\n"
     last_write = last_row_check = time.monotonic()
     position: dict[str, Any] | None = None
-    told_running: int | None = None  # the attempt whose `running` this stream sent
+    told_running: int | None = None  # the attempt whose `running` the client was told
     first_poll = True
+    backlog = False  # the last poll read a full page: the row is due once caught up
     while True:
         with services.sessions() as session:
+            if first_poll and after_id > CREATED_EVENT_ID:
+                told_running = _running_attempt(last_status(session, job_id, up_to_id=after_id))
+            # The row before the events, so that the events are at least as new as it.
+            row_due = first_poll or backlog or time.monotonic() - last_row_check >= POSITION_SECONDS
+            job = get_job(session, job_id, owner=None) if row_due else None
             events = events_after(session, job_id, after_id, limit=EVENTS_PER_POLL)
+            backlog = len(events) == EVENTS_PER_POLL
             chunks = []
             for event in events:
-                if _is_running(event.type, event.data):
-                    if event.data["attempt"] == told_running:
+                attempt = _running_attempt(event.data if event.type == STATUS else None)
+                if attempt is not None:
+                    if attempt == told_running:
                         continue  # already told from the row
-                    told_running = event.data["attempt"]
+                    told_running = attempt
                 chunks.append(_event_text(session, storage, event))
-            if first_poll or time.monotonic() - last_row_check >= POSITION_SECONDS:
+            if row_due:
                 last_row_check = time.monotonic()
-                job = get_job(session, job_id, owner=None)
-                if job is not None and not job.is_finished:
-                    # An attempt's `running` event is written with its first report
-                    # (db/events.py); until then the row tells, without an id.
-                    if job.status == "running" and job.attempt != told_running:
-                        told_running = job.attempt
-                        chunks.append(format_event(STATUS, {"status": "running", "attempt": job.attempt}))
-                    current = position_json(session, job)
-                    if current != position:
-                        position = current
-                        chunks.append(format_event("queue", current))
+            if job is not None and not job.is_finished:
+                # An attempt's `running` event is written with its first report
+                # (db/events.py); until then the row tells, without an id, once the
+                # stream has caught up and no event read after the row is newer.
+                newer = any(
+                    event.type == STATUS and event.data.get("attempt", 0) >= job.attempt for event in events
+                )
+                if job.status == "running" and job.attempt != told_running and not backlog and not newer:
+                    told_running = job.attempt
+                    chunks.append(format_event(STATUS, {"status": "running", "attempt": job.attempt}))
+                current = position_json(session, job)
+                if current != position:
+                    position = current
+                    chunks.append(format_event("queue", current))
         first_poll = False
         if chunks:
             yield "".join(chunks)
@@ -134,8 +145,9 @@ def _stream(services: Platform, job_id: uuid.UUID, after_id: int) -> Iterator[st
         time.sleep(min(settings.event_poll_seconds, deadline - now))
 
 
-def _is_running(type: str, data: dict[str, Any]) -> bool:
-    return type == STATUS and data.get("status") == "running"
+def _running_attempt(status: dict[str, Any] | None) -> int | None:
+    """The attempt a status event's data says is running, if it says so."""
+    return status["attempt"] if status is not None and status.get("status") == "running" else None
 
 
 def _event_text(session: Session, storage: Storage, event: JobEvent) -> str:
