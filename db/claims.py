@@ -319,7 +319,10 @@ def _put_back(
         if opening:
             events.append((job_id, *running_event(attempt)))
         if status == "canceled":
-            events += [(job_id, STATUS, {"status": "canceled", "attempt": attempt}), (job_id, DONE, {"status": "canceled"})]
+            events += [
+                (job_id, STATUS, {"status": "canceled", "attempt": attempt}),
+                (job_id, DONE, {"status": "canceled"}),
+            ]
         else:
             events.append((job_id, STATUS, {"status": "queued", "attempt": attempt, **event}))
     append_events(session, events)

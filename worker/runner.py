@@ -53,8 +53,6 @@ T = TypeVar("T")
 
 # Told each status change after it is committed: queues the job's webhook (tasks.py).
 Announce = Callable[[Job, str], None]
-# What an attempt made, stored.
-Kept = list[NewArtifact]
 
 # How often a worker waiting for a batch's companions looks at the queue again.
 BATCH_POLL_SECONDS = 0.005
@@ -212,9 +210,11 @@ class JobRunner(WorkerResources):
         try:
             for job, outputs, context in zip(jobs, results, contexts, strict=True):
                 try:
-                    outcomes.append(self._settle(job, context, started, partial(self._keep, job, outputs, context)))
+                    outcomes.append(self._settle(job, context, started, outputs))
                 except Exception as error:
-                    log.exception("job %s attempt %d could not be recorded; its lease will run out", job.id, job.attempt)
+                    log.exception(
+                        "job %s attempt %d could not be recorded; its lease will run out", job.id, job.attempt
+                    )
                     outcomes.append(None)
                     errors.append(error)
         finally:
@@ -232,12 +232,16 @@ class JobRunner(WorkerResources):
             self.announce(job, status)
 
     def _settle(
-        self, job: Job, context: RunnerJobContext, started: float, execute: Callable[[], Kept]
+        self,
+        job: Job,
+        context: RunnerJobContext,
+        started: float,
+        outputs: list[ArtifactOutput] | BaseException,
     ) -> Outcome | None:
-        """Record how the attempt that `execute` makes (or made) ended; the record
-        carries the attempt's `running` event if it wrote none yet (context.opening)."""
+        """Store what the attempt made and record how it ended; the record carries
+        the attempt's `running` event if it wrote none yet (context.opening)."""
         try:
-            artifacts = execute()
+            artifacts = self._keep(job, outputs, context)
         except JobCanceled as canceled:
             # Raised before anything was stored: a canceled job keeps no artifacts.
             step = canceled.step
@@ -336,7 +340,9 @@ class JobRunner(WorkerResources):
     def _context(self, job: Job) -> RunnerJobContext:
         return RunnerJobContext(self, self.pipelines, job, text_models=self.text_models)
 
-    def _keep(self, job: Job, outputs: list[ArtifactOutput] | BaseException, context: RunnerJobContext) -> Kept:
+    def _keep(
+        self, job: Job, outputs: list[ArtifactOutput] | BaseException, context: RunnerJobContext
+    ) -> list[NewArtifact]:
         """An executor's outputs stored, or the exception that ended the job raised."""
         if isinstance(outputs, BaseException):
             raise outputs
