@@ -5,6 +5,7 @@ web serves them after its owner check); `s3://BUCKET` uses boto3 against AWS,
 MinIO or any S3-speaking server and hands out presigned URLs.
 """
 
+import shutil
 import uuid
 from pathlib import Path, PurePosixPath
 from typing import Protocol
@@ -25,6 +26,10 @@ class Storage(Protocol):
 
     def get(self, key: str) -> bytes: ...
 
+    def delete_prefix(self, prefix: str) -> int:
+        """Delete every object whose key starts with `prefix`, a folder ending in '/';
+        returns how many there were."""
+
     def presigned_url(self, key: str) -> str | None:
         """A URL the client can fetch directly, or None when the web must serve it."""
 
@@ -32,12 +37,18 @@ class Storage(Protocol):
         """Raise if the storage cannot be reached (for /readyz)."""
 
 
+def attempt_prefix(job_id: uuid.UUID, attempt: int) -> str:
+    """The folder of one attempt's artifacts (artifact_key)."""
+    return f"jobs/{job_id}/{attempt}/"
+
+
 def artifact_key(job_id: uuid.UUID, attempt: int, index: int, extension: str) -> str:
     """Deterministic per attempt and index: a store tried again overwrites, never
     duplicates, and the attempt number fences the objects as it fences the row's
     writes (an attempt that lost its job cannot overwrite the objects of the one
-    that took over; what it stored stays unreferenced)."""
-    return f"jobs/{job_id}/{attempt}/{index}.{extension}"
+    that took over; what no artifact row references is deleted by the worker when
+    the job ends: worker/runner.py)."""
+    return f"{attempt_prefix(job_id, attempt)}{index}.{extension}"
 
 
 class LocalStorage:
@@ -62,6 +73,14 @@ class LocalStorage:
             return self._path(key).read_bytes()
         except FileNotFoundError:
             raise ObjectNotFound(key) from None
+
+    def delete_prefix(self, prefix: str) -> int:
+        folder = self._path(_folder(prefix))
+        if not folder.is_dir():
+            return 0
+        count = sum(1 for path in folder.rglob("*") if path.is_file())
+        shutil.rmtree(folder)
+        return count
 
     def presigned_url(self, key: str) -> None:
         return None
@@ -101,6 +120,18 @@ class S3Storage:
                 raise ObjectNotFound(key) from None
             raise
 
+    def delete_prefix(self, prefix: str) -> int:
+        count = 0
+        pages = self.client.get_paginator("list_objects_v2").paginate(
+            Bucket=self.bucket, Prefix=self._key(_folder(prefix))
+        )
+        for page in pages:  # at most 1000 keys a page, as many as one delete_objects takes
+            keys = [{"Key": item["Key"]} for item in page.get("Contents", [])]
+            if keys:
+                self.client.delete_objects(Bucket=self.bucket, Delete={"Objects": keys, "Quiet": True})
+                count += len(keys)
+        return count
+
     def presigned_url(self, key: str) -> str:
         return self.presigning_client.generate_presigned_url(
             "get_object",
@@ -110,6 +141,12 @@ class S3Storage:
 
     def check(self) -> None:
         self.client.head_bucket(Bucket=self.bucket)
+
+
+def _folder(prefix: str) -> str:
+    if not prefix.endswith("/") or prefix == "/":
+        raise ValueError(f"a prefix to delete must be a folder ending in '/', not {prefix!r}")
+    return prefix
 
 
 def _s3_client(settings: Settings, endpoint_url: str | None):

@@ -31,7 +31,7 @@ from db.jobs import (
 from db.job_signals import publish_status
 from db.models import Job
 from db.settings import Settings
-from db.storage import artifact_key
+from db.storage import artifact_key, attempt_prefix
 from worker.executors import BATCH_EXECUTORS, EXECUTORS, ArtifactOutput, BatchExecutor, Executor, JobInput
 from worker.failures import JobFailure, describe_failure, is_retryable
 from worker.finisher import BackgroundFinisher
@@ -222,9 +222,27 @@ class JobRunner(WorkerResources):
         for job, outcome in zip(jobs, outcomes, strict=True):
             if outcome in ("succeeded", "failed", "canceled"):
                 self._announce(job, outcome)
+                self._delete_unreferenced_objects(job, outcome)
         if errors:
             raise errors[0]
         return outcomes[0]
+
+    def _delete_unreferenced_objects(self, job: Job, outcome: Outcome) -> None:
+        """Once a job has ended, the objects no artifact row references: those of its
+        earlier attempts (a retry after a part-stored failure, an attempt that lost
+        the job), and this attempt's own unless it succeeded. Best effort: the job
+        has ended whatever the storage says; a first attempt that succeeded costs
+        nothing here."""
+        last = job.attempt - 1 if outcome == "succeeded" else job.attempt
+        for attempt in range(1, last + 1):
+            prefix = attempt_prefix(job.id, attempt)
+            try:
+                deleted = self.storage.delete_prefix(prefix)
+            except Exception as error:
+                log.warning("could not delete the unreferenced objects under %s: %s", prefix, error)
+                continue
+            if deleted:
+                log.info("deleted %d unreferenced object(s) under %s", deleted, prefix)
 
     def _announce(self, job: Job, status: str) -> None:
         publish_status(self.settings, job.id, status)

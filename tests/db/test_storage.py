@@ -61,3 +61,22 @@ def test_presigned_urls_name_the_public_endpoint_when_one_is_set(platform_settin
     public = platform_settings.model_copy(update={"s3_public_endpoint_url": "http://localhost:19000"})
     url = make_storage(public).presigned_url("jobs/x/0.png")
     assert url.startswith("http://localhost:19000/") and "X-Amz-Signature" in url
+
+
+def test_deleting_a_folder_deletes_only_the_objects_under_it(storage):
+    job_id = uuid.uuid4()
+    first = [artifact_key(job_id, 1, index, "png") for index in range(3)]
+    second = artifact_key(job_id, 2, 0, "png")
+    neighbour = artifact_key(job_id, 11, 0, "png")  # "jobs/<id>/11/" starts with "jobs/<id>/1"
+    for key in [*first, second, neighbour]:
+        storage.put(key, b"image", "image/png")
+
+    assert storage.delete_prefix(f"jobs/{job_id}/1/") == 3
+    assert storage.delete_prefix(f"jobs/{job_id}/1/") == 0
+
+    for key in first:
+        with pytest.raises(ObjectNotFound):
+            storage.get(key)
+    assert storage.get(second) == storage.get(neighbour) == b"image"
+    with pytest.raises(ValueError):
+        storage.delete_prefix(f"jobs/{job_id}/1")  # not a folder: it would take attempt 11 too

@@ -103,6 +103,47 @@ def test_a_failure_that_may_pass_is_retried_after_a_backoff(quick_settings, sess
     assert calls[1] - calls[0] >= quick_settings.retry_backoff_seconds
 
 
+def test_when_a_job_ends_the_objects_of_its_other_attempts_are_deleted(quick_settings, sessions):
+    job_id = submit(sessions)
+    runner = JobRunner(quick_settings, executors={"generate": fails_once_then_makes_a_png()})
+    # What the first attempt stored before it failed (a storage error at its second image, say).
+    left_behind = artifact_key(job_id, 1, 0, "png")
+    runner.storage.put(left_behind, b"part of attempt 1", "image/png")
+
+    assert runner.run(job_id) == "retrying"
+    wait_for(lambda: runner.run(job_id) == "succeeded", timeout=10, what="the retry to run")
+
+    [artifact] = load(sessions, job_id).artifacts
+    assert artifact.storage_key == artifact_key(job_id, 2, 0, "png")
+    assert runner.storage.get(artifact.storage_key) == PNG.data
+    with pytest.raises(ObjectNotFound):
+        runner.storage.get(left_behind)
+
+
+def test_a_job_that_fails_for_good_leaves_no_objects(quick_settings, sessions):
+    job_id = submit(sessions, max_attempts=1)
+    runner = JobRunner(quick_settings, executors={"generate": fails_once_then_makes_a_png()})
+    left_behind = artifact_key(job_id, 1, 0, "png")
+    runner.storage.put(left_behind, b"part of attempt 1", "image/png")
+
+    assert runner.run(job_id) == "failed"
+
+    with pytest.raises(ObjectNotFound):
+        runner.storage.get(left_behind)
+
+
+def fails_once_then_makes_a_png():
+    calls = []
+
+    def executor(job, context):
+        calls.append(job.id)
+        if len(calls) == 1:
+            raise RuntimeError("CUDA error: an illegal memory access was encountered")
+        return [PNG]
+
+    return executor
+
+
 @pytest.mark.parametrize(
     ("error", "code"),
     [
