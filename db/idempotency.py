@@ -18,12 +18,9 @@ from sqlalchemy.orm import Session
 
 from db.jobs import create_job
 from db.models import Job
+from db.refusals import IdempotencyKeyReused
 
 MAX_KEY_LENGTH = 255
-
-
-class IdempotencyKeyReused(Exception):
-    """The key was used before with a different request body."""
 
 
 @dataclass(frozen=True)
@@ -46,7 +43,7 @@ def find_earlier_job(session: Session, owner: str, request: IdempotentRequest) -
         select(Job).where(Job.owner == owner, Job.idempotency_key == request.key)
     ).one_or_none()
     if job is not None and job.request_hash != request.request_hash:
-        raise IdempotencyKeyReused(request.key)
+        raise IdempotencyKeyReused()
     return job
 
 

@@ -12,6 +12,7 @@ from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
 from db.models import ApiKey, Job, Owner, utcnow
+from db.refusals import QuotaExceeded
 from db.settings import Settings
 
 ACTIVE_STATUSES = ("queued", "running")
@@ -23,14 +24,6 @@ ACTIVE_JOBS_RETRY_SECONDS = 10
 class JobLimits:
     max_active_jobs: int
     daily_image_budget: int | None  # None: no budget
-
-
-class QuotaExceeded(Exception):
-    def __init__(self, code: str, message: str, retry_after_seconds: int) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
-        self.retry_after_seconds = retry_after_seconds
 
 
 def limits_for(key: ApiKey, settings: Settings) -> JobLimits:

@@ -18,35 +18,13 @@ from db.jobs import create_job
 from db.models import Job, utcnow
 from db.outbox import send_recorded_wake_up
 from db.quotas import JobLimits, enforce_job_limits, requested_images
+from db.refusals import FieldError, ReferenceNotFound, SubmissionRejected
 from db.registry import JOB_MODEL_KINDS, ModelEntry, default_model, find_model
 from db.settings import Settings
 from db.specs import JOB_KINDS, JobKind, SubmitRequest
 from db.webhooks import WebhookUrlRefused, check_webhook_url
 
 logger = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class FieldError:
-    field: str  # dotted path in the request body, e.g. "params.width"
-    message: str
-
-
-class SubmissionRejected(Exception):
-    def __init__(self, code: str, errors: list[FieldError]) -> None:
-        self.code = code
-        self.errors = errors
-        super().__init__("; ".join(f"{error.field}: {error.message}" for error in errors))
-
-
-class ReferenceNotFound(Exception):
-    """The job names a dataset or adapter that does not exist or is another owner's:
-    the same answer for both (404), so ids cannot be probed."""
-
-    def __init__(self, code: str, field: str, message: str) -> None:
-        self.code = code
-        self.field = field
-        super().__init__(message)
 
 
 @dataclass(frozen=True)
