@@ -6,7 +6,7 @@ import click
 
 from cli.keys import keys
 from db.settings import get_settings
-from db.specs import all_worker_queues
+from db.kinds import all_worker_queues, load_kind_modules
 
 
 @click.group()
@@ -41,17 +41,20 @@ def web(host: str | None, port: int | None, workers: int, threads: int) -> None:
 @main.command()
 @click.option(
     "--queues",
-    default=",".join(all_worker_queues()),
-    show_default=True,
-    help="Comma-separated queues this worker takes tasks from (job kinds' queues, webhooks).",
+    default=None,
+    help="Comma-separated queues this worker takes tasks from; default: every job kind's (built-in and"
+    " GENQ_KIND_MODULES) and webhooks.",
 )
 @click.option("--concurrency", default=1, show_default=True, help="Jobs run at once (one per GPU).")
 @click.option("--loglevel", default="INFO", show_default=True)
-def worker(queues: str, concurrency: int, loglevel: str) -> None:
+def worker(queues: str | None, concurrency: int, loglevel: str) -> None:
     """Run a Celery worker that executes jobs (needs torch and diffusers)."""
     from worker.celery_app import create_celery
 
-    celery = create_celery(get_settings())
+    settings = get_settings()
+    load_kind_modules(settings.kind_modules)
+    queues = queues or ",".join(all_worker_queues())
+    celery = create_celery(settings)
     celery.worker_main(
         ["worker", f"--queues={queues}", f"--concurrency={concurrency}", f"--loglevel={loglevel}",
          "--pool=prefork", "--without-gossip", "--without-mingle"]

@@ -21,7 +21,6 @@ from db.jobs import LOCAL_OWNER
 from db.registry import list_models
 from db.session import make_session_factory
 from db.settings import Settings
-from db.specs import all_worker_queues
 from migrations import upgrade_to_head
 
 VAR_DIR = Path("var")
@@ -59,7 +58,7 @@ def run_embedded(settings: Settings, host: str, port: int) -> int:
 
     children = [
         _start_child(["web", "--host", host, "--port", str(port)], env),
-        _start_child(["worker", "--queues", ",".join(all_worker_queues())], env),
+        _start_child(["worker"], env),
     ]
     stop_requested = False
 

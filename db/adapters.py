@@ -10,8 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from db.paging import newest_first
-from db.models import Adapter, Job
-from db.specs import FinetuneSpec
+from db.models import Adapter
 
 
 def get_adapter(session: Session, adapter_id: uuid.UUID, *, owner: str) -> Adapter | None:
@@ -25,21 +24,3 @@ def list_adapters(
     """Newest first; `before` is the (created_at, id) of the last adapter of the previous page."""
     query = select(Adapter).where(Adapter.owner == owner)
     return list(session.scalars(newest_first(query, Adapter, before=before, limit=limit)))
-
-
-def record_trained_adapter(session: Session, job: Job, artifact_id: uuid.UUID) -> Adapter:
-    """The adapter a finetune job made, whose weights are its artifact `artifact_id`:
-    recorded in the transaction that finishes the job (db.jobs.finish_job)."""
-    spec = FinetuneSpec.model_validate(job.params)
-    adapter = Adapter(
-        owner=job.owner,
-        name=spec.adapter_name or f"lora-{job.id.hex[:8]}",
-        base_model=job.model,
-        method=spec.method,
-        rank=spec.rank,
-        training_job_id=job.id,
-        artifact_id=artifact_id,
-    )
-    session.add(adapter)
-    session.flush()
-    return adapter

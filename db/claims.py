@@ -21,7 +21,7 @@ from db.batches import batch_images, batch_key, has_batch_key, job_batch_key
 from db.events import DONE, STATUS, append_events, running_event
 from db.jobs import claim_job
 from db.models import Job, utcnow
-from db.specs import kinds_on_queue
+from db.kinds import kinds_on_queue
 
 WORKER_LOST = "worker_lost"
 TIME_LIMIT = "time_limit"
@@ -78,7 +78,7 @@ def claim_batch(
     key = job_batch_key(batch[0]) if batch else None
     if key is None:
         return batch
-    images = batch_images(batch[0].params)
+    images = batch_images(key.kind, batch[0].params)
     passed_over: set[uuid.UUID] = set()
     while images < max_images:
         companions = _in_claim_order([key.kind], has_batch_key(key) & Job.id.not_in(passed_over))
@@ -90,13 +90,13 @@ def claim_batch(
             break
         for job_id, params in candidates:
             job = None
-            if images + batch_images(params) <= max_images:
+            if images + batch_images(key.kind, params) <= max_images:
                 job = claim_job(session, job_id, worker_id=worker_id, lease_seconds=lease_seconds)
             if job is None:  # too big for the room left, or (SQLite) claimed by a rival meanwhile
                 passed_over.add(job_id)
                 continue
             batch.append(job)
-            images += batch_images(params)
+            images += batch_images(key.kind, params)
     return batch
 
 
@@ -116,7 +116,7 @@ def peek_batch(session: Session, *, kinds: Collection[str], max_images: int) -> 
     if lead is None:
         return QueuedBatch(0, 0)
     lead_id, kind, model, params = lead
-    jobs, images = 1, batch_images(params)
+    jobs, images = 1, batch_images(kind, params)
     key = batch_key(kind, model, params)
     if key is None or images >= max_images:
         return QueuedBatch(jobs, images)
@@ -127,8 +127,8 @@ def peek_batch(session: Session, *, kinds: Collection[str], max_images: int) -> 
         _now(),
     )
     for companion in companions:
-        if images + batch_images(companion) <= max_images:
-            jobs, images = jobs + 1, images + batch_images(companion)
+        if images + batch_images(kind, companion) <= max_images:
+            jobs, images = jobs + 1, images + batch_images(kind, companion)
     return QueuedBatch(jobs, images)
 
 

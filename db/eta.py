@@ -1,7 +1,7 @@
 """How long until a job is done, estimated from the measured seconds per step
 (jobs.step_seconds, written by the worker at finish) of recent succeeded jobs of
-the same kind, model and shape (the params a step's cost depends on): a p50 and
-a p90 estimate. A running job that has reported progress twice is priced at its
+the same kind, model and shape (the kind's eta_params, which a step's cost
+depends on): a p50 and a p90 estimate. A running job that has reported progress twice is priced at its
 own pace instead: a long training run knows its step time after a few seconds.
 
 Honest before clever: no estimate (None) when no run of that shape was measured;
@@ -15,17 +15,11 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from db.events import PROGRESS
+from db.kinds import find_kind
 from db.models import Job, JobEvent
 
 # The runs an estimate is made from: the most recent ones of the same shape.
 RECENT_RUNS = 50
-# Per kind: the params a step's cost depends on, and the param that sets the steps.
-SHAPE_PARAMS = {
-    "generate": ("width", "height", "num_images"),
-    "finetune": ("resolution", "batch_size", "gradient_accumulation_steps", "rank"),
-    "textgen": ("num_return_sequences",),
-}
-STEPS_PARAM = {"generate": "steps", "finetune": "max_train_steps", "textgen": "max_new_tokens"}
 
 
 @dataclass(frozen=True)
@@ -49,7 +43,8 @@ def step_seconds_percentiles(session: Session, job: Job) -> tuple[float, float] 
         Job.status == "succeeded",
         Job.step_seconds.is_not(None),
     )
-    for name in SHAPE_PARAMS.get(job.kind, ()):
+    kind = find_kind(job.kind)
+    for name in kind.eta_params if kind is not None else ():
         value = Job.params[name].as_integer()
         query = query.where(value.is_(None) if params.get(name) is None else value == params[name])
     values = sorted(session.scalars(query.order_by(Job.finished_at.desc()).limit(RECENT_RUNS)))
@@ -76,9 +71,10 @@ def estimate_job(session: Session, job: Job, queue_position: int | None) -> Eta 
     """Seconds until the job is done. Running: its remaining steps at its own pace,
     else at the measured step time. Queued: its own run, plus the jobs ahead of it
     assumed to be like it and shared among the workers now running jobs of its kind."""
-    if job.status not in ("queued", "running"):
+    kind = find_kind(job.kind)
+    if job.status not in ("queued", "running") or kind is None:
         return None
-    total_steps = job.progress_total or int(job.params.get(STEPS_PARAM.get(job.kind, "steps"), 0))
+    total_steps = job.progress_total or int(job.params.get(kind.steps_param, 0))
     if job.status == "running":
         remaining = max(total_steps - job.progress_step, 0)
         own = own_step_seconds(session, job) if job.started_at is not None else None

@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 
 from db.eta import estimate_job
 from db.jobs import queue_position
+from db.kinds import find_kind
 from db.losses import latest_loss
 from db.models import Artifact, Job, WebhookDelivery
 from db.storage import Storage
@@ -71,7 +72,8 @@ def progress_json(job: Job) -> dict[str, Any]:
 
 def loss_json(session: Session, job: Job) -> dict[str, Any] | None:
     """A training job's latest loss (the whole series: GET .../loss); null for other kinds."""
-    if job.kind != "finetune":
+    kind = find_kind(job.kind)
+    if kind is None or not kind.records_loss:
         return None
     latest = latest_loss(session, job.id)
     if latest is None:

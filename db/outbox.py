@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from db.models import Job, utcnow
 from db.queue import send_job
-from db.specs import JOB_KINDS, kinds_on_queue
+from db.kinds import job_kinds, kinds_on_queue
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +40,7 @@ def send_recorded_wake_up(session: Session, celery: Celery, job_id: uuid.UUID, k
     between the commit and the send leaves a job marked sent without a message:
     the lost-message check of resend_owed_wake_ups sends it again."""
     try:
-        send_job(celery, job_id, JOB_KINDS[kind].queue)
+        send_job(celery, job_id, job_kinds()[kind].queue)
     except Exception:
         _record_wake_up(session, job_id, None)
         raise
@@ -70,7 +70,7 @@ def resend_owed_wake_ups(sessions: sessionmaker[Session], celery: Celery, *, res
     now = utcnow()
     overdue = now - timedelta(seconds=resend_after_seconds)
     sent = 0
-    for queue in sorted({kind.queue for kind in JOB_KINDS.values()}):
+    for queue in sorted({kind.queue for kind in job_kinds().values()}):
         runnable = (
             (Job.status == "queued")
             & Job.kind.in_(kinds_on_queue(queue))

@@ -8,14 +8,10 @@ import uuid
 
 from celery import Celery
 
+from db.kinds import job_kinds
 from db.settings import Settings
 
 RUN_JOB_TASK = "genq.run_job"
-GENERATE_QUEUE = "generate"
-# Training holds a GPU for minutes to hours: its own queue, so a generate-only
-# worker (`genq worker --queues generate`) never picks it up.
-FINETUNE_QUEUE = "finetune"
-TEXTGEN_QUEUE = "textgen"
 # Celery setting (genq's own) read by send_job: {queue: hard time limit in seconds}.
 QUEUE_TIME_LIMITS = "genq_queue_time_limits"
 
@@ -43,7 +39,6 @@ def celery_config(settings: Settings) -> dict:
         QUEUE_TIME_LIMITS: queue_time_limits(settings),
         "broker_transport_options": {"visibility_timeout": settings.broker_visibility_timeout},
         "broker_connection_retry_on_startup": True,
-        "task_default_queue": GENERATE_QUEUE,
         "worker_hijack_root_logger": False,
     }
 
@@ -56,10 +51,8 @@ def soft_time_limit(hard_limit_seconds: int) -> int:
 
 def queue_time_limits(settings: Settings) -> dict[str, int]:
     """The hard time limit of a run woken from each queue: the longest of its kinds'."""
-    from db.specs import JOB_KINDS  # db.specs imports this module for the queue names
-
     limits: dict[str, int] = {}
-    for kind in JOB_KINDS.values():
+    for kind in job_kinds().values():
         limits[kind.queue] = max(limits.get(kind.queue, 0), settings.time_limit_for(kind.name))
     return limits
 

@@ -8,9 +8,10 @@ submissions cannot overshoot a limit. Never counts another owner's jobs.
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import case, func, select
+from sqlalchemy import case, func, literal, select
 from sqlalchemy.orm import Session
 
+from db.kinds import job_kinds
 from db.models import ApiKey, Job, Owner, utcnow
 from db.refusals import QuotaExceeded
 from db.settings import Settings
@@ -39,28 +40,12 @@ def active_job_count(session: Session, owner: str) -> int:
     )
 
 
-def requested_images(kind: str, params: dict) -> int:
-    """The images a job of this kind asks for: a generate job's, a training's
-    validation images (none without a validation_prompt)."""
-    if kind == "generate":
-        return int(params.get("num_images") or 1)
-    if kind == "finetune" and params.get("validation_prompt") is not None:
-        return int(params.get("num_validation_images") or 1)
-    return 0
-
-
 def images_requested_since(session: Session, owner: str, since: datetime) -> int:
-    """Images asked for since `since` (requested_images, in SQL); a job canceled
-    before it started used nothing and does not count."""
+    """Images asked for since `since` (each kind's quota units, in SQL); a job
+    canceled before it started used nothing and does not count."""
     never_ran = (Job.status == "canceled") & Job.started_at.is_(None)
-    images = case(
-        (Job.kind == "generate", func.coalesce(Job.params["num_images"].as_integer(), 1)),
-        (
-            (Job.kind == "finetune") & Job.params["validation_prompt"].as_string().is_not(None),
-            func.coalesce(Job.params["num_validation_images"].as_integer(), 1),
-        ),
-        else_=0,
-    )
+    counted = [(Job.kind == kind.name, kind.quota.sql()) for kind in job_kinds().values() if kind.quota is not None]
+    images = case(*counted, else_=0) if counted else literal(0)
     return session.scalar(
         select(func.coalesce(func.sum(images), 0)).where(Job.owner == owner, Job.created_at >= since, ~never_ran)
     )

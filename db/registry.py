@@ -17,8 +17,6 @@ from db.settings import Settings
 
 ModelKind = Literal["image", "text"]
 MODEL_KINDS: tuple[ModelKind, ...] = ("image", "text")
-# The kind of model each job kind runs on.
-JOB_MODEL_KINDS: dict[str, ModelKind] = {"generate": "image", "finetune": "image", "textgen": "text"}
 CAUSAL_LM_SUFFIXES = ("ForCausalLM", "LMHeadModel")
 
 

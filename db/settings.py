@@ -30,6 +30,10 @@ class Settings(BaseSettings):
     s3_region: str = "us-east-1"
     presigned_url_seconds: int = Field(default=900, ge=1, le=7 * 24 * 3600)
 
+    # Modules of job kinds besides the built-in ones (db/kinds/), each with a
+    # KIND = JobKind(...): web and worker load them at start-up (docs/design.md).
+    kind_modules: list[str] = []
+
     models_dir: Path = Path("var/models")
     # Hub ids or absolute paths offered besides the directories under models_dir.
     hub_models: list[str] = []

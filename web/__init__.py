@@ -5,6 +5,7 @@ name; it never imports torch, diffusers, transformers or the worker package."""
 from celery import Celery
 from flask import Flask
 
+from db.kinds import load_kind_modules
 from db.queue import celery_config
 from db.session import make_session_factory
 from db.settings import Settings, get_settings
@@ -28,6 +29,7 @@ from web.slots import Slots
 
 def create_app(settings: Settings | None = None) -> Flask:
     settings = settings or get_settings()
+    load_kind_modules(settings.kind_modules)
     app = Flask(__name__)
     app.config.update(
         SECRET_KEY=secret_key(settings),

@@ -3,7 +3,6 @@ spec, create the row, commit, and only then send the wake-up message. Shared by
 the JSON API and the HTML form so both accept exactly the same jobs."""
 
 import logging
-import uuid
 from dataclasses import dataclass
 from typing import Any
 
@@ -11,17 +10,17 @@ from celery import Celery
 from pydantic import ValidationError
 from sqlalchemy.orm import Session
 
-from db.adapters import get_adapter
-from db.datasets import get_dataset
 from db.idempotency import IdempotentRequest, create_job_once, find_earlier_job
 from db.jobs import create_job
 from db.models import Job, utcnow
 from db.outbox import send_recorded_wake_up
-from db.quotas import JobLimits, enforce_job_limits, requested_images
+from db.quotas import JobLimits, enforce_job_limits
 from db.refusals import FieldError, ReferenceNotFound, SubmissionRejected
-from db.registry import JOB_MODEL_KINDS, ModelEntry, default_model, find_model
+from db.registry import ModelEntry, default_model, find_model
 from db.settings import Settings
-from db.specs import JOB_KINDS, JobKind, SubmitRequest
+from db.kinds import find_kind, job_kinds
+from db.kinds.definition import JobKind
+from db.specs import SubmitRequest
 from db.webhooks import WebhookUrlRefused, check_webhook_url
 
 logger = logging.getLogger(__name__)
@@ -46,18 +45,20 @@ def validate_submission(body: Any, settings: Settings) -> Submission:
     except ValidationError as error:
         raise SubmissionRejected("validation_error", _field_errors(error)) from None
 
-    model_kind = JOB_MODEL_KINDS[request.kind]
-    model = request.model or default_model(settings, model_kind)
+    kind = find_kind(request.kind)
+    if kind is None:
+        message = f"must be one of {', '.join(job_kinds())}"
+        raise SubmissionRejected("validation_error", [FieldError("kind", message)])
+    model = request.model or default_model(settings, kind.model_kind)
     if model is None:
-        raise SubmissionRejected("unknown_model", [FieldError("model", f"no {model_kind} model is installed")])
+        raise SubmissionRejected("unknown_model", [FieldError("model", f"no {kind.model_kind} model is installed")])
     entry = find_model(settings, model)
     if entry is None:
         raise SubmissionRejected(
             "unknown_model", [FieldError("model", f"unknown model {model!r}; see GET /api/v1/models")]
         )
-    _check_model_kind(request.kind, entry)
+    _check_model_kind(kind, entry)
 
-    kind = JOB_KINDS[request.kind]
     try:
         spec = kind.spec.model_validate(request.params, context={"settings": settings})
     except ValidationError as error:
@@ -78,14 +79,11 @@ def validate_submission(body: Any, settings: Settings) -> Submission:
     )
 
 
-def _check_model_kind(job_kind: str, entry: ModelEntry) -> None:
-    """A textgen job needs a text model, the image kinds an image model."""
-    wanted = JOB_MODEL_KINDS[job_kind]
-    if entry.kind != wanted:
-        raise SubmissionRejected(
-            "model_kind_mismatch",
-            [FieldError("model", f"{entry.name!r} is a {entry.kind} model; {job_kind} jobs need a {wanted} model")],
-        )
+def _check_model_kind(kind: JobKind, entry: ModelEntry) -> None:
+    """A job runs on a model of its kind's model kind (textgen on a text model, ...)."""
+    if entry.kind != kind.model_kind:
+        message = f"{entry.name!r} is a {entry.kind} model; {kind.name} jobs need a {kind.model_kind} model"
+        raise SubmissionRejected("model_kind_mismatch", [FieldError("model", message)])
 
 
 def _field_errors(error: ValidationError, prefix: str | None = None) -> list[FieldError]:
@@ -99,28 +97,11 @@ def _field_errors(error: ValidationError, prefix: str | None = None) -> list[Fie
     return errors
 
 
-def check_dataset_reference(session: Session, owner: str, submission: Submission) -> None:
-    """A finetune job trains on one of its owner's datasets."""
-    if submission.kind.name != "finetune":
-        return
-    if get_dataset(session, uuid.UUID(submission.params["dataset_id"]), owner=owner) is None:
-        raise ReferenceNotFound("dataset_not_found", "params.dataset_id", "no such dataset; see GET /api/v1/datasets")
-
-
-def check_adapter_reference(session: Session, owner: str, submission: Submission) -> None:
-    """A generate job's adapter is one of its owner's, trained on the job's model
-    (a LoRA's shapes fit only the model it was trained on)."""
-    reference = submission.params.get("adapter") if submission.kind.name == "generate" else None
-    if reference is None:
-        return
-    adapter = get_adapter(session, uuid.UUID(reference["id"]), owner=owner)
-    if adapter is None:
-        raise ReferenceNotFound(
-            "adapter_not_found", "params.adapter.id", "no such adapter; see GET /api/v1/adapters"
-        )
-    if adapter.base_model != submission.model:
-        message = f"the adapter was trained for model {adapter.base_model!r}, not {submission.model!r}"
-        raise SubmissionRejected("adapter_model_mismatch", [FieldError("params.adapter.id", message)])
+def check_references(session: Session, owner: str, submission: Submission) -> None:
+    """What the job's params name (a dataset, an adapter) is its owner's and fits it:
+    ReferenceNotFound or SubmissionRejected otherwise."""
+    for reference in submission.kind.references:
+        reference.check(session, owner=owner, model=submission.model, params=submission.params)
 
 
 def submit_job(
@@ -143,9 +124,8 @@ def submit_job(
         earlier = find_earlier_job(session, owner, idempotent)
         if earlier is not None:
             return earlier, False
-    check_dataset_reference(session, owner, submission)
-    check_adapter_reference(session, owner, submission)
-    enforce_job_limits(session, owner, limits, images=requested_images(submission.kind.name, submission.params))
+    check_references(session, owner, submission)
+    enforce_job_limits(session, owner, limits, images=submission.kind.images(submission.params))
     fields = {
         "kind": submission.kind.name,
         "model": submission.model,

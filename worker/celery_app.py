@@ -13,8 +13,7 @@ from kombu import Queue
 
 from db.queue import RUN_JOB_TASK, celery_config
 from db.settings import Settings
-from db.specs import JOB_KINDS
-from db.webhooks import WEBHOOKS_QUEUE
+from db.kinds import all_worker_queues, load_kind_modules
 from worker.maintenance import Maintenance
 
 log = logging.getLogger(__name__)
@@ -24,11 +23,11 @@ WARM_UP_SECONDS_PER_MODEL = 600
 
 
 def create_celery(settings: Settings) -> Celery:
+    load_kind_modules(settings.kind_modules)
     app = Celery("genq", include=["worker.tasks", "worker.webhooks"])
-    job_queues = {kind.queue for kind in JOB_KINDS.values()}
     app.conf.update(
         celery_config(settings),
-        task_queues=[Queue(name) for name in sorted(job_queues | {WEBHOOKS_QUEUE})],
+        task_queues=[Queue(name) for name in sorted(all_worker_queues())],
         # Read by worker.tasks.JobTask; tasks get settings from their app, never the environment.
         genq_settings=settings,
     )

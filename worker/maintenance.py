@@ -13,7 +13,7 @@ from celery import Celery
 from db.claims import recover_expired_leases
 from db.outbox import resend_owed_wake_ups
 from db.settings import Settings
-from db.specs import JOB_KINDS
+from db.kinds import job_kinds
 from worker.resources import process_session_factory
 
 log = logging.getLogger(__name__)
@@ -24,7 +24,7 @@ class Maintenance:
         self.settings = settings
         self.celery = celery
         self.sessions = process_session_factory(settings.database_url)
-        self.time_limits = {kind: settings.time_limit_for(kind) for kind in JOB_KINDS}
+        self.time_limits = {kind: settings.time_limit_for(kind) for kind in job_kinds()}
 
     def run_once(self) -> None:
         with self.sessions.begin() as session:

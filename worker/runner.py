@@ -19,7 +19,6 @@ from typing import Literal, TypeVar
 
 from sqlalchemy.orm import Session
 
-from db.adapters import record_trained_adapter
 from db.claims import claim_batch, claim_next_jobs, peek_batch, renew_lease, retry_job, wake_up_kinds
 from db.jobs import (
     NewArtifact,
@@ -32,7 +31,8 @@ from db.job_signals import publish_status
 from db.models import Job
 from db.settings import Settings
 from db.storage import artifact_key, attempt_prefix
-from worker.executors import BATCH_EXECUTORS, EXECUTORS, ArtifactOutput, BatchExecutor, Executor, JobInput
+from db.kinds import find_kind, job_kinds
+from worker.executors import ArtifactOutput, BatchExecutor, Executor, JobInput, load_executors
 from worker.failures import JobFailure, describe_failure, is_retryable
 from worker.finisher import BackgroundFinisher
 from worker.leases import LeaseHeartbeat, LeaseLost
@@ -62,20 +62,23 @@ class JobRunner(WorkerResources):
     def __init__(
         self,
         settings: Settings,
-        executors: Mapping[str, Executor] = EXECUTORS,
+        executors: Mapping[str, Executor] | None = None,
         announce: Announce | None = None,
         batch_executors: Mapping[str, BatchExecutor] | None = None,
     ) -> None:
+        """executors, batch_executors: by kind name; by default each known kind's
+        (worker.executors.load_executors). A kind given an executor here (tests)
+        gets no stock batch executor: its jobs must all run on that one."""
         super().__init__(settings)
-        self.executors = executors
+        stock = load_executors(job_kinds().values())
+        given = executors or {}
+        self.executors = {**{name: executor.run for name, executor in stock.items()}, **given}
         self.announce = announce
-        # By default the stock batch executors, but not for a kind given an
-        # executor of its own (tests): its jobs must all run on that one.
         if batch_executors is None:
             batch_executors = {
-                kind: run_batch
-                for kind, run_batch in BATCH_EXECUTORS.items()
-                if executors.get(kind) is EXECUTORS.get(kind)
+                name: executor.run_batch
+                for name, executor in stock.items()
+                if executor.run_batch is not None and name not in given
             }
         self.batch_executors = batch_executors
 
@@ -305,10 +308,10 @@ class JobRunner(WorkerResources):
         )
         if not finished:
             return False
-        if job.kind == "finetune":
-            # In the finish's transaction: a trained job always has its adapter row.
-            [weights] = [a for a in get_job(session, job.id, owner=None).artifacts if a.kind == "adapter"]
-            record_trained_adapter(session, job, weights.id)
+        kind = find_kind(job.kind)
+        if kind is not None and kind.on_success is not None:
+            # In the finish's transaction, with the artifacts it recorded.
+            kind.on_success(session, get_job(session, job.id, owner=None))
         return True
 
     def _record_failure(self, job: Job, error: Exception, *, opening: bool) -> Outcome | None:

@@ -28,7 +28,7 @@ from PIL import Image
 from safetensors.torch import load as load_tensors
 from safetensors.torch import save as save_tensors
 
-from db.specs import FinetuneSpec
+from db.kinds.finetune import FinetuneSpec
 
 LORA_TARGET_MODULES = ["to_k", "to_q", "to_v", "to_out.0"]
 CHECKPOINT_FORMAT = "genq-lora-checkpoint-1"

@@ -22,7 +22,7 @@ from diffusers import DiffusionPipeline
 from diffusers.utils import logging as diffusers_logging
 
 from db.settings import Settings
-from db.specs import GenerateSpec
+from db.kinds.generate import GenerateSpec
 from worker.executors.interface import JobInput
 from worker.model_cache import resolve_device, resolve_dtype
 from worker.pipelines import PipelineCache

@@ -35,7 +35,7 @@ from peft import LoraConfig
 from peft.utils import get_peft_model_state_dict
 from PIL import Image
 
-from db.specs import FinetuneSpec
+from db.kinds.finetune import FinetuneSpec
 from ops.bench.harness import environment, prepare, synchronize
 from worker.executors.finetune import run_finetune
 from worker.executors.interface import Checkpoint, JobInput, TrainingImage

@@ -13,7 +13,7 @@ import redis
 from db import jobs
 from db.accounts import KeyLimits, create_api_key
 from db.models import Job
-from db.queue import GENERATE_QUEUE
+from db.kinds.generate import GENERATE_QUEUE
 from db.storage import artifact_key
 from web import create_app
 from web.context import EXTENSION_NAME, Platform

@@ -14,7 +14,7 @@ from db.batches import batch_key, job_batch_key
 from db.claims import QueuedBatch, claim_batch, peek_batch
 from db.models import Job
 from db.settings import Settings
-from db.specs import GenerateSpec
+from db.kinds.generate import GenerateSpec
 from tests.db.conftest import assert_claimed_once_each
 
 LEASE = 30.0

@@ -13,7 +13,7 @@ from db import jobs
 from db.claims import claim_next_jobs, recover_expired_leases, renew_lease, retry_job, wake_up_kinds
 from db.events import events_after
 from db.models import Job, utcnow
-from db.queue import GENERATE_QUEUE
+from db.kinds.generate import GENERATE_QUEUE
 from tests.db.conftest import assert_claimed_once_each
 
 LEASE = 30.0

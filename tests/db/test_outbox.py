@@ -16,7 +16,8 @@ from db import jobs
 from db.claims import claim_next_jobs, retry_job
 from db.models import Job, utcnow
 from db.outbox import resend_owed_wake_ups, send_wake_up, waiting_wake_ups
-from db.queue import GENERATE_QUEUE, celery_config
+from db.kinds.generate import GENERATE_QUEUE
+from db.queue import celery_config
 from tests.support.services import flush_redis
 
 

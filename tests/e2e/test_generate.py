@@ -10,7 +10,8 @@ import requests
 from celery import Celery
 from PIL import Image
 
-from db.queue import GENERATE_QUEUE, celery_config, send_job
+from db.kinds.generate import GENERATE_QUEUE
+from db.queue import celery_config, send_job
 from tests.support.http import download_image, get_job, pixels, submit, wait_until_finished
 
 

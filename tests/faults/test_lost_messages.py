@@ -6,7 +6,7 @@ import pytest
 import redis
 
 from db.jobs import create_job
-from db.specs import GenerateSpec
+from db.kinds.generate import GenerateSpec
 from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.faults

@@ -15,7 +15,7 @@ from celery import Celery
 
 from db.queue import celery_config
 from db.settings import Settings
-from db.specs import all_worker_queues
+from db.kinds import all_worker_queues
 from tests.support.services import free_port
 from tests.support.waiting import wait_for
 
@@ -35,12 +35,13 @@ def settings_env(settings: Settings) -> dict[str, str]:
     return env
 
 
-def start_worker(settings: Settings, log_path: Path, queues: str = ALL_QUEUES) -> subprocess.Popen:
+def start_worker(settings: Settings, log_path: Path, queues: str | None = ALL_QUEUES) -> subprocess.Popen:
     """A real Celery worker process (`genq worker`) in a process group of its own,
-    its pool child included, so that a test can signal the whole worker."""
+    its pool child included, so that a test can signal the whole worker.
+    queues None: the worker's default (every kind it loads, and webhooks)."""
     with open(log_path, "ab") as log:
         return subprocess.Popen(
-            [sys.executable, "-m", "cli", "worker", "--queues", queues],
+            [sys.executable, "-m", "cli", "worker", *(["--queues", queues] if queues else [])],
             env=settings_env(settings),
             cwd=REPO_ROOT,
             stdout=log,
@@ -50,7 +51,9 @@ def start_worker(settings: Settings, log_path: Path, queues: str = ALL_QUEUES) -
 
 
 @contextmanager
-def running_worker(settings: Settings, log_path: Path, queues: str = ALL_QUEUES) -> Iterator[subprocess.Popen]:
+def running_worker(
+    settings: Settings, log_path: Path, queues: str | None = ALL_QUEUES
+) -> Iterator[subprocess.Popen]:
     """A real Celery worker process; yields once it answers a ping."""
     process = start_worker(settings, log_path, queues)
     celery = Celery(set_as_current=False)

@@ -15,12 +15,13 @@ from PIL import Image
 from db.cancellation import signal_cancel
 from db.jobs import cancel_job, create_job, get_job
 from db.models import Job
-from db.specs import GenerateSpec
+from db.kinds.generate import GenerateSpec
 from db.storage import make_storage
 from tests.support.waiting import wait_for
 from tests.worker.conftest import TINY_MODEL
 from tests.worker.contexts import LocalJobContext
-from worker.executors import JobInput, run_generate
+from worker.executors import JobInput
+from worker.executors.generate import run_generate
 from worker.runner import JobRunner
 
 # Batched and alone may round differently in the last bits (tests/worker/test_generate_batch.py).

@@ -11,7 +11,8 @@ import sys
 import redis
 from celery import Celery
 
-from db.queue import GENERATE_QUEUE, RUN_JOB_TASK, celery_config, send_job, soft_time_limit
+from db.kinds.generate import GENERATE_QUEUE
+from db.queue import RUN_JOB_TASK, celery_config, send_job, soft_time_limit
 from db.settings import Settings
 from tests.support.processes import running_worker
 from tests.support.services import redis_database

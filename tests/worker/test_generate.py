@@ -8,10 +8,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from db.specs import SCHEDULERS, GenerateSpec
+from db.kinds.generate import SCHEDULERS, GenerateSpec
 from tests.worker.conftest import TINY_MODEL
 from tests.worker.contexts import LocalJobContext
-from worker.executors import ArtifactOutput, JobInput, run_generate
+from worker.executors import ArtifactOutput, JobInput
+from worker.executors.generate import run_generate
 from worker.failures import JobFailure
 
 

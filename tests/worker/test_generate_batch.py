@@ -11,7 +11,8 @@ from PIL import Image
 
 from tests.worker.conftest import TINY_MODEL
 from tests.worker.contexts import LocalJobContext
-from worker.executors import ArtifactOutput, JobInput, run_generate
+from worker.executors import ArtifactOutput, JobInput
+from worker.executors.generate import run_generate
 from worker.executors.generate import run_generate_batch
 from worker.executors.interface import AdapterWeights
 from worker.failures import JobFailure

@@ -15,7 +15,7 @@ from db.jobs import LOCAL_OWNER, create_job, get_job
 from db.losses import loss_series
 from db.models import Artifact, Job
 from db.queue import RUN_JOB_TASK
-from db.specs import GenerateSpec
+from db.kinds.generate import GenerateSpec
 from db.storage import make_storage
 from tests.worker.conftest import TINY_MODEL
 from worker.celery_app import create_celery

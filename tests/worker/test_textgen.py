@@ -14,7 +14,7 @@ from db.job_json import job_json
 from db.jobs import LOCAL_OWNER, cancel_job, create_job, get_job
 from db.models import JobEvent
 from db.session import make_session_factory
-from db.specs import TextgenSpec
+from db.kinds.textgen import TextgenSpec
 from tests.support.waiting import wait_for
 from tests.worker.contexts import LocalJobContext
 from worker.executors import ArtifactOutput, JobInput

@@ -12,7 +12,8 @@ from db.idempotency import MAX_KEY_LENGTH
 from db.models import JOB_STATUSES
 from db.registry import MODEL_KINDS, list_models
 from db.settings import Settings
-from db.specs import JOB_KINDS, SubmitRequest
+from db.kinds import job_kinds
+from db.specs import SubmitRequest
 from web.api import api
 from web.api.datasets import MAX_NAME_LENGTH as MAX_DATASET_NAME_LENGTH
 from web.api.listing import MAX_PAGE_SIZE
@@ -78,7 +79,7 @@ PATHS: dict[str, dict[str, Any]] = {
             "summary": "List own jobs, newest first",
             "parameters": [
                 {"name": "status", "in": "query", "schema": {"type": "string", "enum": list(JOB_STATUSES)}},
-                {"name": "kind", "in": "query", "schema": {"type": "string", "enum": list(JOB_KINDS)}},
+                {"name": "kind", "in": "query", "schema": {"type": "string", "enum": list(job_kinds())}},
                 *PAGE_PARAMETERS,
             ],
             "responses": {
@@ -300,7 +301,7 @@ PATHS: dict[str, dict[str, Any]] = {
 def _request_schemas(settings: Settings) -> dict[str, Any]:
     """SubmitRequest and each kind's params from pydantic, with this deployment's caps and models."""
     schemas: dict[str, Any] = {}
-    for kind in JOB_KINDS.values():
+    for kind in job_kinds().values():
         spec = kind.spec.model_json_schema(ref_template=SCHEMA_REF)
         schemas.update(spec.pop("$defs", {}))
         schemas[kind.spec.__name__] = spec
@@ -313,7 +314,8 @@ def _request_schemas(settings: Settings) -> dict[str, Any]:
 
     submit = SubmitRequest.model_json_schema(ref_template=SCHEMA_REF)
     schemas.update(submit.pop("$defs", {}))
-    submit["properties"]["params"] = {"oneOf": [ref(kind.spec.__name__) for kind in JOB_KINDS.values()]}
+    submit["properties"]["kind"]["enum"] = list(job_kinds())
+    submit["properties"]["params"] = {"oneOf": [ref(kind.spec.__name__) for kind in job_kinds().values()]}
     models = [entry.name for entry in list_models(settings)]
     submit["properties"]["model"] = nullable({"type": "string", "enum": models}) if models else {"type": "null"}
     schemas["SubmitRequest"] = submit

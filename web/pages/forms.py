@@ -6,7 +6,7 @@ from typing import Any
 from werkzeug.datastructures import MultiDict
 
 from db.models import Job
-from db.quotas import QuotaExceeded, enforce_job_limits, requested_images
+from db.quotas import QuotaExceeded, enforce_job_limits
 from web.context import current_job_limits, current_owner, db_session, platform
 from web.submission import (
     FieldError,
@@ -66,7 +66,7 @@ def check_limits(submission: Submission) -> None:
     try:
         enforce_job_limits(
             session, current_owner(), current_job_limits(),
-            images=requested_images(submission.kind.name, submission.params),
+            images=submission.kind.images(submission.params),
         )
     except QuotaExceeded as error:
         raise SubmitRefused({"quota": error.message}, 429) from None

@@ -11,8 +11,12 @@ from werkzeug.wrappers import Response
 from db.adapters import get_adapter, list_adapters
 from db.jobs import list_jobs
 from db.models import Adapter
-from db.registry import JOB_MODEL_KINDS, default_model, list_models
-from db.specs import SCHEDULERS, AdapterRef, GenerateSpec, TextgenSpec
+from db.kinds.definition import JobKind
+from db.kinds.generate import KIND as GENERATE
+from db.kinds.generate import SCHEDULERS, AdapterRef, GenerateSpec
+from db.kinds.textgen import KIND as TEXTGEN
+from db.kinds.textgen import TextgenSpec
+from db.registry import default_model, list_models
 from web.context import current_owner, db_session, platform
 from web.pages import pages
 from web.pages.forms import RECENT_JOBS, SubmitRefused, params_from_form, submit, validated
@@ -49,8 +53,8 @@ IMAGE_FORM_DEFAULTS = {
 TEXT_FORM_DEFAULTS = {name: str(TextgenSpec.model_fields[name].default) for name in TEXT_FORM_PARAMS[1:-1]}
 
 
-def _models_of(kind: str) -> list:
-    return [entry for entry in list_models(platform().settings) if entry.kind == JOB_MODEL_KINDS[kind]]
+def _models_of(kind: JobKind) -> list:
+    return [entry for entry in list_models(platform().settings) if entry.kind == kind.model_kind]
 
 
 def _render_image_form(values: dict[str, str], errors: dict[str, str], status: int = 200) -> tuple[str, int]:
@@ -60,7 +64,7 @@ def _render_image_form(values: dict[str, str], errors: dict[str, str], status: i
         "index.html",
         values={**IMAGE_FORM_DEFAULTS, "model": default_model(settings) or "", **values},
         errors=errors,
-        models=_models_of("generate"),
+        models=_models_of(GENERATE),
         schedulers=SCHEDULERS,
         adapters=list_adapters(session, owner=current_owner(), limit=ADAPTER_CHOICES),
         settings=settings,
@@ -96,7 +100,7 @@ def index() -> tuple[str, int]:
 @pages.post("/jobs")
 def submit_form() -> Response | tuple[str, int]:
     params = _image_params_from_form(request.form)
-    body = {"kind": "generate", "model": request.form.get("model") or None, "params": params}
+    body = {"kind": GENERATE.name, "model": request.form.get("model") or None, "params": params}
     try:
         job = submit(validated(body))
     except SubmitRefused as refused:
@@ -109,9 +113,9 @@ def _render_text_form(values: dict[str, str], errors: dict[str, str], status: in
     settings = platform().settings
     html = render_template(
         "text.html",
-        values={**TEXT_FORM_DEFAULTS, "model": default_model(settings, JOB_MODEL_KINDS["textgen"]) or "", **values},
+        values={**TEXT_FORM_DEFAULTS, "model": default_model(settings, TEXTGEN.model_kind) or "", **values},
         errors=errors,
-        models=_models_of("textgen"),
+        models=_models_of(TEXTGEN),
         settings=settings,
         recent_jobs=page_of(list_jobs, db_session(), owner=current_owner(), limit=RECENT_JOBS).rows,
     )
@@ -128,7 +132,7 @@ def text_submit() -> Response | tuple[str, int]:
     params = params_from_form(request.form, TEXT_FORM_PARAMS, prompt="prompt")
     if request.form.get("stop"):
         params["stop"] = [request.form["stop"]]
-    body = {"kind": "textgen", "model": request.form.get("model") or None, "params": params}
+    body = {"kind": TEXTGEN.name, "model": request.form.get("model") or None, "params": params}
     try:
         job = submit(validated(body))
     except SubmitRefused as refused:

@@ -11,8 +11,10 @@ from db.adapters import list_adapters
 from db.datasets import create_dataset
 from db.jobs import get_job
 from db.losses import loss_series
-from db.registry import JOB_MODEL_KINDS, default_model, list_models
-from db.specs import LR_SCHEDULERS, FinetuneSpec
+from db.kinds import find_kind
+from db.kinds.finetune import KIND as FINETUNE
+from db.kinds.finetune import LR_SCHEDULERS, FinetuneSpec
+from db.registry import default_model, list_models
 from db.uploads import UploadedFile, UploadLimits, UploadRefused, prepare_dataset
 from web.api.datasets import REFUSAL_STATUS
 from web.context import current_owner, db_session, platform
@@ -47,7 +49,7 @@ def _render_finetune_form(values: dict[str, str], errors: dict[str, str], status
         "finetune.html",
         values={**FINETUNE_FORM_DEFAULTS, "model": default_model(settings) or "", **values},
         errors=errors,
-        models=[entry for entry in list_models(settings) if entry.kind == JOB_MODEL_KINDS["finetune"]],
+        models=[entry for entry in list_models(settings) if entry.kind == FINETUNE.model_kind],
         lr_schedulers=LR_SCHEDULERS,
         settings=settings,
     )
@@ -69,7 +71,7 @@ def finetune_submit() -> Response | tuple[str, int]:
     params = params_from_form(request.form, FINETUNE_FORM_PARAMS, prompt="instance_prompt")
     # A stand-in dataset id: the params are checked before any image is decoded or stored.
     body = {
-        "kind": "finetune",
+        "kind": FINETUNE.name,
         "model": request.form.get("model") or None,
         "params": {**params, "dataset_id": str(uuid.uuid4())},
     }
@@ -94,7 +96,8 @@ def loss_chart(job_id: uuid.UUID) -> Response:
     """A training job's loss curve so far; job.js reloads it as loss events arrive."""
     session = db_session()
     job = get_job(session, job_id, owner=current_owner())
-    if job is None or job.kind != "finetune":
+    kind = None if job is None else find_kind(job.kind)
+    if job is None or kind is None or not kind.records_loss:
         abort(404)
     svg = loss_chart_svg(loss_series(session, job.id))
     return Response(svg, mimetype="image/svg+xml", headers={"Cache-Control": "no-store"})

@@ -1,20 +1,41 @@
-"""The executor for each job kind, looked up by the task; see interface.py for
-what an executor is given and returns. Every kind in db.specs.JOB_KINDS has one;
-the kinds db/batches.py batches also have a batch executor."""
+"""Each job kind's executor, found the way kinds are: a kind names its executor
+module (db.kinds.definition.JobKind.executor_module), whose EXECUTOR is a
+KindExecutor; see interface.py for what an executor is given and returns."""
 
-from worker.executors.finetune import run_finetune
-from worker.executors.generate import run_generate, run_generate_batch
-from worker.executors.interface import ArtifactOutput, BatchExecutor, Executor, JobContext, JobInput
-from worker.executors.textgen import run_textgen
+import importlib
+from collections.abc import Iterable
 
-__all__ = ["BATCH_EXECUTORS", "EXECUTORS", "ArtifactOutput", "BatchExecutor", "Executor", "JobContext", "JobInput"]
+from db.kinds.definition import JobKind
+from worker.executors.interface import (
+    ArtifactOutput,
+    BatchExecutor,
+    Executor,
+    JobContext,
+    JobInput,
+    KindExecutor,
+)
 
-EXECUTORS: dict[str, Executor] = {
-    "generate": run_generate,
-    "finetune": run_finetune,
-    "textgen": run_textgen,
-}
+__all__ = [
+    "ArtifactOutput",
+    "BatchExecutor",
+    "Executor",
+    "JobContext",
+    "JobInput",
+    "KindExecutor",
+    "load_executors",
+]
 
-BATCH_EXECUTORS: dict[str, BatchExecutor] = {
-    "generate": run_generate_batch,
-}
+
+class ExecutorModuleInvalid(ValueError):
+    """A kind's executor module has no KindExecutor as its EXECUTOR."""
+
+
+def load_executors(kinds: Iterable[JobKind]) -> dict[str, KindExecutor]:
+    """The executor of each of these kinds, by kind name (imports their modules)."""
+    executors = {}
+    for kind in kinds:
+        executor = getattr(importlib.import_module(kind.executor_module), "EXECUTOR", None)
+        if not isinstance(executor, KindExecutor):
+            raise ExecutorModuleInvalid(f"{kind.executor_module} has no EXECUTOR = KindExecutor(...)")
+        executors[kind.name] = executor
+    return executors

@@ -14,9 +14,9 @@ import logging
 import torch
 from diffusers import StableDiffusionPipeline
 
-from db.specs import FinetuneSpec
+from db.kinds.finetune import FinetuneSpec
 from worker.executors.generate import encode_png
-from worker.executors.interface import ArtifactOutput, JobContext, JobInput
+from worker.executors.interface import ArtifactOutput, JobContext, JobInput, KindExecutor
 from worker.failures import JobFailure, parse_params
 from worker.pipelines import with_fresh_scheduler
 from worker.training import LoraTrainer, TrainingExample, open_image
@@ -106,3 +106,6 @@ def validation_images(
         for index, (image, seed) in enumerate(zip(images, seeds, strict=True))
     ]
 
+
+
+EXECUTOR = KindExecutor(run_finetune)

@@ -23,8 +23,8 @@ from PIL import Image
 from PIL.PngImagePlugin import PngInfo
 
 from db.batches import batch_key
-from db.specs import AdapterRef, GenerateSpec
-from worker.executors.interface import AdapterWeights, ArtifactOutput, JobContext, JobInput
+from db.kinds.generate import AdapterRef, GenerateSpec
+from worker.executors.interface import AdapterWeights, ArtifactOutput, JobContext, JobInput, KindExecutor
 from worker.failures import JobFailure, parse_params
 from worker.pipelines import lora_applied, vae_tiling_for
 from worker.progress import JobCanceled
@@ -206,3 +206,6 @@ def encode_png(image: Image.Image, text: dict[str, str]) -> bytes:
     buffer = io.BytesIO()
     image.save(buffer, format="PNG", pnginfo=info)
     return buffer.getvalue()
+
+
+EXECUTOR = KindExecutor(run_generate, run_generate_batch)

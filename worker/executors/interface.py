@@ -102,3 +102,12 @@ Executor = Callable[[JobInput, JobContext], list[ArtifactOutput]]
 # Jobs with one batch key (db/batches.py) run together, one context each: every
 # job's outputs, or the exception that ended it (JobCanceled for a canceled one).
 BatchExecutor = Callable[[Sequence[JobInput], Sequence[JobContext]], list[list[ArtifactOutput] | BaseException]]
+
+
+@dataclass(frozen=True)
+class KindExecutor:
+    """What a kind's executor module exports as EXECUTOR: how to run one job and,
+    for a kind with Batching, how to run jobs that share one batch key together."""
+
+    run: Executor
+    run_batch: BatchExecutor | None = None

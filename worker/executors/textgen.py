@@ -12,8 +12,8 @@ at its first stop string. Never touches Celery, the database or storage.
 import torch
 from transformers import PreTrainedTokenizerBase, StoppingCriteria, StoppingCriteriaList
 
-from db.specs import TextgenSpec
-from worker.executors.interface import ArtifactOutput, JobContext, JobInput
+from db.kinds.textgen import TextgenSpec
+from worker.executors.interface import ArtifactOutput, JobContext, JobInput, KindExecutor
 from worker.failures import JobFailure, parse_params
 
 # What a byte-level tokenizer decodes an incomplete UTF-8 character to; held back
@@ -117,3 +117,6 @@ def streamable(text: str, stops: list[str]) -> str:
         default=0,
     )
     return text[: len(text) - held]
+
+
+EXECUTOR = KindExecutor(run_textgen)

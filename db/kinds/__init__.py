@@ -1,0 +1,55 @@
+"""The job kinds this process knows: the built-in ones and those named in
+GENQ_KIND_MODULES, found the same way (a module whose KIND is a
+db.kinds.definition.JobKind). Web and worker load them at start-up
+(load_kind_modules); everything else asks here which kinds exist.
+"""
+
+import importlib
+from collections.abc import Iterable, Mapping
+from types import MappingProxyType
+
+from db.kinds.definition import JobKind
+from db.webhooks import WEBHOOKS_QUEUE
+
+BUILTIN_KIND_MODULES = ("db.kinds.generate", "db.kinds.finetune", "db.kinds.textgen")
+
+_kinds: dict[str, JobKind] = {}
+
+
+class KindModuleInvalid(ValueError):
+    """A module named as a kind module has no JobKind as its KIND, or reuses a name."""
+
+
+def load_kind_modules(modules: Iterable[str] = ()) -> Mapping[str, JobKind]:
+    """Import these modules (after the built-in ones) and register the KIND of each;
+    loading a module again changes nothing. Returns every kind known."""
+    for module_name in (*BUILTIN_KIND_MODULES, *modules):
+        kind = getattr(importlib.import_module(module_name), "KIND", None)
+        if not isinstance(kind, JobKind):
+            raise KindModuleInvalid(f"{module_name} has no KIND = JobKind(...)")
+        known = _kinds.setdefault(kind.name, kind)
+        if known is not kind:
+            raise KindModuleInvalid(f"{module_name} defines kind {kind.name!r}, which another module defined")
+    return job_kinds()
+
+
+def job_kinds() -> Mapping[str, JobKind]:
+    if not _kinds:
+        load_kind_modules()
+    return MappingProxyType(_kinds)
+
+
+def find_kind(name: str) -> JobKind | None:
+    """The kind of this name; None for one this process does not know (a row of a
+    kind whose module is not loaded here)."""
+    return job_kinds().get(name)
+
+
+def all_worker_queues() -> list[str]:
+    """Every queue a worker may take tasks from: each kind's, then webhook deliveries."""
+    return list(dict.fromkeys(kind.queue for kind in job_kinds().values())) + [WEBHOOKS_QUEUE]
+
+
+def kinds_on_queue(queue: str) -> list[str]:
+    """The kinds whose jobs a wake-up message on this queue may claim."""
+    return [kind.name for kind in job_kinds().values() if kind.queue == queue]

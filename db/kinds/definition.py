@@ -1,0 +1,87 @@
+"""What the platform knows about a job kind, in one object: its params spec, its
+queue, the kind of model it runs on, what it counts against the daily budget
+(as a value and as SQL, from one definition), the params its ETA and its batch
+key read, the references checked at submit and what a success records besides
+its artifacts. Kinds are defined in db/kinds/<kind>.py; never imports torch.
+"""
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from pydantic import BaseModel
+from sqlalchemy import ColumnElement, case, func
+from sqlalchemy.orm import Session
+
+from db.models import Job
+from db.registry import ModelKind
+
+
+@dataclass(frozen=True)
+class QuotaUnits:
+    """The images a job counts against its owner's daily budget: the integer param
+    `count` (`default` when absent), and none unless the param `only_with` is set."""
+
+    count: str
+    default: int = 1
+    only_with: str | None = None
+
+    def of(self, params: Mapping[str, Any]) -> int:
+        if self.only_with is not None and params.get(self.only_with) is None:
+            return 0
+        return int(params.get(self.count) or self.default)
+
+    def sql(self) -> ColumnElement[int]:
+        """The same number, computed by the database from a job row's params."""
+        units = func.coalesce(Job.params[self.count].as_integer(), self.default)
+        if self.only_with is None:
+            return units
+        return case((Job.params[self.only_with].as_string().is_not(None), units), else_=0)
+
+
+class NonEmpty:
+    """A batch param compared by whether it is a non-empty string, not by its value."""
+
+
+@dataclass(frozen=True)
+class Batching:
+    """Jobs of a batched kind share one executor call when their model and each of
+    these params (paths into the stored params, compared as the given type) agree;
+    `size` is the param that says how many items a job adds to the call."""
+
+    params: Mapping[tuple[str, ...], type]
+    size: str
+
+
+class Reference(Protocol):
+    """Something a job's params name that must be its owner's (a dataset, an
+    adapter, an upload): check raises db.refusals.ReferenceNotFound when it is not,
+    SubmissionRejected when it does not fit the job."""
+
+    def check(self, session: Session, *, owner: str, model: str, params: Mapping[str, Any]) -> None: ...
+
+
+@dataclass(frozen=True)
+class JobKind:
+    name: str
+    spec: type[BaseModel]
+    queue: str
+    # The registry kind (db/registry.py) of the models its jobs run on.
+    model_kind: ModelKind
+    # The module whose EXECUTOR runs its jobs (worker/executors/); imported by workers only.
+    executor_module: str
+    # The param that sets how many progress steps a job takes (ETAs).
+    steps_param: str
+    # The params a step's cost depends on: ETAs are made from runs that agree on them.
+    eta_params: tuple[str, ...] = ()
+    quota: QuotaUnits | None = None
+    batching: Batching | None = None
+    references: Sequence[Reference] = ()
+    # Whether its jobs report a training loss (GET .../loss, the job's `loss`).
+    records_loss: bool = False
+    # Called in the transaction that records a success, after its artifacts.
+    on_success: Callable[[Session, Job], None] | None = None
+
+    def images(self, params: Mapping[str, Any]) -> int:
+        """What a job with these params counts against the daily budget."""
+        return 0 if self.quota is None else self.quota.of(params)

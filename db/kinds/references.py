@@ -1,0 +1,48 @@
+"""The references a kind's params may hold to its owner's rows, checked at submit
+(db.kinds.definition.Reference): another owner's row is a missing one, so ids
+cannot be probed."""
+
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from db.adapters import get_adapter
+from db.datasets import get_dataset
+from db.refusals import FieldError, ReferenceNotFound, SubmissionRejected
+
+
+@dataclass(frozen=True)
+class DatasetReference:
+    """The param holds the id of one of the owner's datasets."""
+
+    param: str
+
+    def check(self, session: Session, *, owner: str, model: str, params: Mapping[str, Any]) -> None:
+        dataset_id = params.get(self.param)
+        if dataset_id is not None and get_dataset(session, uuid.UUID(dataset_id), owner=owner) is None:
+            raise ReferenceNotFound(
+                "dataset_not_found", f"params.{self.param}", "no such dataset; see GET /api/v1/datasets"
+            )
+
+
+@dataclass(frozen=True)
+class AdapterReference:
+    """The param holds {"id", "scale"} of one of the owner's adapters, trained on the
+    job's model (a LoRA's shapes fit only the model it was trained on)."""
+
+    param: str
+
+    def check(self, session: Session, *, owner: str, model: str, params: Mapping[str, Any]) -> None:
+        reference = params.get(self.param)
+        if reference is None:
+            return
+        field = f"params.{self.param}.id"
+        adapter = get_adapter(session, uuid.UUID(reference["id"]), owner=owner)
+        if adapter is None:
+            raise ReferenceNotFound("adapter_not_found", field, "no such adapter; see GET /api/v1/adapters")
+        if adapter.base_model != model:
+            message = f"the adapter was trained for model {adapter.base_model!r}, not {model!r}"
+            raise SubmissionRejected("adapter_model_mismatch", [FieldError(field, message)])

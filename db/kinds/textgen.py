@@ -1,0 +1,51 @@
+"""The `textgen` kind: text generation with a transformers causal LM, on its own
+queue; it counts nothing against the image budget."""
+
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+
+from db.kinds.definition import JobKind
+from db.specs import MAX_SEED, prompt_within_cap, random_seed, within_cap
+
+TEXTGEN_QUEUE = "textgen"
+
+
+class TextgenSpec(BaseModel):
+    """Params of a text-generation job: the names and meanings of transformers'
+    generate(); temperature 0 means greedy decoding."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    prompt: str = Field(min_length=1)
+    max_new_tokens: int = Field(default=64, ge=1)
+    temperature: float = Field(default=1.0, ge=0, le=2)
+    top_p: float = Field(default=1.0, gt=0, le=1)
+    top_k: int = Field(default=50, ge=0)
+    repetition_penalty: float = Field(default=1.0, gt=0, le=10)
+    seed: int = Field(default_factory=random_seed, ge=0, le=MAX_SEED)
+    num_return_sequences: int = Field(default=1, ge=1, le=8)
+    # Generation of a sequence ends where one of these appears (it is cut there).
+    stop: list[Annotated[str, Field(min_length=1, max_length=100)]] = Field(default=[], max_length=4)
+
+    @field_validator("prompt")
+    @classmethod
+    def _prompt_within_cap(cls, prompt: str, info: ValidationInfo) -> str:
+        return prompt_within_cap(prompt, info)
+
+    @field_validator("max_new_tokens")
+    @classmethod
+    def _tokens_within_cap(cls, tokens: int, info: ValidationInfo) -> int:
+        return within_cap(tokens, info, "max_new_tokens")
+
+
+
+KIND = JobKind(
+    name="textgen",
+    spec=TextgenSpec,
+    queue=TEXTGEN_QUEUE,
+    model_kind="text",
+    executor_module="worker.executors.textgen",
+    steps_param="max_new_tokens",
+    eta_params=("num_return_sequences",),
+)
