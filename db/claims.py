@@ -1,31 +1,22 @@
-"""Which queued job a worker takes next, and the lease it holds while running it.
-
-The claim policy lives here and nowhere else (docs/reliability.md): fair share
-across owners, then priority, then age. A running job's lease is renewed by its
-worker's heartbeat; a job whose lease ran out is put back in the queue by any
-worker's maintenance. Every change is one conditional UPDATE, so many workers
-doing the same thing at once is harmless. Functions take a session; the caller commits.
+"""Which queued jobs a worker takes next: the claim policy, here and nowhere else
+(docs/reliability.md): fair share across owners, then priority, then age, and
+which queued jobs may join a batch. The claim itself, like every transition,
+is db/jobs.py's. Functions take a session; the caller commits.
 """
 
 import uuid
-from collections.abc import Collection, Mapping
-from functools import lru_cache
+from collections.abc import Collection
 from dataclasses import dataclass
-from datetime import datetime, timedelta
-from typing import Any
+from datetime import datetime
+from functools import lru_cache
 
-from sqlalchemy import ColumnElement, Select, bindparam, case, false, func, or_, select, update
+from sqlalchemy import ColumnElement, Select, bindparam, func, or_, select
 from sqlalchemy.orm import Session, aliased
 
 from db.batches import batch_images, batch_key, has_batch_key, job_batch_key
-from db.events import DONE, STATUS, append_events, running_event
 from db.jobs import claim_job
-from db.models import Job, utcnow
 from db.kinds import kinds_on_queue
-
-WORKER_LOST = "worker_lost"
-TIME_LIMIT = "time_limit"
-
+from db.models import Job, JobStatus, utcnow
 
 def wake_up_kinds(session: Session, queue: str | None, hint: uuid.UUID) -> list[str]:
     """The kinds a wake-up may claim: those of the queue it came from, or without a
@@ -157,7 +148,7 @@ def _next_lead(kinds: tuple[str, ...]) -> Select:
 
 def _claimable(kinds: Collection[str]) -> ColumnElement[bool]:
     """Queued, of these kinds, and not waiting out a retry backoff (at _NOW)."""
-    return (Job.status == "queued") & Job.kind.in_(kinds) & or_(Job.retry_at.is_(None), Job.retry_at <= _NOW)
+    return (Job.status == JobStatus.QUEUED) & Job.kind.in_(kinds) & or_(Job.retry_at.is_(None), Job.retry_at <= _NOW)
 
 
 def _locked(chosen: Select, limit: int) -> Select:
@@ -178,7 +169,7 @@ def _in_claim_order(kinds: Collection[str], also: ColumnElement[bool] | None = N
     waiting = select(Job.owner).where(claimable).distinct().subquery("waiting")
     running = (
         select(func.count())
-        .where(history.owner == waiting.c.owner, history.kind.in_(kinds), history.status == "running")
+        .where(history.owner == waiting.c.owner, history.kind.in_(kinds), history.status == JobStatus.RUNNING)
         .scalar_subquery()
     )
     last_claimed_at = (
@@ -196,134 +187,3 @@ def _in_claim_order(kinds: Collection[str], also: ColumnElement[bool] | None = N
         .where(claimable)
         .order_by(turns.c.turn, owners.c.running, owners.c.last_claimed_at.asc().nulls_first(), *within_owner)
     )
-
-
-def _held_by(job_id: uuid.UUID, attempt: int):
-    """This attempt holds the job: it is running and no later claim took it."""
-    return (Job.id == job_id) & (Job.status == "running") & (Job.attempt == attempt)
-
-
-def renew_lease(session: Session, job_id: uuid.UUID, attempt: int, *, lease_seconds: float) -> bool:
-    """Extend this attempt's lease; False when the attempt no longer holds the job."""
-    result = session.execute(
-        update(Job)
-        .where(_held_by(job_id, attempt))
-        .values(lease_expires_at=utcnow() + timedelta(seconds=lease_seconds))
-    )
-    return result.rowcount == 1
-
-
-def retry_job(
-    session: Session,
-    job_id: uuid.UUID,
-    attempt: int,
-    *,
-    code: str,
-    message: str,
-    delay_seconds: float,
-    opening: bool = False,
-) -> str | None:
-    """Put this attempt's job back in the queue, to be claimed again no sooner than
-    delay_seconds from now; `canceled` instead if its cancel was requested meanwhile.
-    Returns the job's new status, None if the attempt no longer held it. The failure
-    is kept in the job's events; the row's error says only how a job ended.
-    opening: the attempt's first write (db.jobs.record_reports)."""
-    retry_at = utcnow() + timedelta(seconds=delay_seconds)
-    put_back = _put_back(
-        session,
-        _held_by(job_id, attempt),
-        {"retry_at": retry_at.isoformat(), "error": {"code": code, "message": message[:1000]}},
-        opening=opening,
-        retry_at=retry_at,
-    )
-    return put_back[0][1] if put_back else None
-
-
-def recover_expired_leases(session: Session, *, time_limits: Mapping[str, float]) -> list[uuid.UUID]:
-    """Deal with every running job whose lease ran out (its worker died, hung or
-    lost the database), unless its cancel was requested (then it ends canceled):
-
-    - failed `time_limit` when its attempt started longer ago than its kind's time
-      limit (seconds per kind): the limit killed the worker's process;
-    - failed `worker_lost` once it was claimed max_attempts times;
-    - else queued again. Returns these; their wake-ups are owed (db.outbox sends them).
-    """
-    now = utcnow()
-    expired = (Job.status == "running") & (Job.lease_expires_at < now) & Job.cancel_requested.is_(False)
-    over_time = or_(
-        false(),
-        *(
-            (Job.kind == kind) & (Job.started_at < now - timedelta(seconds=seconds))
-            for kind, seconds in time_limits.items()
-        ),
-    )
-    _fail(session, expired & over_time, TIME_LIMIT, "the job ran past its time limit and was stopped", now)
-    _fail(
-        session,
-        expired & (Job.attempt >= Job.max_attempts),
-        WORKER_LOST,
-        "its worker stopped renewing the lease (died, hung or was cut off) on the last attempt",
-        now,
-    )
-    put_back = _put_back(
-        session, (Job.status == "running") & (Job.lease_expires_at < now), {"reason": WORKER_LOST}
-    )
-    return [job_id for job_id, status in put_back if status == "queued"]
-
-
-def _fail(session: Session, condition, code: str, message: str, now: datetime) -> None:
-    failed = session.execute(
-        update(Job)
-        .where(condition)
-        .values(status="failed", finished_at=now, lease_expires_at=None, error_code=code, error_message=message)
-        .returning(Job.id, Job.attempt)
-        .execution_options(synchronize_session=False)
-    ).all()
-    error = {"code": code, "message": message}
-    append_events(
-        session,
-        [
-            event
-            for job_id, attempt in failed
-            for event in (
-                (job_id, STATUS, {"status": "failed", "attempt": attempt, "error": error}),
-                (job_id, DONE, {"status": "failed"}),
-            )
-        ],
-    )
-
-
-def _put_back(
-    session: Session, condition, event: dict[str, Any], *, opening: bool = False, **values: Any
-) -> list[tuple[uuid.UUID, str]]:
-    """Running jobs matching `condition` back to queued, with no lease and their
-    wake-up owed, or to canceled where a cancel was requested: (id, new status) each.
-    opening: their attempts wrote no events yet (their `running` event goes first)."""
-    now = utcnow()
-    rows = session.execute(
-        update(Job)
-        .where(condition)
-        .values(
-            status=case((Job.cancel_requested, "canceled"), else_="queued"),
-            finished_at=case((Job.cancel_requested, now), else_=None),
-            lease_owner=None,
-            lease_expires_at=None,
-            enqueued_at=None,
-            **values,
-        )
-        .returning(Job.id, Job.status, Job.attempt)
-        .execution_options(synchronize_session=False)
-    ).all()
-    events = []
-    for job_id, status, attempt in rows:
-        if opening:
-            events.append((job_id, *running_event(attempt)))
-        if status == "canceled":
-            events += [
-                (job_id, STATUS, {"status": "canceled", "attempt": attempt}),
-                (job_id, DONE, {"status": "canceled"}),
-            ]
-        else:
-            events.append((job_id, STATUS, {"status": "queued", "attempt": attempt, **event}))
-    append_events(session, events)
-    return [(job_id, status) for job_id, status, _attempt in rows]

@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 
 from db.events import PROGRESS
 from db.kinds import find_kind
-from db.models import Job, JobEvent
+from db.models import Job, JobEvent, JobStatus
 
 # The runs an estimate is made from: the most recent ones of the same shape.
 RECENT_RUNS = 50
@@ -40,7 +40,7 @@ def step_seconds_percentiles(session: Session, job: Job) -> tuple[float, float] 
     query = select(Job.step_seconds).where(
         Job.model == job.model,
         Job.kind == job.kind,
-        Job.status == "succeeded",
+        Job.status == JobStatus.SUCCEEDED,
         Job.step_seconds.is_not(None),
     )
     kind = find_kind(job.kind)
@@ -72,10 +72,10 @@ def estimate_job(session: Session, job: Job, queue_position: int | None) -> Eta 
     else at the measured step time. Queued: its own run, plus the jobs ahead of it
     assumed to be like it and shared among the workers now running jobs of its kind."""
     kind = find_kind(job.kind)
-    if job.status not in ("queued", "running") or kind is None:
+    if job.status not in (JobStatus.QUEUED, "running") or kind is None:
         return None
     total_steps = job.progress_total or int(job.params.get(kind.steps_param, 0))
-    if job.status == "running":
+    if job.status == JobStatus.RUNNING:
         remaining = max(total_steps - job.progress_step, 0)
         own = own_step_seconds(session, job) if job.started_at is not None else None
         if own is not None:
@@ -83,11 +83,11 @@ def estimate_job(session: Session, job: Job, queue_position: int | None) -> Eta 
     step_seconds = step_seconds_percentiles(session, job)
     if step_seconds is None:
         return None
-    if job.status == "running":
+    if job.status == JobStatus.RUNNING:
         runs = remaining / max(total_steps, 1)
     else:
         busy_workers = session.scalar(
-            select(func.count(func.distinct(Job.lease_owner))).where(Job.status == "running", Job.kind == job.kind)
+            select(func.count(func.distinct(Job.lease_owner))).where(Job.status == JobStatus.RUNNING, Job.kind == job.kind)
         )
         runs = 1 + (queue_position or 0) / max(busy_workers, 1)
     p50, p90 = (round(runs * total_steps * seconds, 1) for seconds in step_seconds)

@@ -26,7 +26,7 @@ from typing import Any
 from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
-from db.models import JobEvent, utcnow
+from db.models import JobEvent, JobStatus, utcnow
 
 STATUS = "status"
 PROGRESS = "progress"
@@ -48,7 +48,7 @@ Event = tuple[str, dict[str, Any]]
 
 
 def running_event(attempt: int) -> Event:
-    return STATUS, {"status": "running", "attempt": attempt}
+    return STATUS, {"status": JobStatus.RUNNING, "attempt": attempt}
 
 
 def append_events(session: Session, rows: Sequence[tuple[uuid.UUID, str, dict[str, Any]]]) -> None:
@@ -74,7 +74,7 @@ def events_after(session: Session, job_id: uuid.UUID, after_id: int = FROM_START
     """The events of an existing job with an id above `after_id`, oldest first, at
     most `limit`; from FROM_START, the first is its creation (not stored, id 0)."""
     created = (
-        [JobEvent(id=CREATED_EVENT_ID, job_id=job_id, type=STATUS, data={"status": "queued"})]
+        [JobEvent(id=CREATED_EVENT_ID, job_id=job_id, type=STATUS, data={"status": JobStatus.QUEUED})]
         if after_id < CREATED_EVENT_ID
         else []
     )

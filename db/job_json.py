@@ -16,7 +16,7 @@ from db.eta import estimate_job
 from db.jobs import queue_position
 from db.kinds import find_kind
 from db.losses import latest_loss
-from db.models import Artifact, Job, WebhookDelivery
+from db.models import Artifact, Job, JobStatus, WebhookDelivery
 from db.storage import Storage
 
 ArtifactUrl = Callable[[Artifact], str]
@@ -66,7 +66,7 @@ def progress_json(job: Job) -> dict[str, Any]:
     if job.progress_total:
         fraction = min(job.progress_step / job.progress_total, 1.0)
     else:
-        fraction = 1.0 if job.status == "succeeded" else 0.0
+        fraction = 1.0 if job.status == JobStatus.SUCCEEDED else 0.0
     return {"step": job.progress_step, "total": job.progress_total, "fraction": round(fraction, 4)}
 
 

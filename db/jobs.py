@@ -1,22 +1,37 @@
-"""The job state machine: queued -> running -> succeeded | failed | canceled.
+"""The job state machine: queued -> running -> succeeded | failed | canceled, and
+running -> queued (a retry, a lost worker). Every transition is here: claim,
+reports (progress, lease), finish, fail, retry, put back, cancel, reap.
 
 Every transition is one conditional UPDATE, so a duplicate message, a late
-worker or a retried request cannot move a job twice. Worker writes are fenced
-by the job's attempt. Functions take a session; the caller commits.
+worker or a retried request cannot move a job twice. A worker's writes are
+fenced by one predicate (_held_by: running, same attempt). Which job to claim
+is db/claims.py's. Functions take a session; the caller commits.
 """
 
 import math
 import uuid
 from dataclasses import dataclass
-from datetime import datetime, timedelta
 from collections.abc import Mapping, Sequence
+from datetime import datetime, timedelta
 from typing import Any, Literal
 
-from sqlalchemy import bindparam, case, func, select, update
+from sqlalchemy import ColumnElement, Update, bindparam, case, false, func, or_, select, update
 from sqlalchemy.orm import Session, joinedload, selectinload
 
-from db.events import ARTIFACTS, DONE, LOSS, PROGRESS, STATUS, TEXT, Event, append_job_events, running_event
-from db.models import Artifact, Job, utcnow
+from db.events import (
+    ARTIFACTS,
+    DONE,
+    LOSS,
+    PROGRESS,
+    STATUS,
+    TEXT,
+    Event,
+    append_events,
+    append_job_events,
+    running_event,
+)
+from db.failures import FailureCode
+from db.models import ACTIVE_STATUSES, Artifact, Job, JobStatus, utcnow
 from db.paging import newest_first
 from db.settings import DEFAULT_LEASE_SECONDS
 
@@ -66,7 +81,7 @@ def create_job(
         kind=kind,
         model=model,
         params=params,
-        status="queued",
+        status=JobStatus.QUEUED,
         priority=priority,
         idempotency_key=idempotency_key,
         request_hash=request_hash,
@@ -117,7 +132,7 @@ def list_jobs(
 
 # Built once: every poll of a queued job counts the jobs ahead of it.
 _QUEUED_AHEAD = select(func.count()).where(
-    Job.status == "queued",
+    Job.status == JobStatus.QUEUED,
     Job.kind == bindparam("kind"),
     (Job.priority > bindparam("priority"))
     | ((Job.priority == bindparam("priority")) & (Job.created_at < bindparam("created_at"))),
@@ -126,9 +141,9 @@ _QUEUED_AHEAD = select(func.count()).where(
 
 def queue_position(session: Session, job: Job) -> int | None:
     """How many queued jobs of the same kind are ahead of this one; 0 once running."""
-    if job.status == "running":
+    if job.status == JobStatus.RUNNING:
         return 0
-    if job.status != "queued":
+    if job.status != JobStatus.QUEUED:
         return None
     return session.scalar(
         _QUEUED_AHEAD, {"kind": job.kind, "priority": job.priority, "created_at": job.created_at}
@@ -146,9 +161,9 @@ def claim_job(
     events (`opening=True` in the functions below; db/events.py)."""
     return session.scalars(
         update(Job)
-        .where(Job.id == job_id, Job.status == "queued")
+        .where(Job.id == job_id, Job.status == JobStatus.QUEUED)
         .values(
-            status="running",
+            status=JobStatus.RUNNING,
             attempt=Job.attempt + 1,
             lease_owner=worker_id,
             lease_expires_at=utcnow() + timedelta(seconds=lease_seconds),
@@ -161,8 +176,14 @@ def claim_job(
     ).one_or_none()
 
 
-def _running_attempt(job_id: uuid.UUID, attempt: int):
-    return update(Job).where(Job.id == job_id, Job.status == "running", Job.attempt == attempt)
+def _held_by(job_id: uuid.UUID, attempt: int) -> ColumnElement[bool]:
+    """The one fence of every write of a worker: this attempt holds the job (it is
+    running and no later claim took it)."""
+    return (Job.id == job_id) & (Job.status == JobStatus.RUNNING) & (Job.attempt == attempt)
+
+
+def _update_held(job_id: uuid.UUID, attempt: int) -> Update:
+    return update(Job).where(_held_by(job_id, attempt))
 
 
 # How a running attempt stands after a write of its reports.
@@ -193,7 +214,7 @@ def record_reports(
     if progress is not None:
         values["progress_step"], values["progress_total"] = progress
     cancel_requested = session.scalar(
-        _running_attempt(job_id, attempt).values(**values).returning(Job.cancel_requested)
+        _update_held(job_id, attempt).values(**values).returning(Job.cancel_requested)
     )
     if cancel_requested is None:
         return None
@@ -225,8 +246,8 @@ def finish_job(
     the last one written. opening: the attempt's first write (record_reports)."""
     total = Job.progress_total if total_steps is None else total_steps
     result = session.execute(
-        _running_attempt(job_id, attempt).values(
-            status="succeeded",
+        _update_held(job_id, attempt).values(
+            status=JobStatus.SUCCEEDED,
             finished_at=utcnow(),
             progress_step=total,
             progress_total=total,
@@ -241,11 +262,14 @@ def finish_job(
         {key: value for key, value in vars(artifact).items() if key not in ("storage_key", "text")}
         for artifact in artifacts
     ]
+    # The complete progress goes with the results, in the same INSERT: a job that
+    # ended between two throttled progress writes still tells its watchers so.
+    completed: list[Event] = [] if total_steps is None else [(PROGRESS, {"step": total_steps, "total": total_steps})]
     _append_final_events(
         session,
         job_id,
-        {"status": "succeeded", "attempt": attempt},
-        before=[(ARTIFACTS, {"artifacts": described})],
+        {"status": JobStatus.SUCCEEDED, "attempt": attempt},
+        before=[*completed, (ARTIFACTS, {"artifacts": described})],
         opening=opening,
     )
     return True
@@ -256,8 +280,8 @@ def fail_job(
 ) -> bool:
     message = message[:1000]
     result = session.execute(
-        _running_attempt(job_id, attempt).values(
-            status="failed", finished_at=utcnow(), error_code=code, error_message=message
+        _update_held(job_id, attempt).values(
+            status=JobStatus.FAILED, finished_at=utcnow(), error_code=code, error_message=message
         )
     )
     if result.rowcount != 1:
@@ -265,7 +289,7 @@ def fail_job(
     _append_final_events(
         session,
         job_id,
-        {"status": "failed", "attempt": attempt, "error": {"code": code, "message": message}},
+        {"status": JobStatus.FAILED, "attempt": attempt, "error": {"code": code, "message": message}},
         opening=opening,
     )
     return True
@@ -288,22 +312,22 @@ def cancel_job(session: Session, job_id: uuid.UUID, *, owner: str) -> CancelOutc
 
     One UPDATE for both, so a claim racing with the cancel is either before it (the
     job is flagged) or after it (the claim finds the job canceled)."""
-    was_queued = Job.status == "queued"
+    was_queued = Job.status == JobStatus.QUEUED
     new_status = session.scalar(
         update(Job)
-        .where(Job.id == job_id, Job.owner == owner, Job.status.in_(("queued", "running")))
+        .where(Job.id == job_id, Job.owner == owner, Job.status.in_(ACTIVE_STATUSES))
         .values(
             cancel_requested=True,
-            status=case((was_queued, "canceled"), else_=Job.status),
+            status=case((was_queued, JobStatus.CANCELED), else_=Job.status),
             finished_at=case((was_queued, utcnow()), else_=Job.finished_at),
         )
         .returning(Job.status)
         .execution_options(synchronize_session=False)
     )
-    if new_status == "canceled":
-        _append_final_events(session, job_id, {"status": "canceled"})
+    if new_status == JobStatus.CANCELED:
+        _append_final_events(session, job_id, {"status": JobStatus.CANCELED})
         return "canceled"
-    if new_status == "running":
+    if new_status == JobStatus.RUNNING:
         return "cancel_requested"
     exists = session.scalar(select(func.count()).where(Job.id == job_id, Job.owner == owner))
     return "finished" if exists else "not_found"
@@ -321,8 +345,8 @@ def end_canceled_job(
     """The worker stopped this attempt at `step` (of `total`; None: the last total
     written) because of a cancel; nothing it made is kept."""
     result = session.execute(
-        _running_attempt(job_id, attempt).values(
-            status="canceled",
+        _update_held(job_id, attempt).values(
+            status=JobStatus.CANCELED,
             finished_at=utcnow(),
             progress_step=step,
             progress_total=Job.progress_total if total is None else total,
@@ -331,6 +355,132 @@ def end_canceled_job(
     if result.rowcount != 1:
         return False
     _append_final_events(
-        session, job_id, {"status": "canceled", "attempt": attempt, "step": step}, opening=opening
+        session, job_id, {"status": JobStatus.CANCELED, "attempt": attempt, "step": step}, opening=opening
     )
     return True
+
+
+def renew_lease(session: Session, job_id: uuid.UUID, attempt: int, *, lease_seconds: float) -> bool:
+    """Extend this attempt's lease; False when the attempt no longer holds the job."""
+    result = session.execute(
+        update(Job)
+        .where(_held_by(job_id, attempt))
+        .values(lease_expires_at=utcnow() + timedelta(seconds=lease_seconds))
+    )
+    return result.rowcount == 1
+
+
+def retry_job(
+    session: Session,
+    job_id: uuid.UUID,
+    attempt: int,
+    *,
+    code: str,
+    message: str,
+    delay_seconds: float,
+    opening: bool = False,
+) -> str | None:
+    """Put this attempt's job back in the queue, to be claimed again no sooner than
+    delay_seconds from now; `canceled` instead if its cancel was requested meanwhile.
+    Returns the job's new status, None if the attempt no longer held it. The failure
+    is kept in the job's events; the row's error says only how a job ended.
+    opening: the attempt's first write (db.jobs.record_reports)."""
+    retry_at = utcnow() + timedelta(seconds=delay_seconds)
+    put_back = _put_back(
+        session,
+        _held_by(job_id, attempt),
+        {"retry_at": retry_at.isoformat(), "error": {"code": code, "message": message[:1000]}},
+        opening=opening,
+        retry_at=retry_at,
+    )
+    return put_back[0][1] if put_back else None
+
+
+def recover_expired_leases(session: Session, *, time_limits: Mapping[str, float]) -> list[uuid.UUID]:
+    """Deal with every running job whose lease ran out (its worker died, hung or
+    lost the database), unless its cancel was requested (then it ends canceled):
+
+    - failed `time_limit` when its attempt started longer ago than its kind's time
+      limit (seconds per kind): the limit killed the worker's process;
+    - failed `worker_lost` once it was claimed max_attempts times;
+    - else queued again. Returns these; their wake-ups are owed (db.outbox sends them).
+    """
+    now = utcnow()
+    expired = (Job.status == JobStatus.RUNNING) & (Job.lease_expires_at < now) & Job.cancel_requested.is_(False)
+    over_time = or_(
+        false(),
+        *(
+            (Job.kind == kind) & (Job.started_at < now - timedelta(seconds=seconds))
+            for kind, seconds in time_limits.items()
+        ),
+    )
+    _fail(session, expired & over_time, FailureCode.TIME_LIMIT, "the job ran past its time limit and was stopped", now)
+    _fail(
+        session,
+        expired & (Job.attempt >= Job.max_attempts),
+        FailureCode.WORKER_LOST,
+        "its worker stopped renewing the lease (died, hung or was cut off) on the last attempt",
+        now,
+    )
+    put_back = _put_back(
+        session, (Job.status == JobStatus.RUNNING) & (Job.lease_expires_at < now), {"reason": FailureCode.WORKER_LOST}
+    )
+    return [job_id for job_id, status in put_back if status == JobStatus.QUEUED]
+
+
+def _fail(session: Session, condition, code: str, message: str, now: datetime) -> None:
+    failed = session.execute(
+        update(Job)
+        .where(condition)
+        .values(status=JobStatus.FAILED, finished_at=now, lease_expires_at=None, error_code=code, error_message=message)
+        .returning(Job.id, Job.attempt)
+        .execution_options(synchronize_session=False)
+    ).all()
+    error = {"code": code, "message": message}
+    append_events(
+        session,
+        [
+            event
+            for job_id, attempt in failed
+            for event in (
+                (job_id, STATUS, {"status": JobStatus.FAILED, "attempt": attempt, "error": error}),
+                (job_id, DONE, {"status": JobStatus.FAILED}),
+            )
+        ],
+    )
+
+
+def _put_back(
+    session: Session, condition, event: dict[str, Any], *, opening: bool = False, **values: Any
+) -> list[tuple[uuid.UUID, str]]:
+    """Running jobs matching `condition` back to queued, with no lease and their
+    wake-up owed, or to canceled where a cancel was requested: (id, new status) each.
+    opening: their attempts wrote no events yet (their `running` event goes first)."""
+    now = utcnow()
+    rows = session.execute(
+        update(Job)
+        .where(condition)
+        .values(
+            status=case((Job.cancel_requested, JobStatus.CANCELED), else_=JobStatus.QUEUED),
+            finished_at=case((Job.cancel_requested, now), else_=None),
+            lease_owner=None,
+            lease_expires_at=None,
+            enqueued_at=None,
+            **values,
+        )
+        .returning(Job.id, Job.status, Job.attempt)
+        .execution_options(synchronize_session=False)
+    ).all()
+    events = []
+    for job_id, status, attempt in rows:
+        if opening:
+            events.append((job_id, *running_event(attempt)))
+        if status == JobStatus.CANCELED:
+            events += [
+                (job_id, STATUS, {"status": JobStatus.CANCELED, "attempt": attempt}),
+                (job_id, DONE, {"status": JobStatus.CANCELED}),
+            ]
+        else:
+            events.append((job_id, STATUS, {"status": JobStatus.QUEUED, "attempt": attempt, **event}))
+    append_events(session, events)
+    return [(job_id, status) for job_id, status, _attempt in rows]

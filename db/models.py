@@ -7,6 +7,7 @@ is created by Alembic (migrations/), never by metadata.create_all in production.
 
 import uuid
 from datetime import UTC, datetime
+from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import (
@@ -37,8 +38,21 @@ NAMING_CONVENTION = {
     "pk": "pk_%(table_name)s",
 }
 
-JOB_STATUSES = ("queued", "running", "succeeded", "failed", "canceled")
-FINISHED_STATUSES = frozenset({"succeeded", "failed", "canceled"})
+
+
+class JobStatus(StrEnum):
+    """Where a job is in its life (db/jobs.py moves it): queued -> running ->
+    succeeded | failed | canceled; running -> queued again for a retry."""
+
+    QUEUED = "queued"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    CANCELED = "canceled"
+
+
+ACTIVE_STATUSES = (JobStatus.QUEUED, JobStatus.RUNNING)
+FINISHED_STATUSES = frozenset({JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELED})
 
 
 def utcnow() -> datetime:
@@ -70,9 +84,7 @@ class Base(DeclarativeBase):
 class Job(Base):
     __tablename__ = "jobs"
     __table_args__ = (
-        CheckConstraint(
-            "status IN ('queued', 'running', 'succeeded', 'failed', 'canceled')", name="status"
-        ),
+        CheckConstraint(f"status IN ({', '.join(repr(str(status)) for status in JobStatus)})", name="status"),
         Index(None, "status", "kind", "priority", "created_at"),
         Index(None, "owner", "created_at"),
         # The fair-share claim asks for each waiting owner's most recent claim
@@ -94,7 +106,7 @@ class Job(Base):
     owner: Mapped[str] = mapped_column(String(64))
     kind: Mapped[str] = mapped_column(String(32))
     model: Mapped[str] = mapped_column(String(255))
-    status: Mapped[str] = mapped_column(String(16), default="queued")
+    status: Mapped[str] = mapped_column(String(16), default=JobStatus.QUEUED)
     priority: Mapped[int] = mapped_column(Integer, default=0)
     params: Mapped[dict[str, Any]]
 

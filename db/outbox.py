@@ -14,7 +14,7 @@ from kombu.exceptions import ChannelError
 from sqlalchemy import func, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from db.models import Job, utcnow
+from db.models import Job, JobStatus, utcnow
 from db.queue import send_job
 from db.kinds import job_kinds, kinds_on_queue
 
@@ -47,7 +47,7 @@ def send_recorded_wake_up(session: Session, celery: Celery, job_id: uuid.UUID, k
 
 
 def _record_wake_up(session: Session, job_id: uuid.UUID, sent_at) -> None:
-    session.execute(update(Job).where(Job.id == job_id, Job.status == "queued").values(enqueued_at=sent_at))
+    session.execute(update(Job).where(Job.id == job_id, Job.status == JobStatus.QUEUED).values(enqueued_at=sent_at))
     session.commit()
 
 
@@ -72,7 +72,7 @@ def resend_owed_wake_ups(sessions: sessionmaker[Session], celery: Celery, *, res
     sent = 0
     for queue in sorted({kind.queue for kind in job_kinds().values()}):
         runnable = (
-            (Job.status == "queued")
+            (Job.status == JobStatus.QUEUED)
             & Job.kind.in_(kinds_on_queue(queue))
             & or_(Job.retry_at.is_(None), Job.retry_at <= now)
         )

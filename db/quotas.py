@@ -12,11 +12,10 @@ from sqlalchemy import case, func, literal, select
 from sqlalchemy.orm import Session
 
 from db.kinds import job_kinds
-from db.models import ApiKey, Job, Owner, utcnow
+from db.models import ACTIVE_STATUSES, ApiKey, Job, JobStatus, Owner, utcnow
 from db.refusals import QuotaExceeded
 from db.settings import Settings
 
-ACTIVE_STATUSES = ("queued", "running")
 # A guess for clients: jobs finish in seconds to minutes; polling faster helps no one.
 ACTIVE_JOBS_RETRY_SECONDS = 10
 
@@ -43,7 +42,7 @@ def active_job_count(session: Session, owner: str) -> int:
 def images_requested_since(session: Session, owner: str, since: datetime) -> int:
     """Images asked for since `since` (each kind's quota units, in SQL); a job
     canceled before it started used nothing and does not count."""
-    never_ran = (Job.status == "canceled") & Job.started_at.is_(None)
+    never_ran = (Job.status == JobStatus.CANCELED) & Job.started_at.is_(None)
     counted = [(Job.kind == kind.name, kind.quota.sql()) for kind in job_kinds().values() if kind.quota is not None]
     images = case(*counted, else_=0) if counted else literal(0)
     return session.scalar(

@@ -10,12 +10,11 @@ from prometheus_client.core import GaugeMetricFamily
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from db.models import Job, utcnow
+from db.models import ACTIVE_STATUSES, Job, JobStatus, utcnow
 
 metrics = Blueprint("metrics", __name__)
 
 REGISTRY_EXTENSION = "genq.metrics"
-ACTIVE_STATUSES = ("queued", "running")
 
 
 class QueueCollector:
@@ -41,7 +40,7 @@ class QueueCollector:
             for kind, status, count in counts:
                 jobs.add_metric([kind, status], count)
             oldest = session.execute(
-                select(Job.kind, func.min(Job.created_at)).where(Job.status == "queued").group_by(Job.kind)
+                select(Job.kind, func.min(Job.created_at)).where(Job.status == JobStatus.QUEUED).group_by(Job.kind)
             )
             for kind, created_at in oldest:
                 waiting.add_metric([kind], (now - created_at).total_seconds())

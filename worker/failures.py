@@ -1,5 +1,5 @@
-"""The ways a job can fail, as the (error code, message) pair its row records, and
-which failures are worth another attempt.
+"""The ways a job can fail, as the (error code, message) pair its row records
+(db.failures.FailureCode says which codes are worth another attempt).
 
 Messages are for the job's owner: one line, the exception's type and text, never
 a traceback (that goes to the worker's log) and never longer than MESSAGE_LIMIT.
@@ -14,40 +14,40 @@ from botocore.exceptions import ConnectionError as StorageConnectionError
 from celery.exceptions import SoftTimeLimitExceeded
 from pydantic import BaseModel, ValidationError
 
+from db.failures import FailureCode
 from db.session import is_database_outage
 
 MESSAGE_LIMIT = 500
 
-# Worth another attempt, possibly on another worker: a dependency that did not
-# answer, a model that did not load here, an error nobody foresaw. The job's own
-# faults (invalid params, too big for memory, too long) fail at once.
-RETRYABLE_CODES = frozenset({"database_unavailable", "storage_unavailable", "model_load_failed", "execution_error"})
 
 
 class JobFailure(Exception):
-    """A failure with a known cause; `code` is what API clients branch on."""
+    """A failure with a known cause; `code` (a db.failures.FailureCode) is what API
+    clients branch on."""
 
-    def __init__(self, code: str, message: str) -> None:
+    def __init__(self, code: FailureCode | str, message: str) -> None:
         super().__init__(message)
-        self.code = code
+        self.code = FailureCode(code)
 
 
-def describe_failure(error: Exception) -> tuple[str, str]:
+def describe_failure(error: Exception) -> tuple[FailureCode, str]:
     if isinstance(error, JobFailure):
         return error.code, _one_line(str(error))
     if isinstance(error, torch.OutOfMemoryError):
-        return "oom", "the accelerator ran out of memory; try fewer or smaller images"
+        return FailureCode.OOM, "the accelerator ran out of memory; try fewer or smaller images"
     if isinstance(error, SoftTimeLimitExceeded):
-        return "time_limit", "the job ran past its time limit"
+        return FailureCode.TIME_LIMIT, "the job ran past its time limit"
     if is_database_outage(error):
-        return "database_unavailable", _one_line(f"the database did not answer: {error}")
+        return FailureCode.DATABASE_UNAVAILABLE, _one_line(f"the database did not answer: {error}")
     if _is_storage_outage(error):
-        return "storage_unavailable", _one_line(f"object storage did not answer: {error}")
-    return "execution_error", _one_line(f"{type(error).__name__}: {error}")
+        return FailureCode.STORAGE_UNAVAILABLE, _one_line(f"object storage did not answer: {error}")
+    return FailureCode.EXECUTION_ERROR, _one_line(f"{type(error).__name__}: {error}")
 
 
 def is_retryable(code: str) -> bool:
-    return code in RETRYABLE_CODES
+    """Whether a failure with this code is worth another attempt (FailureCode.retryable)."""
+    known = FailureCode.of(code)
+    return known is not None and known.retryable
 
 
 def is_transient(error: BaseException) -> bool:
@@ -83,4 +83,4 @@ def parse_params(spec_type: type[SpecT], params: dict, kind: str) -> SpecT:
         problems = "; ".join(
             f"{'.'.join(map(str, problem['loc'])) or 'params'}: {problem['msg']}" for problem in error.errors()
         )
-        raise JobFailure("invalid_params", f"invalid {kind} params: {problems}") from error
+        raise JobFailure(FailureCode.INVALID_PARAMS, f"invalid {kind} params: {problems}") from error

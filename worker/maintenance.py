@@ -10,7 +10,7 @@ import time
 
 from celery import Celery
 
-from db.claims import recover_expired_leases
+from db.jobs import recover_expired_leases
 from db.outbox import resend_owed_wake_ups
 from db.settings import Settings
 from db.kinds import job_kinds

@@ -19,7 +19,8 @@ from typing import Literal, TypeVar
 
 from sqlalchemy.orm import Session
 
-from db.claims import claim_batch, claim_next_jobs, peek_batch, renew_lease, retry_job, wake_up_kinds
+from db.claims import claim_batch, claim_next_jobs, peek_batch, wake_up_kinds
+from db.jobs import renew_lease, retry_job
 from db.jobs import (
     NewArtifact,
     end_canceled_job,

@@ -10,7 +10,7 @@ import uuid
 import pytest
 
 from db import jobs
-from db.claims import retry_job
+from db.jobs import retry_job
 from tests.api.conftest import authenticated_client, close_app
 from tests.support.sse import events_of
 from web import create_app

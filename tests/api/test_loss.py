@@ -5,7 +5,7 @@ only for the job's owner."""
 import uuid
 
 from db import jobs
-from db.claims import retry_job
+from db.jobs import retry_job
 from db.models import Job
 
 

@@ -10,7 +10,8 @@ import pytest
 from sqlalchemy import update
 
 from db import jobs
-from db.claims import claim_next_jobs, recover_expired_leases, renew_lease, retry_job, wake_up_kinds
+from db.claims import claim_next_jobs, wake_up_kinds
+from db.jobs import recover_expired_leases, renew_lease, retry_job
 from db.events import events_after
 from db.models import Job, utcnow
 from db.kinds.generate import GENERATE_QUEUE

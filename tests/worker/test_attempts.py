@@ -11,7 +11,8 @@ import torch
 from botocore.exceptions import EndpointConnectionError
 from celery.exceptions import SoftTimeLimitExceeded
 
-from db.claims import claim_next_jobs, recover_expired_leases
+from db.claims import claim_next_jobs
+from db.jobs import recover_expired_leases
 from db.jobs import LOCAL_OWNER, create_job, get_job
 from db.models import Job
 from db.storage import ObjectNotFound, artifact_key

@@ -11,6 +11,7 @@ import pytest
 from PIL import Image
 from sqlalchemy import func, select, update
 
+from db.events import FROM_START, events_after
 from db.jobs import LOCAL_OWNER, create_job, get_job
 from db.losses import loss_series
 from db.models import Artifact, Job
@@ -186,3 +187,21 @@ def test_losses_reported_after_the_last_progress_write_are_written_before_the_re
     assert runner.run(job_id) == "succeeded"
     with sessions() as session:
         assert [step for step, _loss in loss_series(session, job_id)] == [1, 2, 3, 4, 5]
+
+
+def test_a_job_that_ends_between_progress_writes_streams_its_complete_progress(settings, sessions):
+    job_id = submit(sessions)
+
+    def executor_that_ends_between_progress_writes(job, context):
+        for step in range(1, 26):
+            context.report_progress(step, 25)  # only step 1 is written: the interval is an hour
+        return [ArtifactOutput(index=0, kind="image", content_type="image/png", extension="png", data=b"x")]
+
+    slow_writes = settings.model_copy(update={"progress_interval_seconds": 3600})
+    runner = JobRunner(slow_writes, executors={"generate": executor_that_ends_between_progress_writes})
+
+    assert runner.run(job_id) == "succeeded"
+    with sessions() as session:
+        progress = [event.data for event in events_after(session, job_id, FROM_START) if event.type == "progress"]
+    # What the job page and every stream watcher sees last: 25 of 25, not 1 of 25.
+    assert progress[-1] == {"step": 25, "total": 25}

@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 from db.events import ARTIFACTS, CREATED_EVENT_ID, DONE, FROM_START, STATUS, events_after, last_status
 from db.job_json import position_json
 from db.jobs import get_job
-from db.models import JobEvent
+from db.models import JobEvent, JobStatus
 from db.storage import Storage
 from web.api import api
 from web.api.errors import ApiError, error_response
@@ -119,7 +119,7 @@ def _stream(services: Platform, job_id: uuid.UUID, after_id: int) -> Iterator[st
                 newer = any(
                     event.type == STATUS and event.data.get("attempt", 0) >= job.attempt for event in events
                 )
-                if job.status == "running" and job.attempt != told_running and not backlog and not newer:
+                if job.status == JobStatus.RUNNING and job.attempt != told_running and not backlog and not newer:
                     told_running = job.attempt
                     chunks.append(format_event(STATUS, {"status": "running", "attempt": job.attempt}))
                 current = position_json(session, job)

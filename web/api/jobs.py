@@ -13,7 +13,7 @@ from werkzeug.exceptions import BadRequest
 
 from db.idempotency import MAX_KEY_LENGTH, IdempotencyKeyReused, IdempotentRequest, request_hash
 from db.jobs import get_job, list_jobs
-from db.models import JOB_STATUSES, Job
+from db.models import Job, JobStatus
 from db.kinds import job_kinds
 from db.quotas import QuotaExceeded
 from db.storage import ObjectNotFound
@@ -132,7 +132,7 @@ def cancel(job_id: uuid.UUID) -> tuple[dict[str, Any], int]:
 @api.get("/jobs")
 def list_all() -> dict[str, Any]:
     page = owned_page(
-        list_jobs, status=choice_argument("status", JOB_STATUSES), kind=choice_argument("kind", tuple(job_kinds()))
+        list_jobs, status=choice_argument("status", tuple(JobStatus)), kind=choice_argument("kind", tuple(job_kinds()))
     )
     session, storage = db_session(), platform().storage
     return {"jobs": [serialize_job(session, storage, job) for job in page.rows], "next_cursor": page.next_cursor}

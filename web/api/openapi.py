@@ -9,7 +9,7 @@ route is missing from PATHS. Add a route here in the same change that adds it
 from typing import Any
 
 from db.idempotency import MAX_KEY_LENGTH
-from db.models import JOB_STATUSES
+from db.models import JobStatus
 from db.registry import MODEL_KINDS, list_models
 from db.settings import Settings
 from db.kinds import job_kinds
@@ -78,7 +78,7 @@ PATHS: dict[str, dict[str, Any]] = {
         "get": {
             "summary": "List own jobs, newest first",
             "parameters": [
-                {"name": "status", "in": "query", "schema": {"type": "string", "enum": list(JOB_STATUSES)}},
+                {"name": "status", "in": "query", "schema": {"type": "string", "enum": list(JobStatus)}},
                 {"name": "kind", "in": "query", "schema": {"type": "string", "enum": list(job_kinds())}},
                 *PAGE_PARAMETERS,
             ],

@@ -5,7 +5,7 @@ test (tests/api/test_fuzz.py) fails when an answer and these disagree.
 
 from typing import Any
 
-from db.models import JOB_STATUSES
+from db.models import JobStatus
 from db.kinds import job_kinds
 
 SCHEMA_REF = "#/components/schemas/{model}"
@@ -80,7 +80,7 @@ JOB = {
         "id": {"type": "string", "format": "uuid"},
         "kind": {"type": "string", "enum": list(job_kinds())},
         "model": {"type": "string"},
-        "status": {"type": "string", "enum": list(JOB_STATUSES)},
+        "status": {"type": "string", "enum": list(JobStatus)},
         "cancel_requested": {"type": "boolean"},
         "priority": {"type": "integer"},
         "progress": {

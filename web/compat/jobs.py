@@ -12,7 +12,8 @@ from typing import Any
 
 from flask import current_app
 
-from db.models import Artifact, Job
+from db.failures import FailureCode
+from db.models import Artifact, Job, JobStatus
 from db.quotas import QuotaExceeded
 from web.compat.errors import CompatError
 from web.compat.waiting import JobWaiter
@@ -79,16 +80,14 @@ def run_compat_job(kind: str, model: str | None, params: dict[str, Any]) -> Job:
             return succeeded(waiter.finished_job())
 
 
-# Job failures caused by what the caller sent, not by the platform: a 4xx.
-CALLER_FAILURES = frozenset({"invalid_params", "adapter_load_failed", "adapter_model_mismatch", "model_kind_mismatch"})
-
-
 def succeeded(job: Job) -> Job:
-    if job.status == "succeeded":
+    if job.status == JobStatus.SUCCEEDED:
         return job
-    if job.status == "canceled":
+    if job.status == JobStatus.CANCELED:
         raise CompatError(409, "job_canceled", f"genq job {job.id} was canceled")
-    status = 422 if job.error_code in CALLER_FAILURES else 500
+    # Caused by what the caller sent, not by the platform: a 4xx.
+    code = FailureCode.of(job.error_code)
+    status = 422 if code is not None and code.callers_fault else 500
     raise CompatError(status, job.error_code or "job_failed", f"genq job {job.id} failed: {job.error_message}")
 
 
