@@ -18,7 +18,7 @@ from db.jobs import create_job
 from db.models import Job, utcnow
 from db.outbox import send_recorded_wake_up
 from db.quotas import JobLimits, enforce_job_limits, requested_images
-from db.refusals import FieldError, ReferenceNotFound, SubmissionRejected
+from db.refusals import FieldError, ReferenceNotFound, SubmissionRejected, field_errors
 from db.registry import JOB_MODEL_KINDS, ModelEntry, default_model, find_model
 from db.settings import Settings
 from db.specs import JOB_KINDS, JobKind, SubmitRequest
@@ -44,7 +44,7 @@ def validate_submission(body: Any, settings: Settings) -> Submission:
     try:
         request = SubmitRequest.model_validate(body)
     except ValidationError as error:
-        raise SubmissionRejected("validation_error", _field_errors(error)) from None
+        raise SubmissionRejected("validation_error", field_errors(error)) from None
 
     model_kind = JOB_MODEL_KINDS[request.kind]
     model = request.model or default_model(settings, model_kind)
@@ -61,7 +61,7 @@ def validate_submission(body: Any, settings: Settings) -> Submission:
     try:
         spec = kind.spec.model_validate(request.params, context={"settings": settings})
     except ValidationError as error:
-        raise SubmissionRejected("validation_error", _field_errors(error, prefix="params")) from None
+        raise SubmissionRejected("validation_error", field_errors(error, prefix="params")) from None
     if request.webhook_url is not None:
         try:
             check_webhook_url(request.webhook_url, settings)
@@ -86,17 +86,6 @@ def _check_model_kind(job_kind: str, entry: ModelEntry) -> None:
             "model_kind_mismatch",
             [FieldError("model", f"{entry.name!r} is a {entry.kind} model; {job_kind} jobs need a {wanted} model")],
         )
-
-
-def _field_errors(error: ValidationError, prefix: str | None = None) -> list[FieldError]:
-    errors = []
-    for detail in error.errors():
-        location = [prefix] if prefix else []
-        location += [str(part) for part in detail["loc"]]
-        # pydantic prefixes a validator's ValueError text with "Value error, ".
-        message = detail["msg"].removeprefix("Value error, ")
-        errors.append(FieldError(".".join(location) or "body", message))
-    return errors
 
 
 def check_dataset_reference(session: Session, owner: str, submission: Submission) -> None:

@@ -11,11 +11,13 @@ from werkzeug.wrappers import Response
 from db.adapters import get_adapter, list_adapters
 from db.jobs import list_jobs
 from db.models import Adapter
+from db.refusals import Refusal
 from db.registry import JOB_MODEL_KINDS, default_model, list_models
 from db.specs import SCHEDULERS, AdapterRef, GenerateSpec, TextgenSpec
 from web.context import current_owner, db_session, platform
 from web.pages import pages
-from web.pages.forms import RECENT_JOBS, SubmitRefused, params_from_form, submit, validated
+from web.pages.forms import RECENT_JOBS, form_errors, params_from_form, submit
+from web.submission import validate_submission
 from web.paging import page_of
 
 # The newest adapters offered in the form's list; /adapters links to any other.
@@ -98,10 +100,10 @@ def submit_form() -> Response | tuple[str, int]:
     params = _image_params_from_form(request.form)
     body = {"kind": "generate", "model": request.form.get("model") or None, "params": params}
     try:
-        job = submit(validated(body))
-    except SubmitRefused as refused:
+        job = submit(validate_submission(body, platform().settings))
+    except Refusal as refused:
         # Shown next to the inputs, with the user's values kept.
-        return _render_image_form(request.form.to_dict(), errors=refused.errors, status=refused.status)
+        return _render_image_form(request.form.to_dict(), errors=form_errors(refused), status=refused.status)
     return redirect(url_for("pages.job_page", job_id=job.id), code=303)
 
 
@@ -130,7 +132,7 @@ def text_submit() -> Response | tuple[str, int]:
         params["stop"] = [request.form["stop"]]
     body = {"kind": "textgen", "model": request.form.get("model") or None, "params": params}
     try:
-        job = submit(validated(body))
-    except SubmitRefused as refused:
-        return _render_text_form(request.form.to_dict(), errors=refused.errors, status=refused.status)
+        job = submit(validate_submission(body, platform().settings))
+    except Refusal as refused:
+        return _render_text_form(request.form.to_dict(), errors=form_errors(refused), status=refused.status)
     return redirect(url_for("pages.job_page", job_id=job.id), code=303)
