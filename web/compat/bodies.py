@@ -5,7 +5,7 @@ What genq takes over as a job's params is typed Any there: the job's spec valida
 it, so a bad value gets the JSON API's answer (e.g. `params.width`). A body that
 does not fit is a SubmissionRejected (422 validation_error) naming the field."""
 
-from typing import Annotated, Any, Self
+from typing import Any, Self
 
 from flask import request
 from pydantic import BaseModel, ValidationError, ValidatorFunctionWrapHandler, WrapValidator
