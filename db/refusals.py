@@ -6,11 +6,26 @@ APIs and the pages, each in its own shape. Nothing is written when one is raised
 
 from dataclasses import dataclass
 
+from pydantic import ValidationError
+
 
 @dataclass(frozen=True)
 class FieldError:
     field: str  # dotted path in the request body, e.g. "params.width"
     message: str
+
+
+def field_errors(error: ValidationError, prefix: str | None = None) -> list[FieldError]:
+    """A pydantic error's failures as FieldErrors, `prefix` naming where the
+    validated object sits in the request body (e.g. "params")."""
+    errors = []
+    for detail in error.errors():
+        location = [prefix] if prefix else []
+        location += [str(part) for part in detail["loc"]]
+        # pydantic prefixes a validator's ValueError text with "Value error, ".
+        message = detail["msg"].removeprefix("Value error, ")
+        errors.append(FieldError(".".join(location) or "body", message))
+    return errors
 
 
 class Refusal(Exception):

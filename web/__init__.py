@@ -1,6 +1,8 @@
-"""The Flask app factory: the web form, the JSON API and health checks, built
-from one Settings object. The web validates, records and enqueues jobs by task
-name; it never imports torch, diffusers, transformers or the worker package."""
+"""The Flask app factory: the web form, the JSON API, the compatible APIs and
+health checks, built from one Settings object. The web validates, records and
+enqueues jobs by task name; it never imports torch, diffusers, transformers or the
+worker package. As in Flask's tutorial, the blueprints and hooks are imported
+inside create_app, so importing one web module never imports the whole app."""
 
 from celery import Celery
 from flask import Flask
@@ -10,24 +12,28 @@ from db.queue import celery_config
 from db.session import make_session_factory
 from db.settings import Settings, get_settings
 from db.storage import make_storage
-from web.api import api
-from web.api.datasets import install_upload_limit
-from web.api.events import STREAM_SLOTS
-from web.auth import install_authentication
-from web.compat import COMPAT_BLUEPRINTS
-from web.compat.jobs import WAIT_SLOTS
-from web.context import EXTENSION_NAME, Platform, close_db_session
-from web.errors import install_error_handlers
-from web.health import health
-from web.metrics import REGISTRY_EXTENSION, make_registry, metrics
-from web.pages import pages
-from web.rate_limits import install_rate_limits
-from web.security import SessionOverHttpsIsSecure, csrf, install_security_headers, secret_key
-from web.signin import signin
-from web.slots import Slots
 
 
 def create_app(settings: Settings | None = None) -> Flask:
+    from web.api import api_blueprint
+    from web.api.datasets import install_upload_limit
+    from web.api.errors import api_error_body
+    from web.api.events import STREAM_SLOTS
+    from web.auth import install_authentication
+    from web.compat.a1111 import a1111_api
+    from web.compat.errors import a1111_error_body, openai_error_body
+    from web.compat.jobs import WAIT_SLOTS
+    from web.compat.openai import openai_api
+    from web.context import EXTENSION_NAME, Platform, close_db_session
+    from web.errors import install_error_handlers
+    from web.health import health
+    from web.metrics import REGISTRY_EXTENSION, make_registry, metrics
+    from web.pages import pages_blueprint
+    from web.rate_limits import install_rate_limits
+    from web.security import SessionOverHttpsIsSecure, csrf, install_security_headers, secret_key
+    from web.signin import signin
+    from web.slots import Slots
+
     settings = settings or get_settings()
     load_kind_modules(settings.kind_modules)
     app = Flask(__name__)
@@ -56,19 +62,29 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.extensions[WAIT_SLOTS] = Slots(settings.max_compat_waits)
     app.teardown_appcontext(close_db_session)
 
+    api = api_blueprint()
+    compat_blueprints = (openai_api, a1111_api)
     csrf.init_app(app)
     csrf.exempt(api)  # web.auth demands the token where the API is used with a cookie
-    for blueprint in COMPAT_BLUEPRINTS:
+    for blueprint in compat_blueprints:
         csrf.exempt(blueprint)  # the same for the compatible APIs
     install_security_headers(app, settings)
-    install_error_handlers(app)
+    # Every failure under an API's prefix, whatever raised it, in that API's shape.
+    install_error_handlers(
+        app,
+        {
+            "/api": api_error_body,  # /api/v1, and any other path under /api
+            "/v1": openai_error_body,
+            "/sdapi": a1111_error_body,
+        },
+    )
     install_authentication(app)
     install_rate_limits(app, settings)
 
     app.register_blueprint(signin)
-    app.register_blueprint(pages)
+    app.register_blueprint(pages_blueprint())
     app.register_blueprint(api)
-    for blueprint in COMPAT_BLUEPRINTS:
+    for blueprint in compat_blueprints:
         app.register_blueprint(blueprint)
     app.register_blueprint(health)
     app.register_blueprint(metrics)

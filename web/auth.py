@@ -15,8 +15,8 @@ from werkzeug.wrappers import Response
 
 from db.accounts import authenticate_key, get_live_key, newest_live_key, record_key_use
 from db.models import ApiKey
-from web.api.errors import error_response
 from web.context import db_session, platform
+from web.errors import HttpError
 from web.security import csrf
 
 log = logging.getLogger(__name__)
@@ -32,6 +32,7 @@ SESSION_KEY_ID = "api_key_id"
 # Set by signing out, so the embedded local sign-in does not undo it at once.
 SESSION_SIGNED_OUT = "signed_out"
 LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})
+CHALLENGE = 'Bearer realm="genq"'
 UNAUTHORIZED_MESSAGE = "a valid API key is required: send the header Authorization: Bearer <key>"
 
 
@@ -88,12 +89,6 @@ def _local_signin_key() -> ApiKey | None:
     return key
 
 
-def _unauthorized() -> Response:
-    response = error_response(401, "unauthorized", UNAUTHORIZED_MESSAGE)
-    response.headers["WWW-Authenticate"] = 'Bearer realm="genq"'
-    return response
-
-
 def _request_key(*, page: bool) -> tuple[ApiKey | None, bool]:
     """The key this request authenticates with, and whether it came by the session
     cookie. A request with an Authorization header is judged by that header alone."""
@@ -104,20 +99,22 @@ def _request_key(*, page: bool) -> tuple[ApiKey | None, bool]:
     return key, key is not None
 
 
-def _api_refusal(key: ApiKey | None, by_cookie: bool) -> Response | None:
+def _checked_api_key(key: ApiKey | None, by_cookie: bool) -> ApiKey:
+    """The key of an API call, else HttpError 401 or 403 (answered in the shape of
+    the API asked, web/errors.py)."""
     if key is None:
         # For operators watching for key guessing; nothing of what was sent is logged.
         log.info("refused %s %s from %s: no valid API key", request.method, request.path, request.remote_addr)
-        return _unauthorized()
+        raise HttpError(401, "unauthorized", UNAUTHORIZED_MESSAGE, headers={"WWW-Authenticate": CHALLENGE})
     if by_cookie and request.method not in SAFE_METHODS:
         # A cookie rides along on cross-site requests; the token proves the page is ours.
         try:
             csrf.protect()
         except CSRFError:
-            return error_response(
+            raise HttpError(
                 403, "csrf_failed", "a request signed in by cookie must send the page's X-CSRFToken header"
-            )
-    return None
+            ) from None
+    return key
 
 
 def _authenticate_request() -> Response | None:
@@ -128,13 +125,9 @@ def _authenticate_request() -> Response | None:
     is_api = request.blueprint in API_BLUEPRINTS
     key, by_cookie = _request_key(page=not is_api)
     if is_api:
-        refusal = _api_refusal(key, by_cookie)
+        key = _checked_api_key(key, by_cookie)
     elif key is None:
-        refusal = redirect(url_for("signin.form", next=request.full_path.rstrip("?")))
-    else:
-        refusal = None
-    if refusal is not None:
-        return refusal
+        return redirect(url_for("signin.form", next=request.full_path.rstrip("?")))
     g.api_key = key
     if record_key_use(db_session(), key):
         db_session().commit()

@@ -1,4 +1,8 @@
-"""How failures look: the JSON error shape under /api/, a small HTML page elsewhere.
+"""The one error path: every failure of a request (an HttpError raised by a view
+or a hook, a Refusal of a submission, an HTTP error of routing or parsing, a
+database outage, anything unexpected) becomes one HttpError, answered in the
+error shape of the API its path is under (/api, /v1, /sdapi: web/api/errors.py,
+web/compat/errors.py), elsewhere as a small HTML page.
 
 An unexpected exception is logged here and answered with a generic 500; its
 text never reaches the client. A database that does not answer is a 503
@@ -6,72 +10,103 @@ text never reaches the client. A database that does not answer is a 503
 """
 
 import logging
+from collections.abc import Callable, Mapping
+from typing import Any
 
-from flask import Flask, Response, render_template, request
+from flask import Flask, Response, current_app, jsonify, render_template, request
 from sqlalchemy.exc import SQLAlchemyError
-from werkzeug.exceptions import HTTPException, InternalServerError, ServiceUnavailable
+from werkzeug.exceptions import HTTPException
+from werkzeug.http import HTTP_STATUS_CODES
 
+from db.refusals import Refusal
 from db.session import is_database_outage
-from web.api.errors import ApiError, api_error_response, error_response
 
 logger = logging.getLogger(__name__)
 
-API_PREFIX = "/api/"
+ERROR_SHAPES = "genq.error_shapes"
 # About how long a database restart or failover takes.
 DATABASE_RETRY_AFTER_SECONDS = 5
 
 
-def _is_api_request() -> bool:
-    return request.path.startswith(API_PREFIX)
+class HttpError(Exception):
+    """An answer with an error status: raised by views and hooks, and what every
+    other failure is turned into (http_error_of) before it is rendered.
+
+    details: the fields at fault, [{"field", "message", ...}], or None."""
+
+    def __init__(
+        self,
+        status: int,
+        code: str,
+        message: str,
+        details: list[dict[str, Any]] | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+        self.details = details
+        self.headers = dict(headers or {})
 
 
-def _http_error_code(error: HTTPException) -> str:
-    # "Method Not Allowed" -> "method_not_allowed"
-    return (error.name or "error").lower().replace(" ", "_")
+# The body of an error in one API's shape.
+ErrorShape = Callable[[HttpError], dict[str, Any]]
 
 
-def _handle_http_exception(error: HTTPException) -> Response:
-    status = error.code or 500
-    if _is_api_request():
-        response = error_response(status, _http_error_code(error), error.description or error.name)
+def http_error_of(error: Exception) -> HttpError:
+    if isinstance(error, HttpError):
+        return error
+    if isinstance(error, Refusal):
+        details = [{"field": field.field, "message": field.message} for field in error.errors]
+        return HttpError(error.status, error.code, error.message, details or None, error.headers)
+    if isinstance(error, HTTPException):
+        status = error.code or 500
         # Keep what the exception adds besides its HTML body, e.g. Allow on a 405.
-        for name, value in error.get_headers():
-            if name.lower() != "content-type":
-                response.headers[name] = value
-        return response
-    return Response(
-        render_template("error.html", status=status, title=error.name, message=error.description),
-        status=status,
-    )
+        headers = {name: value for name, value in error.get_headers() if name.lower() != "content-type"}
+        name = error.name or HTTP_STATUS_CODES.get(status, "error")
+        # "Method Not Allowed" -> "method_not_allowed"
+        return HttpError(status, name.lower().replace(" ", "_"), error.description or name, headers=headers)
+    if isinstance(error, SQLAlchemyError) and is_database_outage(error):
+        logger.warning("the database did not answer on %s %s: %s", request.method, request.path, error)
+        return HttpError(
+            503,
+            "database_unavailable",
+            "the database is not answering; try again in a few seconds",
+            headers={"Retry-After": str(DATABASE_RETRY_AFTER_SECONDS)},
+        )
+    logger.error("unhandled error on %s %s", request.method, request.path, exc_info=error)
+    return HttpError(500, "internal_error", "an internal error occurred; it has been logged")
 
 
-def _handle_unexpected(error: Exception) -> Response:
-    logger.exception("unhandled error on %s %s", request.method, request.path)
-    if _is_api_request():
-        return error_response(500, "internal_error", "an internal error occurred; it has been logged")
-    internal = InternalServerError()
-    return Response(
-        render_template("error.html", status=500, title=internal.name, message=internal.description),
-        status=500,
-    )
+def _shape_of(path: str) -> ErrorShape | None:
+    shapes: dict[str, ErrorShape] = current_app.extensions[ERROR_SHAPES]
+    for prefix, shape in shapes.items():
+        if path == prefix or path.startswith(prefix + "/"):
+            return shape
+    return None
 
 
-def _handle_database_error(error: SQLAlchemyError) -> Response:
-    if not is_database_outage(error):
-        return _handle_unexpected(error)
-    logger.warning("the database did not answer on %s %s: %s", request.method, request.path, error)
-    message = "the database is not answering; try again in a few seconds"
-    if _is_api_request():
-        response = error_response(503, "database_unavailable", message)
+def error_response(error: HttpError) -> Response:
+    """The error in the shape of the API the request's path is under, else an HTML page."""
+    shape = _shape_of(request.path)
+    if shape is None:
+        title = HTTP_STATUS_CODES.get(error.status, "Error")
+        response = Response(render_template("error.html", status=error.status, title=title, message=error.message))
     else:
-        title = ServiceUnavailable().name
-        response = Response(render_template("error.html", status=503, title=title, message=message), status=503)
-    response.headers["Retry-After"] = str(DATABASE_RETRY_AFTER_SECONDS)
+        response = jsonify(shape(error))
+    response.status_code = error.status
+    response.headers.update(error.headers)
     return response
 
 
-def install_error_handlers(app: Flask) -> None:
-    app.register_error_handler(ApiError, api_error_response)
-    app.register_error_handler(HTTPException, _handle_http_exception)
-    app.register_error_handler(SQLAlchemyError, _handle_database_error)
-    app.register_error_handler(Exception, _handle_unexpected)
+def _handle(error: Exception) -> Response:
+    return error_response(http_error_of(error))
+
+
+def install_error_handlers(app: Flask, shapes: dict[str, ErrorShape]) -> None:
+    """shapes: {path prefix: the error shape of the API under it}. Errors raised
+    before a view runs (web.auth, the rate limiter, a database outage) and for paths
+    no route matches (404, 405) take the same path, so they come in the same shape."""
+    app.extensions[ERROR_SHAPES] = shapes
+    app.register_error_handler(Exception, _handle)

@@ -13,9 +13,9 @@ from flask import Flask, Response, g, request
 from flask_limiter import Limiter, RateLimitExceeded
 
 from db.settings import Settings
-from web.api.errors import error_response
 from web.auth import API_BLUEPRINTS
 from web.context import current_api_key, platform
+from web.errors import HttpError, error_response
 
 logger = logging.getLogger(__name__)
 
@@ -46,11 +46,9 @@ def _not_an_authenticated_api_call() -> bool:
 
 
 def _rate_limited(error: RateLimitExceeded) -> Response:
-    return error_response(
-        429,
-        "rate_limit_exceeded",
-        f"this key may make {error.limit.limit.amount} requests per minute; retry after Retry-After seconds",
-    )
+    # Retry-After is added with the other limit headers, below.
+    message = f"this key may make {error.limit.limit.amount} requests per minute; retry after Retry-After seconds"
+    return error_response(HttpError(429, "rate_limit_exceeded", message))
 
 
 def install_rate_limits(app: Flask, settings: Settings) -> None:

@@ -15,7 +15,7 @@ from db.jobs import create_job
 from db.models import Job, utcnow
 from db.outbox import send_recorded_wake_up
 from db.quotas import JobLimits, enforce_job_limits
-from db.refusals import FieldError, ReferenceNotFound, SubmissionRejected
+from db.refusals import FieldError, SubmissionRejected, field_errors
 from db.registry import ModelEntry, default_model, find_model
 from db.settings import Settings
 from db.kinds import find_kind, job_kinds
@@ -43,7 +43,7 @@ def validate_submission(body: Any, settings: Settings) -> Submission:
     try:
         request = SubmitRequest.model_validate(body)
     except ValidationError as error:
-        raise SubmissionRejected("validation_error", _field_errors(error)) from None
+        raise SubmissionRejected("validation_error", field_errors(error)) from None
 
     kind = find_kind(request.kind)
     if kind is None:
@@ -62,7 +62,7 @@ def validate_submission(body: Any, settings: Settings) -> Submission:
     try:
         spec = kind.spec.model_validate(request.params, context={"settings": settings})
     except ValidationError as error:
-        raise SubmissionRejected("validation_error", _field_errors(error, prefix="params")) from None
+        raise SubmissionRejected("validation_error", field_errors(error, prefix="params")) from None
     if request.webhook_url is not None:
         try:
             check_webhook_url(request.webhook_url, settings)
@@ -84,17 +84,6 @@ def _check_model_kind(kind: JobKind, entry: ModelEntry) -> None:
     if entry.kind != kind.model_kind:
         message = f"{entry.name!r} is a {entry.kind} model; {kind.name} jobs need a {kind.model_kind} model"
         raise SubmissionRejected("model_kind_mismatch", [FieldError("model", message)])
-
-
-def _field_errors(error: ValidationError, prefix: str | None = None) -> list[FieldError]:
-    errors = []
-    for detail in error.errors():
-        location = [prefix] if prefix else []
-        location += [str(part) for part in detail["loc"]]
-        # pydantic prefixes a validator's ValueError text with "Value error, ".
-        message = detail["msg"].removeprefix("Value error, ")
-        errors.append(FieldError(".".join(location) or "body", message))
-    return errors
 
 
 def check_references(session: Session, owner: str, submission: Submission) -> None:

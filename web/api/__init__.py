@@ -6,5 +6,11 @@ from flask import Blueprint
 
 api = Blueprint("api", __name__, url_prefix="/api/v1")
 
-# Importing the view modules registers their routes on the blueprint.
-from web.api import adapters, datasets, events, jobs, loss, models, openapi, webhooks  # noqa: E402, F401
+
+def api_blueprint() -> Blueprint:
+    """The blueprint with every route on it: each view module adds its own when
+    imported, here rather than above, so that importing one web module never
+    imports the whole API."""
+    from web.api import adapters, datasets, events, jobs, loss, models, openapi, webhooks  # noqa: F401
+
+    return api

@@ -23,7 +23,7 @@ from db.jobs import get_job
 from db.models import JobEvent, JobStatus
 from db.storage import Storage
 from web.api import api
-from web.api.errors import ApiError, error_response
+from web.api.errors import ApiError
 from web.api.jobs import owned_job
 from web.api.serializers import serialize_artifact
 from web.context import Platform, db_session, platform
@@ -70,11 +70,9 @@ def job_events(job_id: uuid.UUID) -> Response:
 
     slots: Slots = current_app.extensions[STREAM_SLOTS]
     if not slots.take():
-        response = error_response(
-            503, "too_many_streams", "this server has no free event stream; retry shortly"
+        raise ApiError(
+            503, "too_many_streams", "this server has no free event stream; retry shortly", headers={"Retry-After": "2"}
         )
-        response.headers["Retry-After"] = "2"
-        return response
     stream = _stream(services, job_id, after_id)
     response = Response(stream_with_context(stream), mimetype="text/event-stream")
     # Runs when the server closes the response, however it ends (done, time out, client gone).

@@ -11,11 +11,10 @@ from typing import Any
 from flask import Response, request, url_for
 from werkzeug.exceptions import BadRequest
 
-from db.idempotency import MAX_KEY_LENGTH, IdempotencyKeyReused, IdempotentRequest, request_hash
+from db.idempotency import MAX_KEY_LENGTH, IdempotentRequest, request_hash
 from db.jobs import get_job, list_jobs
-from db.models import Job, JobStatus
 from db.kinds import job_kinds
-from db.quotas import QuotaExceeded
+from db.models import Job, JobStatus
 from db.storage import ObjectNotFound
 from web.api import api
 from web.api.errors import ApiError
@@ -23,7 +22,8 @@ from web.api.listing import choice_argument, owned_page
 from web.api.serializers import serialize_job
 from web.cancel import cancel_owned_job
 from web.context import current_job_limits, current_owner, db_session, platform
-from web.submission import ReferenceNotFound, SubmissionRejected, submit_job, validate_submission
+from web.submission import submit_job, validate_submission
+
 
 def _json_body() -> Any:
     if not request.is_json:
@@ -57,54 +57,23 @@ def _idempotent_request(body: Any) -> IdempotentRequest | None:
     return IdempotentRequest(key, request_hash(body))
 
 
-def _rejection(rejected: SubmissionRejected) -> ApiError:
-    return ApiError(
-        422,
-        rejected.code,
-        str(rejected),
-        [{"field": error.field, "message": error.message} for error in rejected.errors],
-    )
-
-
 @api.post("/jobs")
 def submit() -> tuple[dict[str, Any], int, dict[str, str]]:
     """202 with a new job; 200 with the earlier job when an Idempotency-Key repeats
-    with the same body."""
+    with the same body. A refused one (db/refusals.py) is answered by web/errors.py."""
     services = platform()
     body = _json_body()
     idempotent = _idempotent_request(body)
-    try:
-        submission = validate_submission(body, services.settings)
-    except SubmissionRejected as rejected:
-        raise _rejection(rejected) from None
+    submission = validate_submission(body, services.settings)
     session = db_session()
-    try:
-        job, created = submit_job(
-            session,
-            services.celery,
-            owner=current_owner(),
-            submission=submission,
-            limits=current_job_limits(),
-            idempotent=idempotent,
-        )
-    except QuotaExceeded as exceeded:
-        raise ApiError(
-            429, exceeded.code, exceeded.message, headers={"Retry-After": str(exceeded.retry_after_seconds)}
-        ) from None
-    except ReferenceNotFound as missing:
-        raise ApiError(
-            404, missing.code, str(missing), [{"field": missing.field, "message": str(missing)}]
-        ) from None
-    except SubmissionRejected as rejected:  # checks against the owner's rows (an adapter's model)
-        raise _rejection(rejected) from None
-    except IdempotencyKeyReused:
-        message = "was used before with a different request body; use a new key for a new job"
-        raise ApiError(
-            422,
-            "idempotency_key_reused",
-            f"Idempotency-Key: {message}",
-            [{"field": "headers.Idempotency-Key", "message": message}],
-        ) from None
+    job, created = submit_job(
+        session,
+        services.celery,
+        owner=current_owner(),
+        submission=submission,
+        limits=current_job_limits(),
+        idempotent=idempotent,
+    )
     location = url_for("api.get_one", job_id=job.id)
     return serialize_job(session, services.storage, job), 202 if created else 200, {"Location": location}
 

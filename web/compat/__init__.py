@@ -2,8 +2,3 @@
 (openai.py, under /v1) and AUTOMATIC1111's (a1111.py, under /sdapi/v1). Each call
 becomes an ordinary genq job (jobs.py) that the request waits for (waiting.py).
 Like all of web/, this never imports torch, transformers or the worker."""
-
-from web.compat.a1111 import a1111_api
-from web.compat.openai import openai_api
-
-COMPAT_BLUEPRINTS = (openai_api, a1111_api)

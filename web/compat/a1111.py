@@ -6,17 +6,18 @@ docs/compatibility.md maps every field. Errors come as `{"error", "detail"}`.
 
 import base64
 import json
-from typing import Any
+from typing import Annotated, Any
 
-from flask import Blueprint, Response, request
-from werkzeug.exceptions import HTTPException
+from flask import Blueprint
+from pydantic import ConfigDict
 
 from db.job_json import isoformat, position_json, progress_json
 from db.jobs import list_jobs
 from db.models import Job
+from db.refusals import FieldError, SubmissionRejected
 from db.registry import list_models
 from web.cancel import cancel_owned_job
-from web.compat.errors import CompatError, genq_error
+from web.compat.bodies import CompatBody, JobParam, present, reworded
 from web.compat.jobs import artifact_bytes, run_compat_job
 from web.context import current_owner, db_session, platform
 
@@ -41,40 +42,76 @@ SCHEDULER_OF_SAMPLER = {
 }
 
 
+class Txt2ImgRequest(CompatBody):
+    """POST /sdapi/v1/txt2img."""
+
+    model_config = ConfigDict(extra="allow")  # the whole request is echoed back as `parameters`
+
+    prompt: JobParam = None
+    negative_prompt: JobParam = None
+    width: JobParam = None
+    height: JobParam = None
+    steps: JobParam = None
+    cfg_scale: JobParam = None
+    seed: JobParam = None  # -1: drawn at submit
+    batch_size: Annotated[int | None, reworded("must be an integer")] = None
+    n_iter: Annotated[int | None, reworded("must be an integer")] = None
+    sampler_name: str | None = None
+    sampler_index: str | None = None
+    override_settings: Annotated[dict[str, Any] | None, reworded("must be an object")] = None
+
+    @property
+    def batches(self) -> tuple[int, int]:
+        """(batch_size, n_iter), A1111's defaults filled in."""
+        return self.batch_size or 1, self.n_iter or 1
+
+    @property
+    def sampler(self) -> str | None:
+        return self.sampler_name or self.sampler_index
+
+    @property
+    def checkpoint(self) -> Any:
+        """The model asked for; absent: the default image model."""
+        return (self.override_settings or {}).get("sd_model_checkpoint")
+
+    def job_params(self) -> dict[str, Any]:
+        batch_size, n_iter = self.batches
+        params: dict[str, Any] = {"prompt": self.prompt, "num_images": batch_size * n_iter}
+        return params | present({
+            "negative_prompt": self.negative_prompt,
+            "width": self.width,
+            "height": self.height,
+            "steps": self.steps,
+            "guidance_scale": self.cfg_scale,
+            "seed": None if self.seed == -1 else self.seed,
+            "scheduler": self._scheduler(),
+        })
+
+    def _scheduler(self) -> str | None:
+        if self.sampler is None:
+            return None  # the model's own
+        scheduler = SCHEDULER_OF_SAMPLER.get(self.sampler.lower())
+        if scheduler is None:
+            field = "sampler_name" if self.sampler_name else "sampler_index"
+            message = f"{self.sampler!r} is not offered; see GET /sdapi/v1/samplers"
+            raise SubmissionRejected("unknown_sampler", [FieldError(field, message)])
+        return scheduler
+
+
 @a1111_api.post("/txt2img")
 def txt2img() -> dict[str, Any]:
-    body = request.get_json(silent=True)
-    if not isinstance(body, dict):
-        raise CompatError(400, "invalid_json", "the body must be a JSON object")
-    batch_size, n_iter = body.get("batch_size") or 1, body.get("n_iter") or 1
-    if not isinstance(batch_size, int) or not isinstance(n_iter, int):
-        raise CompatError(422, "validation_error", "batch_size and n_iter must be integers")
-    params: dict[str, Any] = {"prompt": body.get("prompt"), "num_images": batch_size * n_iter}
-    for field, name in {"negative_prompt": "negative_prompt", "width": "width", "height": "height",
-                        "steps": "steps", "cfg_scale": "guidance_scale"}.items():
-        if body.get(field) is not None:
-            params[name] = body[field]
-    if body.get("seed") not in (None, -1):
-        params["seed"] = body["seed"]
-    sampler = body.get("sampler_name") or body.get("sampler_index")
-    if sampler is not None:
-        scheduler = SCHEDULER_OF_SAMPLER.get(str(sampler).lower())
-        if scheduler is None:
-            message = f"sampler {sampler!r} is not offered; see GET /sdapi/v1/samplers"
-            raise CompatError(422, "unknown_sampler", message)
-        params["scheduler"] = scheduler
-    overrides = body.get("override_settings") or {}
-    if not isinstance(overrides, dict):
-        raise CompatError(422, "validation_error", "override_settings: must be an object")
-    model = overrides.get("sd_model_checkpoint")
-    job = run_compat_job("generate", model, params)
+    body = Txt2ImgRequest.from_request()
+    job = run_compat_job("generate", body.checkpoint, body.job_params())
 
     images = [base64.b64encode(artifact_bytes(artifact)).decode("ascii") for artifact in job.artifacts]
     spec = job.params
     seeds = [artifact.seed for artifact in job.artifacts]
     size = (job.artifacts[0].width, job.artifacts[0].height) if job.artifacts else (spec["width"], spec["height"])
-    parameters = body | {"seed": spec["seed"], "width": size[0], "height": size[1], "steps": spec["steps"],
-                         "cfg_scale": spec["guidance_scale"], "batch_size": batch_size, "n_iter": n_iter}
+    batch_size, n_iter = body.batches
+    parameters = body.model_dump(exclude_unset=True) | {
+        "seed": spec["seed"], "width": size[0], "height": size[1], "steps": spec["steps"],
+        "cfg_scale": spec["guidance_scale"], "batch_size": batch_size, "n_iter": n_iter,
+    }
     info = {
         "prompt": spec["prompt"],
         "all_prompts": [spec["prompt"]] * len(images),
@@ -84,7 +121,7 @@ def txt2img() -> dict[str, Any]:
         "subseed": -1,
         "width": size[0],
         "height": size[1],
-        "sampler_name": sampler,
+        "sampler_name": body.sampler,
         "cfg_scale": spec["guidance_scale"],
         "steps": spec["steps"],
         "batch_size": batch_size,
@@ -149,23 +186,3 @@ def sd_models() -> list[dict[str, Any]]:
 @a1111_api.get("/samplers")
 def samplers() -> list[dict[str, Any]]:
     return [{"name": name, "aliases": aliases, "options": {}} for name, (_, aliases) in SAMPLERS.items()]
-
-
-@a1111_api.errorhandler(CompatError)
-def _compat_error(error: CompatError) -> tuple[dict[str, Any], int, dict[str, str]]:
-    return {"error": error.code, "detail": error.message}, error.status, error.headers
-
-
-@a1111_api.errorhandler(HTTPException)
-def _http_error(error: HTTPException) -> tuple[dict[str, Any], int]:
-    return {"error": (error.name or "error").lower().replace(" ", "_"), "detail": error.description}, error.code or 500
-
-
-@a1111_api.after_request
-def _in_a1111_shape(response: Response) -> Response:
-    """Errors answered before a view ran (auth, rate limits, outages) in A1111's shape."""
-    found = genq_error(response)
-    if found is not None:
-        code, message = found
-        response.set_data(json.dumps({"error": code, "detail": message}))
-    return response

@@ -9,43 +9,53 @@ Reads template files only; never imports transformers (the web must not).
 import json
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal
 
 from jinja2 import TemplateError
 from jinja2.sandbox import ImmutableSandboxedEnvironment
+from pydantic import BaseModel, BeforeValidator, Field, TypeAdapter, ValidationError
 
+from db.refusals import SubmissionRejected, field_errors
 from db.registry import find_model
 from db.settings import Settings
+from web.compat.bodies import reworded
 from web.compat.errors import CompatError
 
 PLAIN_TEMPLATE = (
     "{% for message in messages %}{{ message['role'] }}: {{ message['content'] }}\n{% endfor %}"
     "{% if add_generation_prompt %}assistant: {% endif %}"
 )
-ROLES = frozenset({"system", "developer", "user", "assistant", "tool"})
+Role = Literal["system", "developer", "user", "assistant", "tool"]
+ROLES = Role.__args__
+
+
+def _text_of_parts(content: Any) -> Any:
+    """A list of content parts as the text of its text parts (images and the like are dropped)."""
+    if not isinstance(content, list):
+        return content
+    return "".join(part["text"] for part in content if isinstance(part, dict) and isinstance(part.get("text"), str))
+
+
+class ChatMessage(BaseModel):
+    role: Role
+    content: Annotated[str | None, BeforeValidator(_text_of_parts)] = None
+
+
+ChatMessages = Annotated[
+    list[Annotated[ChatMessage, reworded(f"needs a role ({', '.join(sorted(ROLES))}) and text content")]],
+    Field(min_length=1),
+    reworded("must be a non-empty list"),
+]
+_CHAT_MESSAGES = TypeAdapter(ChatMessages)
 
 
 def chat_messages(raw: Any) -> list[dict[str, str]]:
     """OpenAI's messages as {role, content} with text content; a list of parts keeps its text parts."""
-    if not isinstance(raw, list) or not raw:
-        raise CompatError(422, "validation_error", "messages: must be a non-empty list", param="messages")
-    messages = []
-    for position, message in enumerate(raw):
-        role = message.get("role") if isinstance(message, dict) else None
-        content = message.get("content") if isinstance(message, dict) else None
-        if isinstance(content, list):
-            content = "".join(
-                part["text"] for part in content if isinstance(part, dict) and isinstance(part.get("text"), str)
-            )
-        if role not in ROLES or not isinstance(content, str | None):
-            raise CompatError(
-                422,
-                "validation_error",
-                f"messages.{position}: needs a role ({', '.join(sorted(ROLES))}) and text content",
-                param=f"messages.{position}",
-            )
-        messages.append({"role": role, "content": content or ""})
-    return messages
+    try:
+        messages = _CHAT_MESSAGES.validate_python(raw)
+    except ValidationError as error:
+        raise SubmissionRejected("validation_error", field_errors(error, prefix="messages")) from None
+    return [{"role": message.role, "content": message.content or ""} for message in messages]
 
 
 def render_chat(settings: Settings, model: str | None, messages: list[dict[str, str]]) -> str:

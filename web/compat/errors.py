@@ -1,41 +1,32 @@
-"""A compatible endpoint's failure, rendered by each blueprint in its API's own
-error shape (OpenAI's `{"error": {"message", "type", "param", "code"}}`, A1111's
-`{"error", "detail"}`), with genq's code and a message for the client."""
+"""The compatible APIs' error shapes, OpenAI's `{"error": {"message", "type",
+"param", "code"}}` and A1111's `{"error", "detail"}`, each with genq's code and a
+message for the client; web/errors.py answers every failure under /v1 and
+/sdapi in them, whatever raised it (a view, web.auth, the rate limiter, routing)."""
 
-from flask import Response
+from typing import Any
+
+from web.errors import HttpError
 
 # OpenAI's SDK retries 408, 409, 429 and 5xx unless told not to: a retry of a
-# compat call would submit another job.
+# compat call whose job was made would submit another job.
 NO_RETRY_HEADERS = {"x-should-retry": "false"}
 
 
-class CompatError(Exception):
-    """retry_after: seconds after which the same call may succeed (nothing was made)."""
+class CompatError(HttpError):
+    """A compatible call's failure about its job (the wait, the job's end), which a
+    retry would not mend; retry_after: seconds after which the same call may
+    succeed, because nothing was made."""
 
-    def __init__(
-        self, status: int, code: str, message: str, param: str | None = None, retry_after: int | None = None
-    ) -> None:
-        super().__init__(message)
-        self.status = status
-        self.code = code
-        self.message = message
-        self.param = param
-        self.retry_after = retry_after
-
-    @property
-    def headers(self) -> dict[str, str]:
-        if self.retry_after is not None:
-            return {"Retry-After": str(self.retry_after)}
-        return NO_RETRY_HEADERS
+    def __init__(self, status: int, code: str, message: str, retry_after: int | None = None) -> None:
+        headers = NO_RETRY_HEADERS if retry_after is None else {"Retry-After": str(retry_after)}
+        super().__init__(status, code, message, headers=headers)
 
 
-def genq_error(response: Response) -> tuple[str, str] | None:
-    """(code, message) of a response in genq's own error shape (made by the app's
-    handlers before a compat view ran: auth, rate limits, outages), else None."""
-    if response.status_code < 400 or not response.is_json:
-        return None
-    body = response.get_json(silent=True)
-    error = body.get("error") if isinstance(body, dict) else None
-    if not isinstance(error, dict) or "code" not in error or "type" in error:
-        return None
-    return str(error["code"]), str(error.get("message", ""))
+def openai_error_body(error: HttpError) -> dict[str, Any]:
+    error_type = "invalid_request_error" if error.status < 500 else "server_error"
+    param = error.details[0]["field"] if error.details else None
+    return {"error": {"message": error.message, "type": error_type, "param": param, "code": error.code}}
+
+
+def a1111_error_body(error: HttpError) -> dict[str, Any]:
+    return {"error": error.code, "detail": error.message}

@@ -14,12 +14,11 @@ from flask import current_app
 
 from db.failures import FailureCode
 from db.models import Artifact, Job, JobStatus
-from db.quotas import QuotaExceeded
 from web.compat.errors import CompatError
 from web.compat.waiting import JobWaiter
 from web.context import current_job_limits, current_owner, db_session, platform
 from web.slots import Slots
-from web.submission import ReferenceNotFound, SubmissionRejected, submit_job, validate_submission
+from web.submission import submit_job, validate_submission
 
 
 WAIT_SLOTS = "genq.compat_wait_slots"
@@ -49,24 +48,18 @@ def wait_slot() -> Iterator[None]:
 
 def submit_compat_job(kind: str, model: str | None, params: dict[str, Any]) -> tuple[uuid.UUID, dict[str, Any]]:
     """Queue the job as POST /api/v1/jobs would; its id and its params as validated
-    (defaults filled in, types coerced). Closes the request's database session
-    after, so that waiting holds no connection."""
+    (defaults filled in, types coerced). A refusal (db/refusals.py) is answered by
+    web/errors.py in the API's shape. Closes the request's database session after,
+    so that waiting holds no connection."""
     services = platform()
     body: dict[str, Any] = {"kind": kind, "params": params}
     if model is not None:
         body["model"] = model
-    try:
-        submission = validate_submission(body, services.settings)
-        session = db_session()
-        job, _created = submit_job(
-            session, services.celery, owner=current_owner(), submission=submission, limits=current_job_limits()
-        )
-    except SubmissionRejected as rejected:
-        raise CompatError(422, rejected.code, str(rejected), param=rejected.errors[0].field) from None
-    except QuotaExceeded as exceeded:
-        raise CompatError(429, exceeded.code, exceeded.message) from None
-    except ReferenceNotFound as missing:
-        raise CompatError(404, missing.code, str(missing), param=missing.field) from None
+    submission = validate_submission(body, services.settings)
+    session = db_session()
+    job, _created = submit_job(
+        session, services.celery, owner=current_owner(), submission=submission, limits=current_job_limits()
+    )
     session.close()
     return job.id, submission.params
 

@@ -9,18 +9,19 @@ import json
 import re
 import time
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import Annotated, Any, Literal
 from urllib.parse import urljoin
 
 from flask import Blueprint, Response, request, stream_with_context
-from werkzeug.exceptions import HTTPException
+from pydantic import AfterValidator, Field, StringConstraints
 
 from db.job_signals import TEXT
 from db.models import Job
 from db.registry import default_model, find_model, list_models
 from web.api.serializers import serialize_artifact
-from web.compat.chat import chat_messages, render_chat
-from web.compat.errors import CompatError, genq_error
+from web.compat.bodies import CompatBody, JobParam, present, reworded
+from web.compat.chat import ChatMessages, chat_messages, render_chat
+from web.compat.errors import CompatError, openai_error_body
 from web.compat.jobs import artifact_bytes, run_compat_job, submit_compat_job, succeeded, take_wait_slot
 from web.compat.waiting import JobWaiter
 from web.context import current_owner, platform
@@ -32,51 +33,100 @@ OPENAI_IMAGE_MODELS = re.compile(r"^(dall-e-\d|gpt-image-.*)$")
 SIZE = re.compile(r"^(\d{2,5})x(\d{2,5})$")
 # The SDK's default max_tokens of the completions API.
 DEFAULT_COMPLETION_TOKENS = 16
-# {OpenAI field: genq param}; genq's own params ride in the SDK's extra_body.
-IMAGE_PARAMS = {
-    "n": "num_images",
-    "seed": "seed",
-    "negative_prompt": "negative_prompt",
-    "steps": "steps",
-    "guidance_scale": "guidance_scale",
-    "scheduler": "scheduler",
-}
-TEXT_PARAMS = {
-    "temperature": "temperature",
-    "top_p": "top_p",
-    "n": "num_return_sequences",
-    "seed": "seed",
-    "top_k": "top_k",
-    "repetition_penalty": "repetition_penalty",
-}
 
 
-def _body() -> dict[str, Any]:
-    body = request.get_json(silent=True)
-    if not isinstance(body, dict):
-        raise CompatError(400, "invalid_json", "the body must be a JSON object")
-    return body
+class ImagesRequest(CompatBody):
+    """POST /v1/images/generations; genq's own params ride in the SDK's extra_body."""
+
+    prompt: JobParam = None
+    model: str | None = None
+    n: JobParam = None
+    size: Annotated[
+        str | None, StringConstraints(pattern=f"^auto$|{SIZE.pattern}"),
+        reworded("must be WIDTHxHEIGHT, e.g. 512x512, or auto"),
+    ] = None
+    response_format: Annotated[Literal["url", "b64_json"] | None, reworded("must be url or b64_json")] = None
+    seed: JobParam = None
+    negative_prompt: JobParam = None
+    steps: JobParam = None
+    guidance_scale: JobParam = None
+    scheduler: JobParam = None
+
+    def job_params(self) -> dict[str, Any]:
+        # Absent or auto: the model's native size.
+        match = SIZE.match(self.size or "")
+        size = {"width": int(match[1]), "height": int(match[2])} if match else {}
+        return {"prompt": self.prompt, **size} | present({
+            "num_images": self.n,
+            "seed": self.seed,
+            "negative_prompt": self.negative_prompt,
+            "steps": self.steps,
+            "guidance_scale": self.guidance_scale,
+            "scheduler": self.scheduler,
+        })
 
 
-def _passed(body: dict[str, Any], names: dict[str, str]) -> dict[str, Any]:
-    """{genq param: value} for each OpenAI field present in the body."""
-    return {genq: body[field] for field, genq in names.items() if body.get(field) is not None}
+class TextRequest(CompatBody):
+    """What completions and chat completions share."""
+
+    model: str | None = None
+    stream: bool | None = None
+    temperature: JobParam = None
+    top_p: JobParam = None
+    n: JobParam = None
+    seed: JobParam = None
+    stop: Annotated[str | list[JobParam] | None, reworded("must be a string or a list of strings")] = None
+    top_k: JobParam = None
+    repetition_penalty: JobParam = None
+
+    def text_params(self) -> dict[str, Any]:
+        return present({
+            "temperature": self.temperature,
+            "top_p": self.top_p,
+            "num_return_sequences": self.n,
+            "seed": self.seed,
+            "top_k": self.top_k,
+            "repetition_penalty": self.repetition_penalty,
+            "stop": [self.stop] if isinstance(self.stop, str) else self.stop,
+        })
+
+
+def _one_prompt(prompt: str | list[str]) -> str:
+    return prompt[0] if isinstance(prompt, list) else prompt
+
+
+class CompletionsRequest(TextRequest):
+    """POST /v1/completions."""
+
+    prompt: Annotated[
+        str | Annotated[list[str], Field(min_length=1, max_length=1)],
+        AfterValidator(_one_prompt),
+        reworded("must be one string"),
+    ]
+    max_tokens: JobParam = None
+
+    def job_params(self) -> dict[str, Any]:
+        return {"prompt": self.prompt, "max_new_tokens": self.max_tokens or DEFAULT_COMPLETION_TOKENS}
+
+
+class ChatCompletionsRequest(TextRequest):
+    """POST /v1/chat/completions."""
+
+    messages: ChatMessages
+    max_completion_tokens: JobParam = None
+    max_tokens: JobParam = None
 
 
 @openai_api.post("/images/generations")
 def generate_images() -> dict[str, Any]:
-    body = _body()
-    response_format = body.get("response_format") or "url"
-    if response_format not in ("url", "b64_json"):
-        raise CompatError(422, "validation_error", "response_format: must be url or b64_json", "response_format")
-    model = body.get("model")
-    if isinstance(model, str) and OPENAI_IMAGE_MODELS.match(model) and not find_model(platform().settings, model):
+    body = ImagesRequest.from_request()
+    model = body.model
+    if model is not None and OPENAI_IMAGE_MODELS.match(model) and not find_model(platform().settings, model):
         model = None
-    params = {"prompt": body.get("prompt"), **_image_size(body.get("size"))} | _passed(body, IMAGE_PARAMS)
-    job = run_compat_job("generate", model, params)
+    job = run_compat_job("generate", model, body.job_params())
     data = []
     for artifact in job.artifacts:
-        if response_format == "b64_json":
+        if body.response_format == "b64_json":
             encoded = base64.b64encode(artifact_bytes(artifact)).decode("ascii")
             data.append({"b64_json": encoded, "revised_prompt": None})
         else:
@@ -86,27 +136,12 @@ def generate_images() -> dict[str, Any]:
     return {"created": _created(job), "data": data}
 
 
-def _image_size(size: Any) -> dict[str, int]:
-    if size in (None, "auto"):
-        return {}
-    match = SIZE.match(str(size))
-    if match is None:
-        raise CompatError(422, "validation_error", "size: must be WIDTHxHEIGHT, e.g. 512x512, or auto", "size")
-    return {"width": int(match[1]), "height": int(match[2])}
-
-
 @openai_api.post("/completions")
 def completions() -> Response | dict[str, Any]:
-    body = _body()
-    prompt = body.get("prompt")
-    if isinstance(prompt, list) and len(prompt) == 1:
-        prompt = prompt[0]
-    if not isinstance(prompt, str):
-        raise CompatError(422, "validation_error", "prompt: must be one string", "prompt")
-    model = body.get("model") or default_model(platform().settings, "text")
-    params = {"prompt": prompt, "max_new_tokens": body.get("max_tokens") or DEFAULT_COMPLETION_TOKENS}
-    params |= _text_params(body)
-    if body.get("stream"):
+    body = CompletionsRequest.from_request()
+    model = body.model or default_model(platform().settings, "text")
+    params = body.job_params() | body.text_params()
+    if body.stream:
         return _stream("text_completion", model, params)
     job = run_compat_job("textgen", model, params)
     choices = [
@@ -118,15 +153,15 @@ def completions() -> Response | dict[str, Any]:
 
 @openai_api.post("/chat/completions")
 def chat_completions() -> Response | dict[str, Any]:
-    body = _body()
+    body = ChatCompletionsRequest.from_request()
     settings = platform().settings
-    model = body.get("model") or default_model(settings, "text")
-    params = {"prompt": render_chat(settings, model, chat_messages(body.get("messages")))}
-    max_tokens = body.get("max_completion_tokens") or body.get("max_tokens")
+    model = body.model or default_model(settings, "text")
+    params = {"prompt": render_chat(settings, model, chat_messages(body.messages))}
+    max_tokens = body.max_completion_tokens or body.max_tokens
     if max_tokens is not None:
         params["max_new_tokens"] = max_tokens
-    params |= _text_params(body)
-    if body.get("stream"):
+    params |= body.text_params()
+    if body.stream:
         return _stream("chat.completion.chunk", model, params)
     job = run_compat_job("textgen", model, params)
     choices = [
@@ -139,14 +174,6 @@ def chat_completions() -> Response | dict[str, Any]:
         for artifact in job.artifacts
     ]
     return _answer(job, "chatcmpl", "chat.completion", choices)
-
-
-def _text_params(body: dict[str, Any]) -> dict[str, Any]:
-    params = _passed(body, TEXT_PARAMS)
-    stop = body.get("stop")
-    if stop is not None:
-        params["stop"] = [stop] if isinstance(stop, str) else stop
-    return params
 
 
 def _created(job: Job) -> int:
@@ -200,7 +227,7 @@ def _stream(object_type: str, model: str | None, params: dict[str, Any]) -> Resp
                     yield from _delta(sent, artifact.index, artifact.text or "", chunk)
                     yield chunk(artifact.index, None, "stop")
         except CompatError as error:
-            yield f"data: {json.dumps(_openai_error(error))}\n\n"
+            yield f"data: {json.dumps(openai_error_body(error))}\n\n"
         yield "data: [DONE]\n\n"
 
     response = Response(stream_with_context(events()), mimetype="text/event-stream")
@@ -228,30 +255,3 @@ def models() -> dict[str, Any]:
             for entry in list_models(platform().settings)
         ],
     }
-
-
-def _openai_error(error: CompatError) -> dict[str, Any]:
-    error_type = "invalid_request_error" if error.status < 500 else "server_error"
-    return {"error": {"message": error.message, "type": error_type, "param": error.param, "code": error.code}}
-
-
-@openai_api.errorhandler(CompatError)
-def _compat_error(error: CompatError) -> tuple[dict[str, Any], int, dict[str, str]]:
-    return _openai_error(error), error.status, error.headers
-
-
-@openai_api.errorhandler(HTTPException)
-def _http_error(error: HTTPException) -> tuple[dict[str, Any], int, dict[str, str]]:
-    code = (error.name or "error").lower().replace(" ", "_")
-    return _openai_error(CompatError(error.code or 500, code, error.description or code)), error.code or 500, {}
-
-
-@openai_api.after_request
-def _in_openai_shape(response: Response) -> Response:
-    """Errors answered before a view ran (auth, rate limits, outages) in OpenAI's shape."""
-    found = genq_error(response)
-    if found is not None:
-        code, message = found
-        response.set_data(json.dumps(_openai_error(CompatError(response.status_code, code, message))))
-    return response
-

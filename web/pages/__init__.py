@@ -4,12 +4,17 @@ loss curve as SVG and the owner's adapters (training.py).
 
 Forms carry a CSRF token; the pages hold no inline script (web/static/job.js
 follows the job's event stream). Validation is web.submission's and uploads are
-db.uploads', the same as the API's; forms.py turns refusals into messages by input.
+db.uploads', the same as the API's; forms.py shows a refusal (db/refusals.py) as
+messages next to the inputs, with its status.
 """
 
 from flask import Blueprint
 
 pages = Blueprint("pages", __name__)
 
-# Importing the view modules registers their routes on the blueprint.
-from web.pages import generation, jobs, training  # noqa: E402, F401
+
+def pages_blueprint() -> Blueprint:
+    """The blueprint with every page on it: each view module adds its own when imported."""
+    from web.pages import generation, jobs, training  # noqa: F401
+
+    return pages

@@ -1,25 +1,22 @@
-"""What every job form shares: params from form fields, refusals as messages next
-to their inputs (with the status the API would answer), and submitting."""
+"""What every job form shares: params from form fields, submitting, and a refusal
+(db/refusals.py) shown as messages next to the inputs, with its status: the one
+way the pages render a refused job."""
 
 from typing import Any
 
 from werkzeug.datastructures import MultiDict
 
 from db.models import Job
-from db.quotas import QuotaExceeded, enforce_job_limits
+from db.quotas import enforce_job_limits
+from db.refusals import Refusal
 from web.context import current_job_limits, current_owner, db_session, platform
-from web.submission import (
-    FieldError,
-    ReferenceNotFound,
-    Submission,
-    SubmissionRejected,
-    submit_job,
-    validate_submission,
-)
+from web.submission import Submission, submit_job
 
 RECENT_JOBS = 10
 # Params whose form inputs have other names, for showing an error next to its input.
 INPUT_OF_PARAM = {"adapter.id": "adapter", "adapter.scale": "adapter_scale", "stop.0": "stop"}
+# Where a refusal of the job as a whole (the key's limits: no field at fault) is shown.
+WHOLE_FORM = "quota"
 
 
 def params_from_form(form: MultiDict, names: tuple[str, ...], prompt: str) -> dict[str, Any]:
@@ -33,34 +30,19 @@ def params_from_form(form: MultiDict, names: tuple[str, ...], prompt: str) -> di
     return params
 
 
-def form_errors(errors: list[FieldError]) -> dict[str, str]:
-    """Messages keyed by the name of the input they are about."""
+def form_errors(refusal: Refusal) -> dict[str, str]:
+    """The refusal's messages keyed by the name of the input they are about."""
+    if not refusal.errors:
+        return {WHOLE_FORM: refusal.message}
     by_input = {}
-    for error in errors:
+    for error in refusal.errors:
         param = error.field.removeprefix("params.")
         by_input[INPUT_OF_PARAM.get(param, param)] = error.message
     return by_input
 
 
-class SubmitRefused(Exception):
-    """A refusal as a form shows it: messages by input, and the status."""
-
-    def __init__(self, errors: dict[str, str], status: int) -> None:
-        super().__init__("; ".join(errors.values()))
-        self.errors = errors
-        self.status = status
-
-
-def validated(body: dict[str, Any]) -> Submission:
-    """The submission, or SubmitRefused (422) with the messages by input."""
-    try:
-        return validate_submission(body, platform().settings)
-    except SubmissionRejected as rejected:
-        raise SubmitRefused(form_errors(rejected.errors), 422) from None
-
-
 def check_limits(submission: Submission) -> None:
-    """SubmitRefused (429) when the key's limits would refuse this job: for a form that
+    """QuotaExceeded when the key's limits would refuse this job: for a form that
     stores files before it submits, so that a refused job leaves none behind."""
     session = db_session()
     try:
@@ -68,26 +50,18 @@ def check_limits(submission: Submission) -> None:
             session, current_owner(), current_job_limits(),
             images=submission.kind.images(submission.params),
         )
-    except QuotaExceeded as error:
-        raise SubmitRefused({"quota": error.message}, 429) from None
     finally:
         session.rollback()  # releases the owner's row; submit() checks again as it creates the job
 
 
 def submit(submission: Submission) -> Job:
-    """Create and announce the job, or raise SubmitRefused with nothing written."""
+    """Create and announce the job, or raise its Refusal with nothing written."""
     session = db_session()
     try:
         job, _created = submit_job(
             session, platform().celery, owner=current_owner(), submission=submission, limits=current_job_limits()
         )
-    except QuotaExceeded as error:
-        session.rollback()
-        raise SubmitRefused({"quota": error.message}, 429) from None
-    except ReferenceNotFound as error:
+    except Refusal:
         session.rollback()  # also the rows of a dataset uploaded with the form, flushed in this session
-        raise SubmitRefused(form_errors([FieldError(error.field, str(error))]), 404) from None
-    except SubmissionRejected as error:
-        session.rollback()
-        raise SubmitRefused(form_errors(error.errors), 422) from None
+        raise
     return job

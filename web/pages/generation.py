@@ -17,9 +17,11 @@ from db.kinds.generate import SCHEDULERS, AdapterRef, GenerateSpec
 from db.kinds.textgen import KIND as TEXTGEN
 from db.kinds.textgen import TextgenSpec
 from db.registry import default_model, list_models
+from db.refusals import Refusal
 from web.context import current_owner, db_session, platform
 from web.pages import pages
-from web.pages.forms import RECENT_JOBS, SubmitRefused, params_from_form, submit, validated
+from web.pages.forms import RECENT_JOBS, form_errors, params_from_form, submit
+from web.submission import validate_submission
 from web.paging import page_of
 
 # The newest adapters offered in the form's list; /adapters links to any other.
@@ -102,10 +104,10 @@ def submit_form() -> Response | tuple[str, int]:
     params = _image_params_from_form(request.form)
     body = {"kind": GENERATE.name, "model": request.form.get("model") or None, "params": params}
     try:
-        job = submit(validated(body))
-    except SubmitRefused as refused:
+        job = submit(validate_submission(body, platform().settings))
+    except Refusal as refused:
         # Shown next to the inputs, with the user's values kept.
-        return _render_image_form(request.form.to_dict(), errors=refused.errors, status=refused.status)
+        return _render_image_form(request.form.to_dict(), errors=form_errors(refused), status=refused.status)
     return redirect(url_for("pages.job_page", job_id=job.id), code=303)
 
 
@@ -134,7 +136,7 @@ def text_submit() -> Response | tuple[str, int]:
         params["stop"] = [request.form["stop"]]
     body = {"kind": TEXTGEN.name, "model": request.form.get("model") or None, "params": params}
     try:
-        job = submit(validated(body))
-    except SubmitRefused as refused:
-        return _render_text_form(request.form.to_dict(), errors=refused.errors, status=refused.status)
+        job = submit(validate_submission(body, platform().settings))
+    except Refusal as refused:
+        return _render_text_form(request.form.to_dict(), errors=form_errors(refused), status=refused.status)
     return redirect(url_for("pages.job_page", job_id=job.id), code=303)

@@ -15,13 +15,15 @@ from db.kinds import find_kind
 from db.kinds.finetune import KIND as FINETUNE
 from db.kinds.finetune import LR_SCHEDULERS, FinetuneSpec
 from db.registry import default_model, list_models
+from db.refusals import FieldError, Refusal
 from db.uploads import UploadedFile, UploadLimits, UploadRefused, prepare_dataset
 from web.api.datasets import REFUSAL_STATUS
 from web.context import current_owner, db_session, platform
 from web.loss_chart import loss_chart_svg
 from web.pages import pages
-from web.pages.forms import SubmitRefused, check_limits, params_from_form, submit, validated
+from web.pages.forms import check_limits, form_errors, params_from_form, submit
 from web.paging import InvalidCursor, page_of
+from web.submission import validate_submission
 
 ADAPTERS_PER_PAGE = 25
 FINETUNE_FORM_PARAMS = (
@@ -41,6 +43,15 @@ FINETUNE_FORM_DEFAULTS = {
     name: str(FinetuneSpec.model_fields[name].default)
     for name in ("resolution", "max_train_steps", "learning_rate", "rank", "batch_size", "lr_scheduler")
 }
+
+
+class UploadRejected(Refusal):
+    """The form's images break an upload rule (db/uploads.py), with the status the
+    API's upload answers (413, 415 or 422)."""
+
+    def __init__(self, refused: UploadRefused) -> None:
+        super().__init__(refused.code, refused.message, [FieldError("files", refused.message)])
+        self.status = REFUSAL_STATUS[refused.code]
 
 
 def _render_finetune_form(values: dict[str, str], errors: dict[str, str], status: int = 200) -> tuple[str, int]:
@@ -76,18 +87,18 @@ def finetune_submit() -> Response | tuple[str, int]:
         "params": {**params, "dataset_id": str(uuid.uuid4())},
     }
     try:
-        submission = validated(body)
+        submission = validate_submission(body, services.settings)
         check_limits(submission)
         # As the API: a file input left empty sends a part without a file name.
         files = [UploadedFile(file.filename, file.stream) for file in request.files.getlist("files") if file.filename]
         try:
             images = prepare_dataset(files, UploadLimits.from_settings(services.settings))
         except UploadRefused as refused:
-            raise SubmitRefused({"files": refused.message}, REFUSAL_STATUS[refused.code]) from None
+            raise UploadRejected(refused) from None
         dataset = create_dataset(db_session(), services.storage, owner=current_owner(), name=None, images=images)
         job = submit(dataclasses.replace(submission, params={**submission.params, "dataset_id": str(dataset.id)}))
-    except SubmitRefused as refused:
-        return _render_finetune_form(values, errors=refused.errors, status=refused.status)
+    except Refusal as refused:
+        return _render_finetune_form(values, errors=form_errors(refused), status=refused.status)
     return redirect(url_for("pages.job_page", job_id=job.id), code=303)
 
 
