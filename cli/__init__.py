@@ -5,8 +5,8 @@ imported inside the commands that need them, so `genq web` never loads torch."""
 import click
 
 from cli.keys import keys
-from db.settings import get_settings
 from db.kinds import all_worker_queues, load_kind_modules
+from db.settings import get_settings
 
 
 @click.group()
@@ -56,8 +56,15 @@ def worker(queues: str | None, concurrency: int, loglevel: str) -> None:
     queues = queues or ",".join(all_worker_queues())
     celery = create_celery(settings)
     celery.worker_main(
-        ["worker", f"--queues={queues}", f"--concurrency={concurrency}", f"--loglevel={loglevel}",
-         "--pool=prefork", "--without-gossip", "--without-mingle"]
+        [
+            "worker",
+            f"--queues={queues}",
+            f"--concurrency={concurrency}",
+            f"--loglevel={loglevel}",
+            "--pool=prefork",
+            "--without-gossip",
+            "--without-mingle",
+        ]
     )
 
 

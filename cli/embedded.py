@@ -6,6 +6,7 @@ owner's API key once, then the web server and one worker as child process groups
 Ctrl-C (or SIGTERM) stops every one of them.
 """
 
+import contextlib
 import os
 import secrets
 import signal
@@ -139,17 +140,13 @@ def _stop_children(children: list[subprocess.Popen]) -> None:
             child.send_signal(signal.SIGTERM)
     deadline = time.monotonic() + STOP_GRACE_SECONDS
     for child in children:
-        try:
+        with contextlib.suppress(subprocess.TimeoutExpired):
             child.wait(timeout=max(0.0, deadline - time.monotonic()))
-        except subprocess.TimeoutExpired:
-            pass
         # Whatever the group leader left behind goes too.
         _signal_group(child, signal.SIGKILL)
         child.wait()
 
 
 def _signal_group(child: subprocess.Popen, signum: int) -> None:
-    try:
+    with contextlib.suppress(ProcessLookupError):
         os.killpg(child.pid, signum)
-    except ProcessLookupError:
-        pass

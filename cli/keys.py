@@ -55,11 +55,20 @@ def list_keys(owner: str | None) -> None:
 
     with _sessions()() as session:
         rows = list_api_keys(session, owner=owner)
-    click.echo("prefix\towner\tname\trequests_per_minute\tmax_active_jobs\tdaily_image_budget\tcreated\tlast_used\trevoked")
+    click.echo(
+        "prefix\towner\tname\trequests_per_minute\tmax_active_jobs\tdaily_image_budget\tcreated\tlast_used\trevoked"
+    )
     for key in rows:
         fields = (
-            key.prefix, key.owner, key.name, key.requests_per_minute, key.max_active_jobs,
-            key.daily_image_budget, key.created_at, key.last_used_at, key.revoked_at,
+            key.prefix,
+            key.owner,
+            key.name,
+            key.requests_per_minute,
+            key.max_active_jobs,
+            key.daily_image_budget,
+            key.created_at,
+            key.last_used_at,
+            key.revoked_at,
         )
         click.echo("\t".join("-" if field is None else str(field) for field in fields))
 

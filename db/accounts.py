@@ -94,9 +94,7 @@ def authenticate_key(session: Session, raw_key: str) -> ApiKey | None:
 
 def get_live_key(session: Session, key_id: uuid.UUID) -> ApiKey | None:
     """The key a browser session was signed in with, unless it was revoked since."""
-    return session.scalars(
-        select(ApiKey).where(ApiKey.id == key_id, ApiKey.revoked_at.is_(None))
-    ).one_or_none()
+    return session.scalars(select(ApiKey).where(ApiKey.id == key_id, ApiKey.revoked_at.is_(None))).one_or_none()
 
 
 def newest_live_key(session: Session, owner: str) -> ApiKey | None:

@@ -9,8 +9,8 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from db.paging import newest_first
 from db.models import Adapter
+from db.paging import newest_first
 
 
 def get_adapter(session: Session, adapter_id: uuid.UUID, *, owner: str) -> Adapter | None:

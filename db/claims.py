@@ -18,6 +18,7 @@ from db.jobs import claim_job
 from db.kinds import kinds_on_queue
 from db.models import Job, JobStatus, utcnow
 
+
 def wake_up_kinds(session: Session, queue: str | None, hint: uuid.UUID) -> list[str]:
     """The kinds a wake-up may claim: those of the queue it came from, or without a
     queue (a call made outside the broker) the kind of the job it names."""
@@ -74,9 +75,7 @@ def claim_batch(
     while images < max_images:
         companions = _in_claim_order([key.kind], has_batch_key(key) & Job.id.not_in(passed_over))
         # Every job adds at least one image: no more candidates than images of room.
-        candidates = session.execute(
-            _locked(companions.add_columns(Job.params), max_images - images), _now()
-        ).all()
+        candidates = session.execute(_locked(companions.add_columns(Job.params), max_images - images), _now()).all()
         if not candidates:
             break
         for job_id, params in candidates:
@@ -112,9 +111,7 @@ def peek_batch(session: Session, *, kinds: Collection[str], max_images: int) -> 
     if key is None or images >= max_images:
         return QueuedBatch(jobs, images)
     companions = session.scalars(
-        select(Job.params)
-        .where(_claimable([kind]), has_batch_key(key), Job.id != lead_id)
-        .limit(max_images - images),
+        select(Job.params).where(_claimable([kind]), has_batch_key(key), Job.id != lead_id).limit(max_images - images),
         _now(),
     )
     for companion in companions:
@@ -161,9 +158,11 @@ def _in_claim_order(kinds: Collection[str], also: ColumnElement[bool] | None = N
     """The ids of claimable jobs (that also match `also`) in the claim policy's order."""
     claimable = _claimable(kinds) if also is None else _claimable(kinds) & also
     within_owner = (Job.priority.desc(), Job.created_at, Job.id)
-    turns = select(
-        Job.id, func.row_number().over(partition_by=Job.owner, order_by=within_owner).label("turn")
-    ).where(claimable).subquery("turns")
+    turns = (
+        select(Job.id, func.row_number().over(partition_by=Job.owner, order_by=within_owner).label("turn"))
+        .where(claimable)
+        .subquery("turns")
+    )
 
     history = aliased(Job, name="history")
     waiting = select(Job.owner).where(claimable).distinct().subquery("waiting")
@@ -177,9 +176,9 @@ def _in_claim_order(kinds: Collection[str], also: ColumnElement[bool] | None = N
         .where(history.owner == waiting.c.owner, history.kind.in_(kinds))
         .scalar_subquery()
     )
-    owners = select(
-        waiting.c.owner, running.label("running"), last_claimed_at.label("last_claimed_at")
-    ).subquery("owners")
+    owners = select(waiting.c.owner, running.label("running"), last_claimed_at.label("last_claimed_at")).subquery(
+        "owners"
+    )
     return (
         select(Job.id)
         .join(turns, turns.c.id == Job.id)

@@ -42,9 +42,7 @@ def create_dataset(
                 caption=image.caption,
             )
         )
-    dataset = Dataset(
-        id=dataset_id, owner=owner, name=name, total_bytes=sum(file.bytes for file in files), files=files
-    )
+    dataset = Dataset(id=dataset_id, owner=owner, name=name, total_bytes=sum(file.bytes for file in files), files=files)
     session.add(dataset)
     session.flush()
     return dataset
@@ -52,11 +50,7 @@ def create_dataset(
 
 def get_dataset(session: Session, dataset_id: uuid.UUID, *, owner: str) -> Dataset | None:
     """The dataset with its files, or None when it does not exist or is another owner's."""
-    query = (
-        select(Dataset)
-        .where(Dataset.id == dataset_id, Dataset.owner == owner)
-        .options(selectinload(Dataset.files))
-    )
+    query = select(Dataset).where(Dataset.id == dataset_id, Dataset.owner == owner).options(selectinload(Dataset.files))
     return session.scalars(query).one_or_none()
 
 

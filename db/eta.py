@@ -87,7 +87,9 @@ def estimate_job(session: Session, job: Job, queue_position: int | None) -> Eta 
         runs = remaining / max(total_steps, 1)
     else:
         busy_workers = session.scalar(
-            select(func.count(func.distinct(Job.lease_owner))).where(Job.status == JobStatus.RUNNING, Job.kind == job.kind)
+            select(func.count(func.distinct(Job.lease_owner))).where(
+                Job.status == JobStatus.RUNNING, Job.kind == job.kind
+            )
         )
         runs = 1 + (queue_position or 0) / max(busy_workers, 1)
     p50, p90 = (round(runs * total_steps * seconds, 1) for seconds in step_seconds)

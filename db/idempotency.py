@@ -39,17 +39,13 @@ def request_hash(body: Any) -> str:
 def find_earlier_job(session: Session, owner: str, request: IdempotentRequest) -> Job | None:
     """The job an earlier request with this key made, if any; raises
     IdempotencyKeyReused when that request had another body."""
-    job = session.scalars(
-        select(Job).where(Job.owner == owner, Job.idempotency_key == request.key)
-    ).one_or_none()
+    job = session.scalars(select(Job).where(Job.owner == owner, Job.idempotency_key == request.key)).one_or_none()
     if job is not None and job.request_hash != request.request_hash:
         raise IdempotencyKeyReused()
     return job
 
 
-def create_job_once(
-    session: Session, *, owner: str, request: IdempotentRequest, **job_fields: Any
-) -> tuple[Job, bool]:
+def create_job_once(session: Session, *, owner: str, request: IdempotentRequest, **job_fields: Any) -> tuple[Job, bool]:
     """Create the job unless this owner's key already has one; returns the job and
     whether it was created here. Concurrent callers with one key wait on the unique
     index until the first commits, then find its job."""

@@ -10,8 +10,8 @@ is db/claims.py's. Functions take a session; the caller commits.
 
 import math
 import uuid
-from dataclasses import dataclass
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
@@ -145,9 +145,7 @@ def queue_position(session: Session, job: Job) -> int | None:
         return 0
     if job.status != JobStatus.QUEUED:
         return None
-    return session.scalar(
-        _QUEUED_AHEAD, {"kind": job.kind, "priority": job.priority, "created_at": job.created_at}
-    )
+    return session.scalar(_QUEUED_AHEAD, {"kind": job.kind, "priority": job.priority, "created_at": job.created_at})
 
 
 def claim_job(
@@ -213,9 +211,7 @@ def record_reports(
     values: dict[str, Any] = {"lease_expires_at": utcnow() + timedelta(seconds=lease_seconds)}
     if progress is not None:
         values["progress_step"], values["progress_total"] = progress
-    cancel_requested = session.scalar(
-        _update_held(job_id, attempt).values(**values).returning(Job.cancel_requested)
-    )
+    cancel_requested = session.scalar(_update_held(job_id, attempt).values(**values).returning(Job.cancel_requested))
     if cancel_requested is None:
         return None
     events: list[Event] = [running_event(attempt)] if opening else []

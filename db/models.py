@@ -14,9 +14,9 @@ from sqlalchemy import (
     JSON,
     BigInteger,
     Boolean,
-    Float,
     CheckConstraint,
     DateTime,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -37,7 +37,6 @@ NAMING_CONVENTION = {
     "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
     "pk": "pk_%(table_name)s",
 }
-
 
 
 class JobStatus(StrEnum):
@@ -178,9 +177,7 @@ class JobEvent(Base):
     __tablename__ = "job_events"
     __table_args__ = (Index(None, "job_id", "id"),)
 
-    id: Mapped[int] = mapped_column(
-        BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
-    )
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True)
     job_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"))
     type: Mapped[str] = mapped_column(String(32))
     data: Mapped[dict[str, Any]]

@@ -14,9 +14,9 @@ from kombu.exceptions import ChannelError
 from sqlalchemy import func, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
+from db.kinds import job_kinds, kinds_on_queue
 from db.models import Job, JobStatus, utcnow
 from db.queue import send_job
-from db.kinds import job_kinds, kinds_on_queue
 
 log = logging.getLogger(__name__)
 

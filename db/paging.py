@@ -9,9 +9,7 @@ from sqlalchemy import Select
 from db.models import Base
 
 
-def newest_first(
-    query: Select, model: type[Base], *, before: tuple[datetime, uuid.UUID] | None, limit: int
-) -> Select:
+def newest_first(query: Select, model: type[Base], *, before: tuple[datetime, uuid.UUID] | None, limit: int) -> Select:
     """`query` ordered by (created_at, id) descending, after the `before` row, at most `limit` rows."""
     query = query.order_by(model.created_at.desc(), model.id.desc()).limit(limit)
     if before is None:

@@ -34,9 +34,7 @@ def limits_for(key: ApiKey, settings: Settings) -> JobLimits:
 
 
 def active_job_count(session: Session, owner: str) -> int:
-    return session.scalar(
-        select(func.count()).where(Job.owner == owner, Job.status.in_(ACTIVE_STATUSES))
-    )
+    return session.scalar(select(func.count()).where(Job.owner == owner, Job.status.in_(ACTIVE_STATUSES)))
 
 
 def images_requested_since(session: Session, owner: str, since: datetime) -> int:

@@ -41,5 +41,8 @@ def is_database_outage(error: BaseException) -> bool:
         return True
     return isinstance(
         error,
-        sql_errors.OperationalError | sql_errors.InterfaceError | sql_errors.DisconnectionError | sql_errors.TimeoutError,
+        sql_errors.OperationalError
+        | sql_errors.InterfaceError
+        | sql_errors.DisconnectionError
+        | sql_errors.TimeoutError,
     )

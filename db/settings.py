@@ -6,7 +6,6 @@ production sets URLs for Postgres, Redis and S3.
 
 from functools import lru_cache
 from pathlib import Path
-
 from typing import Annotated, Literal
 
 from pydantic import Field, model_validator

@@ -99,18 +99,14 @@ class S3Storage:
         self.client = _s3_client(settings, settings.s3_endpoint_url)
         # Presigning is local arithmetic over the host the browser will ask.
         self.presigning_client = (
-            _s3_client(settings, settings.s3_public_endpoint_url)
-            if settings.s3_public_endpoint_url
-            else self.client
+            _s3_client(settings, settings.s3_public_endpoint_url) if settings.s3_public_endpoint_url else self.client
         )
 
     def _key(self, key: str) -> str:
         return f"{self.prefix}{key}"
 
     def put(self, key: str, data: bytes, content_type: str) -> None:
-        self.client.put_object(
-            Bucket=self.bucket, Key=self._key(key), Body=data, ContentType=content_type
-        )
+        self.client.put_object(Bucket=self.bucket, Key=self._key(key), Body=data, ContentType=content_type)
 
     def get(self, key: str) -> bytes:
         try:

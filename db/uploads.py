@@ -30,6 +30,7 @@ STORED_CONTENT_TYPE = "image/png"
 STORED_EXTENSION = "png"
 MAX_FILENAME_LENGTH = 255  # dataset_files.filename
 
+
 @dataclass(frozen=True)
 class UploadLimits:
     max_files: int

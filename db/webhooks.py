@@ -96,9 +96,7 @@ def check_webhook_url(url: str, settings: Settings) -> WebhookTarget:
     if not allowed:
         for address in addresses:
             if not _is_public(ipaddress.ip_address(address.split("%")[0])):
-                raise WebhookUrlRefused(
-                    f"resolves to {address}, a private, loopback, link-local or reserved address"
-                )
+                raise WebhookUrlRefused(f"resolves to {address}, a private, loopback, link-local or reserved address")
     path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
     return WebhookTarget(parts.scheme, host, port, path, addresses)
 

@@ -11,7 +11,6 @@ from pathlib import Path
 
 import boto3
 import pytest
-
 from sqlalchemy.orm import Session, sessionmaker
 
 from db.session import make_session_factory

@@ -12,14 +12,14 @@ from sqlalchemy.orm import Session
 
 from db.idempotency import IdempotentRequest, create_job_once, find_earlier_job
 from db.jobs import create_job
+from db.kinds import find_kind, job_kinds
+from db.kinds.definition import JobKind
 from db.models import Job, utcnow
 from db.outbox import send_recorded_wake_up
 from db.quotas import JobLimits, enforce_job_limits
 from db.refusals import FieldError, SubmissionRejected, field_errors
 from db.registry import ModelEntry, default_model, find_model
 from db.settings import Settings
-from db.kinds import find_kind, job_kinds
-from db.kinds.definition import JobKind
 from db.specs import SubmitRequest
 from db.webhooks import WebhookUrlRefused, check_webhook_url
 

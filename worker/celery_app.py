@@ -11,9 +11,9 @@ import sys
 from celery import Celery, current_app, signals
 from kombu import Queue
 
+from db.kinds import all_worker_queues, load_kind_modules
 from db.queue import RUN_JOB_TASK, celery_config
 from db.settings import Settings
-from db.kinds import all_worker_queues, load_kind_modules
 from worker.maintenance import Maintenance
 
 log = logging.getLogger(__name__)

@@ -20,7 +20,6 @@ from db.session import is_database_outage
 MESSAGE_LIMIT = 500
 
 
-
 class JobFailure(Exception):
     """A failure with a known cause; `code` (a db.failures.FailureCode) is what API
     clients branch on."""

@@ -11,9 +11,9 @@ import time
 from celery import Celery
 
 from db.jobs import recover_expired_leases
+from db.kinds import job_kinds
 from db.outbox import resend_owed_wake_ups
 from db.settings import Settings
-from db.kinds import job_kinds
 from worker.resources import process_session_factory
 
 log = logging.getLogger(__name__)
@@ -32,7 +32,8 @@ class Maintenance:
         if requeued:
             log.warning(
                 "put back %d job(s) whose worker stopped renewing its lease: %s",
-                len(requeued), ", ".join(map(str, requeued)),
+                len(requeued),
+                ", ".join(map(str, requeued)),
             )
         resend_owed_wake_ups(self.sessions, self.celery, resend_after_seconds=self.settings.resend_after_seconds)
 

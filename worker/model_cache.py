@@ -106,7 +106,12 @@ class ModelCache(Generic[Loaded]):
         self.stats.loads += 1
         log.info(
             "loaded %s %s (%s, %s, %s) in %.1f s",
-            self.noun, model_name, type(loaded).__name__, self.dtype, self.device, time.monotonic() - started,
+            self.noun,
+            model_name,
+            type(loaded).__name__,
+            self.dtype,
+            self.device,
+            time.monotonic() - started,
         )
         return loaded
 

@@ -46,6 +46,7 @@ SCHEDULER_CLASSES = {
     "unipc": UniPCMultistepScheduler,
 }
 
+
 def with_fresh_scheduler(pipeline: DiffusionPipeline, scheduler_name: str | None) -> DiffusionPipeline:
     """A copy of `pipeline` sharing its weights, with a new scheduler for one job.
 
@@ -177,5 +178,7 @@ class PipelineCache(ModelCache[DiffusionPipeline]):
         self._compiled_shapes.add(key)
         log.info(
             "first call of %s at shape %s took %.1f s, compiling the UNet included",
-            model_name, shape, time.monotonic() - started,
+            model_name,
+            shape,
+            time.monotonic() - started,
         )

@@ -20,29 +20,30 @@ from typing import Literal, TypeVar
 from sqlalchemy.orm import Session
 
 from db.claims import claim_batch, claim_next_jobs, peek_batch, wake_up_kinds
-from db.jobs import renew_lease, retry_job
+from db.job_signals import publish_status
 from db.jobs import (
     NewArtifact,
     end_canceled_job,
     fail_job,
     finish_job,
     get_job,
+    renew_lease,
+    retry_job,
 )
-from db.job_signals import publish_status
+from db.kinds import find_kind, job_kinds
 from db.models import Job
 from db.settings import Settings
 from db.storage import artifact_key, attempt_prefix
-from db.kinds import find_kind, job_kinds
 from worker.executors import ArtifactOutput, BatchExecutor, Executor, JobInput, load_executors
 from worker.failures import JobFailure, describe_failure, is_retryable
 from worker.finisher import BackgroundFinisher
+from worker.job_context import RunnerJobContext
 from worker.leases import LeaseHeartbeat, LeaseLost
 from worker.pipelines import PipelineCache
-from worker.text_models import TextModelCache
-from worker.job_context import RunnerJobContext
 from worker.progress import JobCanceled
 from worker.resources import WorkerResources
 from worker.retries import retry_delay_seconds, retry_transient
+from worker.text_models import TextModelCache
 
 log = logging.getLogger(__name__)
 
@@ -171,9 +172,7 @@ class JobRunner(WorkerResources):
                 return
             time.sleep(min(BATCH_POLL_SECONDS, left))
 
-    def _execute(
-        self, jobs: list[Job], contexts: list[RunnerJobContext]
-    ) -> list[list[ArtifactOutput] | BaseException]:
+    def _execute(self, jobs: list[Job], contexts: list[RunnerJobContext]) -> list[list[ArtifactOutput] | BaseException]:
         """Each job's outputs, or the exception that ended it: one call of its kind's
         executor, or for jobs claimed together (one batch key) one call of its batch
         executor, each job with its own context (progress, cancel). A failure of the
@@ -187,7 +186,11 @@ class JobRunner(WorkerResources):
                 return [error] * len(jobs)
         log.info(
             "running %s job %s, attempt %d of %d, model %s",
-            job.kind, job.id, job.attempt, job.max_attempts, job.model,
+            job.kind,
+            job.id,
+            job.attempt,
+            job.max_attempts,
+            job.model,
         )
         executor = self.executors.get(job.kind)
         try:
@@ -287,12 +290,15 @@ class JobRunner(WorkerResources):
         if not recorded:
             log.warning(
                 "job %s attempt %d lost its claim (canceled or taken over); results dropped",
-                job.id, job.attempt,
+                job.id,
+                job.attempt,
             )
             return None
         log.info(
             "job %s succeeded in %.1f s with %d artifacts",
-            job.id, time.monotonic() - started, len(artifacts),
+            job.id,
+            time.monotonic() - started,
+            len(artifacts),
         )
         return "succeeded"
 
@@ -323,14 +329,18 @@ class JobRunner(WorkerResources):
         # A failure genq raised on purpose needs no traceback unless it wraps another error.
         expected = isinstance(error, JobFailure) and error.__cause__ is None
         log.error(
-            "job %s attempt %d of %d failed: %s: %s%s", job.id, job.attempt, job.max_attempts, code, message,
-            "; it will be retried" if retry else "", exc_info=not expected,
+            "job %s attempt %d of %d failed: %s: %s%s",
+            job.id,
+            job.attempt,
+            job.max_attempts,
+            code,
+            message,
+            "; it will be retried" if retry else "",
+            exc_info=not expected,
         )
         if not retry:
             recorded = self._write(
-                lambda session: fail_job(
-                    session, job.id, job.attempt, code=code, message=message, opening=opening
-                ),
+                lambda session: fail_job(session, job.id, job.attempt, code=code, message=message, opening=opening),
                 what=f"recording job {job.id} as failed",
             )
             return "failed" if recorded else None

@@ -37,9 +37,7 @@ def _byte_level_vocab() -> dict[str, int]:
     With no merges the tokenizer spells every word out byte by byte, so any
     prompt tokenizes without a trained vocabulary."""
     printable = (
-        list(range(ord("!"), ord("~") + 1))
-        + list(range(ord("¡"), ord("¬") + 1))
-        + list(range(ord("®"), ord("ÿ") + 1))
+        list(range(ord("!"), ord("~") + 1)) + list(range(ord("¡"), ord("¬") + 1)) + list(range(ord("®"), ord("ÿ") + 1))
     )
     codes, extra = printable[:], 0
     for byte in range(256):

@@ -148,8 +148,11 @@ class LoraTrainer:
         latents = (mean + std * sample) * self.scaling_factor
         noise = torch.randn(latents.shape, generator=self.generator, device=self.device, dtype=latents.dtype)
         timesteps = torch.randint(
-            0, self.noise_scheduler.config.num_train_timesteps, (len(batch),),
-            generator=self.generator, device=self.device,
+            0,
+            self.noise_scheduler.config.num_train_timesteps,
+            (len(batch),),
+            generator=self.generator,
+            device=self.device,
         )
         noisy_latents = self.noise_scheduler.add_noise(latents, noise, timesteps)
         prediction_type = self.noise_scheduler.config.prediction_type

@@ -12,9 +12,11 @@ import logging
 import time
 import uuid
 from dataclasses import dataclass
+
 import certifi
 import urllib3
 from celery import Task, shared_task
+
 from db.accounts import ensure_owner
 from db.job_json import artifact_url_from, job_json
 from db.jobs import get_job
@@ -27,7 +29,6 @@ from db.webhooks import (
     record_delivery,
     sign_now,
 )
-
 from worker.resources import WorkerResources
 
 log = logging.getLogger(__name__)
@@ -53,16 +54,28 @@ def post(target: WebhookTarget, body: bytes, headers: dict[str, str], timeout_se
     for address in target.addresses:
         if target.scheme == "https":
             pool = urllib3.HTTPSConnectionPool(
-                address, target.port, timeout=timeout, retries=False, maxsize=1,
-                server_hostname=target.host, assert_hostname=target.host,
-                cert_reqs="CERT_REQUIRED", ca_certs=certifi.where(),
+                address,
+                target.port,
+                timeout=timeout,
+                retries=False,
+                maxsize=1,
+                server_hostname=target.host,
+                assert_hostname=target.host,
+                cert_reqs="CERT_REQUIRED",
+                ca_certs=certifi.where(),
             )
         else:
             pool = urllib3.HTTPConnectionPool(address, target.port, timeout=timeout, retries=False, maxsize=1)
         try:
             response = pool.urlopen(
-                "POST", target.path, body=body, headers={**headers, "Host": host_header},
-                redirect=False, retries=False, preload_content=False, assert_same_host=False,
+                "POST",
+                target.path,
+                body=body,
+                headers={**headers, "Host": host_header},
+                redirect=False,
+                retries=False,
+                preload_content=False,
+                assert_same_host=False,
             )
             response.close()  # the status is all that is kept; the body is not read
             return response.status
@@ -90,8 +103,13 @@ class WebhookSender(WorkerResources):
         outcome = self._attempt(url, body, event, secret, job_id)
         with self.session_factory.begin() as session:
             record_delivery(
-                session, job_id, event=event, attempt=attempt, status_code=outcome.status_code,
-                error=outcome.error, duration_ms=round((time.monotonic() - started) * 1000),
+                session,
+                job_id,
+                event=event,
+                attempt=attempt,
+                status_code=outcome.status_code,
+                error=outcome.error,
+                duration_ms=round((time.monotonic() - started) * 1000),
             )
         return outcome
 
@@ -129,14 +147,18 @@ class WebhookTask(Task):
 
 
 # Its own short limits: a delivery is two short HTTP timeouts, not a GPU job.
-@shared_task(base=WebhookTask, bind=True, name=DELIVER_WEBHOOK_TASK, max_retries=None, time_limit=120, soft_time_limit=100)
+@shared_task(
+    base=WebhookTask, bind=True, name=DELIVER_WEBHOOK_TASK, max_retries=None, time_limit=120, soft_time_limit=100
+)
 def deliver_webhook(self: WebhookTask, job_id: str, event: str) -> int | None:
     settings = self.sender.settings
     attempt = self.request.retries + 1
     outcome = self.sender.deliver(uuid.UUID(job_id), event, attempt)
     if outcome.retry and self.request.retries < settings.webhook_max_retries:
         delay = settings.webhook_retry_base_seconds * 2**self.request.retries
-        log.info("webhook %s of job %s failed (%s); attempt %d in %.1f s", event, job_id, outcome.error, attempt + 1, delay)
+        log.info(
+            "webhook %s of job %s failed (%s); attempt %d in %.1f s", event, job_id, outcome.error, attempt + 1, delay
+        )
         raise self.retry(countdown=delay)
     if outcome.error:
         log.warning("webhook %s of job %s failed for good after %d attempts: %s", event, job_id, attempt, outcome.error)

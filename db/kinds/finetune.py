@@ -91,7 +91,6 @@ class FinetuneSpec(BaseModel):
         return self
 
 
-
 def record_trained_adapter(session: Session, job: Job) -> None:
     """A trained job always has its adapter row: recorded in the transaction that
     records its success, its weights being the job's `adapter` artifact."""

@@ -66,7 +66,6 @@ class GenerateSpec(BaseModel):
         return within_cap(size, info, f"max_{info.field_name}")
 
 
-
 KIND = JobKind(
     name="generate",
     spec=GenerateSpec,

@@ -39,7 +39,6 @@ class TextgenSpec(BaseModel):
         return within_cap(tokens, info, "max_new_tokens")
 
 
-
 KIND = JobKind(
     name="textgen",
     spec=TextgenSpec,

@@ -64,7 +64,7 @@ def bare_rows(bench: Bench, batches: list[int]) -> list[Row]:
 
         seconds = seconds_per_run(batch_call, bench.device, bench.args.repeats)
         rows.append(Row(f"bare batch {size}", size / seconds))
-    del pipeline
+    pipeline = None  # frees its memory before the platform loads its own
     return rows
 
 
@@ -90,8 +90,11 @@ def platform_rows(bench: Bench, batches: list[int]) -> list[Row]:
     rates: dict[tuple[int, int], float] = {}
     for max_batch in (1, max(batches)):
         with running_platform(
-            bench.workdir / f"platform-max-batch-{max_batch}", bench.model_dir,
-            device=bench.args.device, dtype=bench.args.dtype, max_batch=max_batch,
+            bench.workdir / f"platform-max-batch-{max_batch}",
+            bench.model_dir,
+            device=bench.args.device,
+            dtype=bench.args.dtype,
+            max_batch=max_batch,
         ) as platform:
             platform.wait_finished([platform.submit(bench.params(seed=0), bench.model_name)])  # loads the model
             for size in batches:
@@ -99,16 +102,22 @@ def platform_rows(bench: Bench, batches: list[int]) -> list[Row]:
                 for repeat in range(bench.args.repeats):
                     seeds = [repeat * size + index for index in range(size)]
                     with ThreadPoolExecutor(size) as pool:  # N users submitting at the same moment
-                        job_ids = list(pool.map(lambda seed: platform.submit(bench.params(seed), bench.model_name), seeds))
+                        job_ids = list(
+                            pool.map(lambda seed: platform.submit(bench.params(seed), bench.model_name), seeds)
+                        )
                     measured.append(size / span_seconds(platform.wait_finished(job_ids)))
                 rates[(max_batch, size)] = statistics.median(measured)
     rows = []
     for size in batches:
         one_at_a_time, batched = rates[(1, size)], rates[(max(batches), size)]
         rows.append(Row(f"platform {size} jobs, max_batch 1", one_at_a_time))
-        rows.append(Row(
-            f"platform {size} jobs, max_batch {max(batches)}", batched, f"x{batched / one_at_a_time:.2f} vs max_batch 1"
-        ))
+        rows.append(
+            Row(
+                f"platform {size} jobs, max_batch {max(batches)}",
+                batched,
+                f"x{batched / one_at_a_time:.2f} vs max_batch 1",
+            )
+        )
     return rows
 
 

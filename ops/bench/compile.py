@@ -49,7 +49,10 @@ def main() -> None:
     print_report(
         "torch.compile vs eager, batch 1",
         bench,
-        [Row("eager", eager), Row(f"compiled ({mode})", compiled, f"goal >= 1.4; compile took {compile_seconds:.0f} s")],
+        [
+            Row("eager", eager),
+            Row(f"compiled ({mode})", compiled, f"goal >= 1.4; compile took {compile_seconds:.0f} s"),
+        ],
         baseline="eager",
     )
 

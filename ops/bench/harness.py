@@ -21,8 +21,8 @@ import torch
 from diffusers import DiffusionPipeline
 from diffusers.utils import logging as diffusers_logging
 
-from db.settings import Settings
 from db.kinds.generate import GenerateSpec
+from db.settings import Settings
 from worker.executors.interface import JobInput
 from worker.model_cache import resolve_device, resolve_dtype
 from worker.pipelines import PipelineCache
@@ -73,9 +73,7 @@ class Bench:
     def params(self, seed: int, **overrides) -> dict:
         """A generate job's params as submit stores them."""
         size = self.args.size
-        spec = GenerateSpec(
-            prompt=PROMPT, seed=seed, steps=self.args.steps, width=size, height=size, **overrides
-        )
+        spec = GenerateSpec(prompt=PROMPT, seed=seed, steps=self.args.steps, width=size, height=size, **overrides)
         return spec.model_dump(mode="json")
 
     def call_kwargs(self, pipeline: DiffusionPipeline) -> dict:

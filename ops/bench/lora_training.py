@@ -17,12 +17,12 @@ load on the machine hits both alike. Goal: executor >= 0.95 x bare. Run:
 
 import argparse
 import copy
-import statistics
-import time
-from collections.abc import Callable
 import io
+import statistics
 import tempfile
+import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -118,8 +118,11 @@ def bare_training(pipeline: StableDiffusionPipeline, spec: FinetuneSpec, pngs: l
     noise_scheduler = DDPMScheduler.from_config(pipeline.scheduler.config)
     with torch.no_grad():
         tokens = pipeline.tokenizer(
-            [PROMPT] * len(pngs), padding="max_length", max_length=pipeline.tokenizer.model_max_length,
-            truncation=True, return_tensors="pt",
+            [PROMPT] * len(pngs),
+            padding="max_length",
+            max_length=pipeline.tokenizer.model_max_length,
+            truncation=True,
+            return_tensors="pt",
         )
         embeds = pipeline.text_encoder(tokens.input_ids.to(device), return_dict=False)[0]
         pixels = torch.stack([image_tensor(Image.open(io.BytesIO(png)), spec.resolution) for png in pngs])

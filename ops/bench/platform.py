@@ -11,7 +11,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -99,7 +99,9 @@ def timestamp(value: str) -> datetime:
 
 def span_seconds(jobs: list[dict]) -> float:
     """From the first job's creation to the last one's end, by the platform's own clock."""
-    return (max(timestamp(job["finished_at"]) for job in jobs) - min(timestamp(job["created_at"]) for job in jobs)).total_seconds()
+    return (
+        max(timestamp(job["finished_at"]) for job in jobs) - min(timestamp(job["created_at"]) for job in jobs)
+    ).total_seconds()
 
 
 @contextmanager
@@ -121,7 +123,11 @@ def running_platform(workdir: Path, model_dir: Path, **settings: object) -> Iter
     with open(log_path, "ab") as log:
         process = subprocess.Popen(
             [sys.executable, "-m", "cli", "up", "--host", "127.0.0.1", "--port", str(port)],
-            cwd=workdir, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+            cwd=workdir,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
     try:
         url = f"http://127.0.0.1:{port}"
@@ -154,12 +160,8 @@ def _stop(process: subprocess.Popen) -> None:
     # `genq up` stops its web and worker on SIGTERM; the group goes if it hangs.
     if process.poll() is None:
         process.send_signal(signal.SIGTERM)
-        try:
+        with suppress(subprocess.TimeoutExpired):
             process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            pass
-    try:
+    with suppress(ProcessLookupError):
         os.killpg(process.pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
     process.wait()

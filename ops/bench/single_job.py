@@ -42,7 +42,7 @@ def main() -> None:
 
     bare_rate = 1 / seconds_per_run(bare_image, bench.device, repeats)
     flops = flops_per_image(bare, kwargs)
-    del bare
+    bare = None  # frees its memory before the executor loads its own
 
     context = BenchJobContext(PipelineCache(bench.settings))
     executor_rate = 1 / seconds_per_run(
@@ -51,7 +51,7 @@ def main() -> None:
         bench.device,
         repeats,
     )
-    del context
+    context = None  # frees its pipeline before the platform loads its own
 
     # The platform runs one job at a time (batching off), like the two above.
     with running_platform(

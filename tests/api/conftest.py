@@ -12,8 +12,8 @@ import redis
 
 from db import jobs
 from db.accounts import KeyLimits, create_api_key
-from db.models import Job
 from db.kinds.generate import GENERATE_QUEUE
+from db.models import Job
 from db.storage import artifact_key
 from web import create_app
 from web.context import EXTENSION_NAME, Platform
@@ -140,15 +140,20 @@ def make_job(session, platform, owner) -> Callable[..., Job]:
                 platform.storage.put(key, PNG_BYTES, "image/png")
                 artifacts.append(
                     jobs.NewArtifact(
-                        index=index, kind="image", storage_key=key, content_type="image/png",
-                        bytes=len(PNG_BYTES), sha256=f"{index:064d}", width=1, height=1, seed=7 + index,
+                        index=index,
+                        kind="image",
+                        storage_key=key,
+                        content_type="image/png",
+                        bytes=len(PNG_BYTES),
+                        sha256=f"{index:064d}",
+                        width=1,
+                        height=1,
+                        seed=7 + index,
                     )
                 )
             assert jobs.finish_job(session, job.id, claimed.attempt, artifacts)
         elif status == "failed":
-            assert jobs.fail_job(
-                session, job.id, claimed.attempt, code="oom", message="CUDA ran out of memory"
-            )
+            assert jobs.fail_job(session, job.id, claimed.attempt, code="oom", message="CUDA ran out of memory")
         else:
             assert status == "running", status
         session.commit()

@@ -20,8 +20,12 @@ print(",".join(heavy))
 def test_the_web_app_never_imports_the_worker_side(settings, api_key):
     env = {**settings_env(settings), "PROBE_AUTHORIZATION": f"Bearer {api_key}"}
     result = subprocess.run(
-        [sys.executable, "-c", PROBE], env=env, cwd=REPO_ROOT,
-        capture_output=True, text=True, check=True,
+        [sys.executable, "-c", PROBE],
+        env=env,
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
     )
     assert result.stdout.strip() == ""
 
@@ -37,7 +41,11 @@ def test_importing_one_web_module_does_not_import_the_whole_app():
     # create_app imports the blueprints (as Flask's tutorial does), so a module such
     # as web.submission can be imported, and tested, on its own.
     result = subprocess.run(
-        [sys.executable, "-c", ONE_MODULE], env={**os.environ, "PYTHONPATH": str(REPO_ROOT)}, cwd=REPO_ROOT,
-        capture_output=True, text=True, check=True,
+        [sys.executable, "-c", ONE_MODULE],
+        env={**os.environ, "PYTHONPATH": str(REPO_ROOT)},
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
     )
     assert result.stdout.strip() == ""

@@ -20,7 +20,7 @@ PNG_EXIF_ORIENTATION = 0x0112
 def test_a_good_set_is_stored_as_pngs_with_its_captions(client, settings, session):
     files = [
         ("cat.png", image_bytes((8, 6))),
-        ("cat.txt", "a photo of sks cat\n".encode()),
+        ("cat.txt", b"a photo of sks cat\n"),
         ("dog.jpg", image_bytes((16, 12), format="JPEG")),
         ("bird.webp", image_bytes((10, 20), format="WEBP", lossless=True)),
         ("bird.txt", "ein Vogel, très joli".encode()),

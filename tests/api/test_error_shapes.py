@@ -14,7 +14,11 @@ from web import create_app
 PREFIXES = ("/api/v1", "/v1", "/sdapi/v1")
 # A route of each API that answers GET with the caller's key, and one that takes only POST.
 READ_PATHS = {"/api/v1": "/api/v1/models", "/v1": "/v1/models", "/sdapi/v1": "/sdapi/v1/sd-models"}
-POST_ONLY_PATHS = {"/api/v1": "/api/v1/jobs/{id}/cancel", "/v1": "/v1/images/generations", "/sdapi/v1": "/sdapi/v1/txt2img"}
+POST_ONLY_PATHS = {
+    "/api/v1": "/api/v1/jobs/{id}/cancel",
+    "/v1": "/v1/images/generations",
+    "/sdapi/v1": "/sdapi/v1/txt2img",
+}
 
 
 def error_code(prefix: str, response) -> str:
@@ -94,7 +98,8 @@ def submit_everywhere(caller, model: str) -> dict[str, object]:
         "/api/v1": caller.post("/api/v1/jobs", json={"model": model, "params": {**prompt, "width": 64, "height": 64}}),
         "/v1": caller.post("/v1/images/generations", json={**prompt, "model": model, "size": "64x64"}),
         "/sdapi/v1": caller.post(
-            "/sdapi/v1/txt2img", json={**prompt, "width": 64, "height": 64, "override_settings": {"sd_model_checkpoint": model}}
+            "/sdapi/v1/txt2img",
+            json={**prompt, "width": 64, "height": 64, "override_settings": {"sd_model_checkpoint": model}},
         ),
         "page": caller.post(
             "/jobs", data={**prompt, "model": model, "width": "64", "height": "64", "csrf_token": csrf_token(caller)}

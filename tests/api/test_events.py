@@ -103,9 +103,7 @@ def test_a_waiting_jobs_stream_ends_after_its_time_limit(app_with, make_job):
     assert events[1].id is None  # not stored: resuming skips nothing
 
 
-def test_a_running_job_whose_attempt_wrote_nothing_yet_is_streamed_as_running_from_its_row(
-    app_with, make_job, session
-):
+def test_a_running_job_whose_attempt_wrote_nothing_yet_is_streamed_as_running_from_its_row(app_with, make_job, session):
     client = app_with(event_stream_seconds=1.0, event_poll_seconds=0.1)
     job = make_job()
     jobs.claim_job(session, job.id, worker_id="w1")  # the attempt's `running` event is not written yet

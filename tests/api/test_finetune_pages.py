@@ -15,10 +15,10 @@ from sqlalchemy import func, select
 from db import jobs
 from db.models import Dataset, Job
 from tests.api.conftest import authenticated_client, close_app
-from tests.support.uploads import bucket_objects
-from tests.support.forms import SCRIPT_WITHOUT_SRC, csrf_token
 from tests.support.adapters import insert_adapter
+from tests.support.forms import SCRIPT_WITHOUT_SRC, csrf_token
 from tests.support.training import training_pngs
+from tests.support.uploads import bucket_objects
 from web import create_app
 
 POLYLINE_POINTS = re.compile(r'<polyline id="loss-line" points="([^"]*)"')
@@ -127,7 +127,10 @@ def test_a_training_over_the_quota_stores_no_dataset(client_for, session, settin
 def training_job(session, owner: str, losses: list[float]) -> Job:
     """A running training job of `owner` with the loss of steps 1, 2, ... recorded."""
     job = jobs.create_job(
-        session, owner=owner, kind="finetune", model="tiny-sd",
+        session,
+        owner=owner,
+        kind="finetune",
+        model="tiny-sd",
         params={"dataset_id": str(uuid.uuid4()), "instance_prompt": "a toy"},
     )
     session.commit()
@@ -150,7 +153,7 @@ def test_the_loss_chart_has_one_point_per_recorded_step(client, session, owner):
     [points] = POLYLINE_POINTS.findall(response.get_data(as_text=True))
     coordinates = [tuple(map(float, pair.split(","))) for pair in points.split()]
     assert len(coordinates) == 11
-    xs, ys = zip(*coordinates)
+    xs, ys = zip(*coordinates, strict=False)
     assert list(xs) == sorted(xs) and len(set(xs)) == 11  # left to right, one per step
     assert list(ys) == sorted(ys)  # a falling loss is drawn going down (SVG y grows downwards)
 

@@ -8,10 +8,10 @@ import uuid
 import pytest
 
 from db.models import Job
-from tests.support.uploads import image_bytes, upload
 from tests.support.adapters import insert_adapter
 from tests.support.forms import csrf_token
 from tests.support.routes import fill, routes
+from tests.support.uploads import image_bytes, upload
 
 NOT_FOUND_CODES = {404}
 

@@ -20,9 +20,25 @@ def test_a_job_reads_back_with_every_documented_field(client):
     job = response.json
     assert job == submitted
     assert list(job) == [
-        "id", "kind", "model", "status", "cancel_requested", "priority", "progress", "loss", "queue_position",
-        "eta_seconds", "eta_p90_seconds", "attempt", "params", "artifacts", "webhook", "error",
-        "created_at", "started_at", "finished_at",
+        "id",
+        "kind",
+        "model",
+        "status",
+        "cancel_requested",
+        "priority",
+        "progress",
+        "loss",
+        "queue_position",
+        "eta_seconds",
+        "eta_p90_seconds",
+        "attempt",
+        "params",
+        "artifacts",
+        "webhook",
+        "error",
+        "created_at",
+        "started_at",
+        "finished_at",
     ]
     assert job["progress"] == {"step": 0, "total": 0, "fraction": 0.0}
     assert job["loss"] is None  # a training job's latest loss
@@ -54,9 +70,7 @@ def test_a_failed_job_reports_its_error(client, make_job):
     assert job["finished_at"] is not None
 
 
-@pytest.mark.parametrize(
-    "path", [f"/api/v1/jobs/{uuid.uuid4()}", "/api/v1/jobs/not-a-uuid", "/api/v1/jobs/1"]
-)
+@pytest.mark.parametrize("path", [f"/api/v1/jobs/{uuid.uuid4()}", "/api/v1/jobs/not-a-uuid", "/api/v1/jobs/1"])
 def test_unknown_and_malformed_ids_are_404(client, path):
     response = client.get(path)
     assert response.status_code == 404
@@ -120,8 +134,14 @@ def test_the_list_filters_by_status_and_kind(client, make_job):
 
 @pytest.mark.parametrize(
     "query, field",
-    [("status=done", "status"), ("kind=video", "kind"), ("limit=0", "limit"), ("limit=101", "limit"),
-     ("limit=ten", "limit"), ("limit=-1", "limit")],
+    [
+        ("status=done", "status"),
+        ("kind=video", "kind"),
+        ("limit=0", "limit"),
+        ("limit=101", "limit"),
+        ("limit=ten", "limit"),
+        ("limit=-1", "limit"),
+    ],
 )
 def test_invalid_list_arguments_are_422(client, query, field):
     response = client.get(f"/api/v1/jobs?{query}")

@@ -16,7 +16,11 @@ from tests.support.processes import REPO_ROOT, settings_env
 def genq(settings, *args: str) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, "-m", "cli", *args],
-        env=settings_env(settings), cwd=REPO_ROOT, capture_output=True, text=True, timeout=60,
+        env=settings_env(settings),
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
 
 

@@ -107,8 +107,14 @@ def test_a_daily_image_budget_refuses_what_would_go_over_it(client_for, session)
 def test_a_trainings_validation_images_count_against_the_daily_budget(client_for):
     judy = client_for("judy", daily_image_budget=4)
     dataset_id = upload(judy, [("a.png", image_bytes())]).json["id"]
-    training = {"dataset_id": dataset_id, "instance_prompt": "sks", "resolution": 64, "max_train_steps": 2,
-                "validation_prompt": "sks on a beach", "num_validation_images": 3}
+    training = {
+        "dataset_id": dataset_id,
+        "instance_prompt": "sks",
+        "resolution": 64,
+        "max_train_steps": 2,
+        "validation_prompt": "sks on a beach",
+        "num_validation_images": 3,
+    }
 
     assert judy.post("/api/v1/jobs", json={"kind": "finetune", "params": training}).status_code == 202
     refused = judy.post("/api/v1/jobs", json={"params": {"prompt": "boats", "num_images": 2}})

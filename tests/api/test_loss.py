@@ -11,7 +11,10 @@ from db.models import Job
 
 def training_job(session, owner: str) -> Job:
     job = jobs.create_job(
-        session, owner=owner, kind="finetune", model="tiny-sd",
+        session,
+        owner=owner,
+        kind="finetune",
+        model="tiny-sd",
         params={"dataset_id": str(uuid.uuid4()), "instance_prompt": "sks", "max_train_steps": 6, "seed": 1},
     )
     session.commit()

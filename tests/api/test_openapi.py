@@ -36,7 +36,9 @@ def test_the_document_carries_this_deployments_caps_and_models(client, settings)
 def test_every_operation_declares_bearer_auth_and_the_errors_it_can_answer(client):
     document = client.get("/api/v1/openapi.json").json
     assert document["components"]["securitySchemes"]["bearerAuth"] == {
-        "type": "http", "scheme": "bearer", "description": "an API key, gq_live_...",
+        "type": "http",
+        "scheme": "bearer",
+        "description": "an API key, gq_live_...",
     }
     assert document["security"] == [{"bearerAuth": []}]
     for item in document["paths"].values():

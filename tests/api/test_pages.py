@@ -10,6 +10,7 @@ from sqlalchemy import func, select
 from db.models import Job
 from tests.support.forms import SCRIPT_WITHOUT_SRC, csrf_token
 
+
 def form(**fields) -> dict[str, str]:
     return {"prompt": "a red fox", "model": "tiny-sd", "width": "", "seed": "", "scheduler": "", **fields}
 
@@ -40,9 +41,7 @@ def test_a_form_post_without_the_csrf_token_is_refused(client, session):
 
 
 def test_a_valid_form_post_queues_the_job_and_redirects_to_it(client, session, queued_job_ids):
-    response = client.post(
-        "/jobs", data=form(csrf_token=csrf_token(client), width="128", seed="42", scheduler="ddim")
-    )
+    response = client.post("/jobs", data=form(csrf_token=csrf_token(client), width="128", seed="42", scheduler="ddim"))
 
     assert response.status_code == 303
     job_id = re.fullmatch(r"/jobs/([0-9a-f-]{36})", response.headers["Location"]).group(1)
@@ -68,9 +67,7 @@ def test_a_blank_seed_is_drawn_at_random(client, session):
         ({"model": "sdxl-turbo"}, "model", "unknown model"),
     ],
 )
-def test_an_invalid_form_is_shown_again_with_the_error_and_the_values(
-    client, session, fields, field, message
-):
+def test_an_invalid_form_is_shown_again_with_the_error_and_the_values(client, session, fields, field, message):
     body = form(csrf_token=csrf_token(client), negative_prompt="blurry", **fields)
     response = client.post("/jobs", data=body)
     html = response.get_data(as_text=True)

@@ -4,13 +4,13 @@ invalid one is refused with 422 naming the field, and leaves no row or message."
 import pytest
 from sqlalchemy import func, select
 
+import db.outbox
 from db.jobs import LOCAL_OWNER
 from db.models import Job
 from db.settings import Settings
 from db.specs import MAX_SEED
 from tests.api.conftest import authenticated_client, close_app
 from tests.support.services import free_port
-import db.outbox
 from web import create_app
 
 

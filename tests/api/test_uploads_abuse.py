@@ -14,8 +14,8 @@ from PIL import Image
 
 from db.models import Dataset
 from tests.api.conftest import authenticated_client, close_app
-from tests.support.uploads import bucket_objects, image_bytes, upload
 from tests.support.forms import sign_in
+from tests.support.uploads import bucket_objects, image_bytes, upload
 from web import create_app
 
 

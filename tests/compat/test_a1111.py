@@ -36,8 +36,17 @@ def progress(platform, key: str | None = None) -> dict:
 
 
 def test_txt2img_batch_size_2_returns_two_images(platform):
-    body = {"prompt": "a lighthouse", "negative_prompt": "fog", "width": 64, "height": 72, "steps": 3,
-            "cfg_scale": 6, "seed": 100, "batch_size": 2, "sampler_name": "Euler a"}
+    body = {
+        "prompt": "a lighthouse",
+        "negative_prompt": "fog",
+        "width": 64,
+        "height": 72,
+        "steps": 3,
+        "cfg_scale": 6,
+        "seed": 100,
+        "batch_size": 2,
+        "sampler_name": "Euler a",
+    }
 
     response = txt2img(platform, body)
 

@@ -49,7 +49,7 @@ def test_images_generate_as_urls(openai_client):
 
 
 def test_completions_are_seeded_textgen_jobs(openai_client, platform):
-    ask = dict(model=TEXT_MODEL, prompt="Once upon a time", max_tokens=8, seed=3)
+    ask = {"model": TEXT_MODEL, "prompt": "Once upon a time", "max_tokens": 8, "seed": 3}
     first = openai_client.completions.create(**ask)
     second = openai_client.completions.create(**ask)
 
@@ -71,7 +71,7 @@ def test_chat_completion(openai_client, platform):
 
 
 def test_a_streamed_chat_completion_adds_up_to_the_same_text(openai_client):
-    ask = dict(model=TEXT_MODEL, messages=CHAT, max_tokens=24, seed=9)
+    ask = {"model": TEXT_MODEL, "messages": CHAT, "max_tokens": 24, "seed": 9}
     whole = openai_client.chat.completions.create(**ask).choices[0].message.content
 
     chunks = list(openai_client.chat.completions.create(**ask, stream=True))
@@ -82,7 +82,7 @@ def test_a_streamed_chat_completion_adds_up_to_the_same_text(openai_client):
 
 
 def test_a_streamed_completion_adds_up_to_the_same_text(openai_client):
-    ask = dict(model=TEXT_MODEL, prompt="Hello", max_tokens=16, seed=4, temperature=0)
+    ask = {"model": TEXT_MODEL, "prompt": "Hello", "max_tokens": 16, "seed": 4, "temperature": 0}
     whole = openai_client.completions.create(**ask).choices[0].text
 
     streamed = "".join(chunk.choices[0].text for chunk in openai_client.completions.create(**ask, stream=True))
@@ -121,4 +121,3 @@ def test_a_job_past_the_wait_limit_is_named_and_keeps_going(settings):
     assert error["code"] == "job_wait_timeout" and job["id"] in error["message"]
     assert set(error) == {"message", "type", "param", "code"}
     assert job["status"] in ("queued", "running", "succeeded")  # not given up with the wait
-

@@ -12,9 +12,9 @@ from sqlalchemy import select
 from db import jobs
 from db.batches import batch_key, job_batch_key
 from db.claims import QueuedBatch, claim_batch, peek_batch
+from db.kinds.generate import GenerateSpec
 from db.models import Job
 from db.settings import Settings
-from db.kinds.generate import GenerateSpec
 from tests.db.conftest import assert_claimed_once_each
 
 LEASE = 30.0
@@ -49,7 +49,7 @@ def peek(sessions, max_images: int) -> QueuedBatch:
 
 def statuses(sessions) -> dict[uuid.UUID, str]:
     with sessions() as session:
-        return {job_id: status for job_id, status in session.execute(select(Job.id, Job.status))}
+        return dict(session.execute(select(Job.id, Job.status)))
 
 
 def test_a_batch_takes_only_jobs_that_can_share_the_first_jobs_pipeline_call(sessions):

@@ -11,10 +11,10 @@ from sqlalchemy import update
 
 from db import jobs
 from db.claims import claim_next_jobs, wake_up_kinds
-from db.jobs import recover_expired_leases, renew_lease, retry_job
 from db.events import events_after
-from db.models import Job, utcnow
+from db.jobs import recover_expired_leases, renew_lease, retry_job
 from db.kinds.generate import GENERATE_QUEUE
+from db.models import Job, utcnow
 from tests.db.conftest import assert_claimed_once_each
 
 LEASE = 30.0
@@ -25,7 +25,11 @@ def add_jobs(sessions, owner: str, count: int = 1, *, priority: int = 0, kind: s
     with sessions.begin() as session:
         return [
             jobs.create_job(
-                session, owner=owner, kind=kind, model="tiny-sd", params={"prompt": f"{owner} {n}"},
+                session,
+                owner=owner,
+                kind=kind,
+                model="tiny-sd",
+                params={"prompt": f"{owner} {n}"},
                 priority=priority,
             ).id
             for n in range(count)
@@ -149,7 +153,11 @@ def test_a_job_whose_lease_ran_out_is_queued_again_and_its_next_claim_is_a_new_a
 
     job = load(sessions, lost.id)
     assert (job.status, job.attempt, job.lease_owner, job.lease_expires_at, job.enqueued_at) == (
-        "queued", 1, None, None, None
+        "queued",
+        1,
+        None,
+        None,
+        None,
     )
     assert load(sessions, still_held.id).status == "running"
     again = claim_one(sessions, "live-worker")

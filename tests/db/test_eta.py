@@ -95,8 +95,15 @@ def test_a_running_job_with_two_progress_reports_is_priced_at_its_own_pace(sessi
 
 def test_training_runs_are_shaped_by_resolution_and_batch(session):
     def training(resolution: int) -> Job:
-        params = {"dataset_id": "x", "instance_prompt": "sks", "resolution": resolution, "batch_size": 1,
-                  "gradient_accumulation_steps": 1, "rank": 4, "max_train_steps": 100}
+        params = {
+            "dataset_id": "x",
+            "instance_prompt": "sks",
+            "resolution": resolution,
+            "batch_size": 1,
+            "gradient_accumulation_steps": 1,
+            "rank": 4,
+            "max_train_steps": 100,
+        }
         job = jobs.create_job(session, owner="alice", kind="finetune", model="tiny-sd", params=params)
         session.commit()
         return job

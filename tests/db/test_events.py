@@ -2,10 +2,11 @@
 transaction, a write that did not happen records none, and a reader can resume
 after any event id."""
 
+from sqlalchemy import func, select
+
 from db import jobs
 from db.events import CREATED_EVENT_ID, events_after
 from db.models import JobEvent
-from sqlalchemy import func, select
 from tests.db.test_jobs import artifact, queued_job
 
 
@@ -28,8 +29,20 @@ def test_a_successful_run_records_each_step_of_its_life(session):
         ("progress", {"step": 4, "total": 4}),
         (
             "artifacts",
-            {"artifacts": [{"index": 0, "kind": "image", "content_type": "image/png", "bytes": 10,
-                            "sha256": "0" * 64, "width": 64, "height": 64, "seed": 0}]},
+            {
+                "artifacts": [
+                    {
+                        "index": 0,
+                        "kind": "image",
+                        "content_type": "image/png",
+                        "bytes": 10,
+                        "sha256": "0" * 64,
+                        "width": 64,
+                        "height": 64,
+                        "seed": 0,
+                    }
+                ]
+            },
         ),
         ("status", {"status": "succeeded", "attempt": 1}),
         ("done", {"status": "succeeded"}),

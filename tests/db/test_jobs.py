@@ -20,8 +20,15 @@ def queued_job(session, **overrides):
 
 def artifact(index: int) -> jobs.NewArtifact:
     return jobs.NewArtifact(
-        index=index, kind="image", storage_key=f"k/{index}", content_type="image/png",
-        bytes=10, sha256="0" * 64, width=64, height=64, seed=index,
+        index=index,
+        kind="image",
+        storage_key=f"k/{index}",
+        content_type="image/png",
+        bytes=10,
+        sha256="0" * 64,
+        width=64,
+        height=64,
+        seed=index,
     )
 
 

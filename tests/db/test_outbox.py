@@ -15,9 +15,9 @@ from sqlalchemy import update
 from db import jobs
 from db.claims import claim_next_jobs
 from db.jobs import retry_job
+from db.kinds.generate import GENERATE_QUEUE
 from db.models import Job, utcnow
 from db.outbox import resend_owed_wake_ups, send_wake_up, waiting_wake_ups
-from db.kinds.generate import GENERATE_QUEUE
 from db.queue import celery_config
 from tests.support.services import flush_redis
 

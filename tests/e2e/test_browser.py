@@ -9,6 +9,7 @@ from playwright.sync_api import expect
 
 from tests.support.browser import signed_in_page
 
+
 def submit_form(page, **fields: str) -> None:
     page.select_option("#model", "tiny-sd")
     for name, value in fields.items():

@@ -9,8 +9,8 @@ import pytest
 import redis
 from sqlalchemy import func, select
 
-from db.models import Artifact
 from db.kinds.generate import GENERATE_QUEUE
+from db.models import Artifact
 from db.session import make_session_factory
 from tests.api.conftest import authenticated_client, close_app
 from tests.support.processes import running_worker

@@ -40,8 +40,7 @@ def test_the_same_seed_gives_the_same_pixels(platform):
     params = {"prompt": "a quiet harbour", "width": 64, "height": 64, "steps": 4, "seed": 77}
     first, second = (submit(platform, params) for _ in range(2))
     images = [
-        download_image(platform, wait_until_finished(platform, job["id"])["artifacts"][0])
-        for job in (first, second)
+        download_image(platform, wait_until_finished(platform, job["id"])["artifacts"][0]) for job in (first, second)
     ]
     assert np.array_equal(pixels(images[0]), pixels(images[1]))
 

@@ -33,7 +33,10 @@ def test_a_worker_resumed_after_its_lease_ran_out_cannot_overwrite_the_result(cl
 
     after = cluster.job(job_id)
     assert (after.status, after.attempt, after.lease_owner, after.finished_at) == (
-        "succeeded", 2, done.lease_owner, done.finished_at
+        "succeeded",
+        2,
+        done.lease_owner,
+        done.finished_at,
     )
     assert [(a.id, a.sha256) for a in after.artifacts] == [(artifact.id, artifact.sha256)]
     assert stored.stat().st_mtime_ns == written  # the object was not written again

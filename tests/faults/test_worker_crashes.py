@@ -30,7 +30,7 @@ def test_ten_workers_killed_mid_job_lose_no_job_and_duplicate_none(make_cluster)
         else:
             # The process running the job dies, as under the OOM killer; Celery forks another.
             os.kill(lease_holder_pid(job), signal.SIGKILL)
-        wait_for(lambda: not worker.runs(job), timeout=10, what="the killed process to be gone")
+        wait_for(lambda worker=worker, job=job: not worker.runs(job), timeout=10, what="the killed process to be gone")
         killed.add((job.id, job.attempt))
 
     jobs = cluster.wait_until_finished(ids, timeout=240)

@@ -29,8 +29,12 @@ def insert_adapter(
     session.add(artifact)
     session.flush()  # gives the job its id
     adapter = Adapter(
-        owner=owner, name=f"adapter of {owner}", base_model=base_model, rank=rank,
-        training_job_id=job.id, artifact=artifact,
+        owner=owner,
+        name=f"adapter of {owner}",
+        base_model=base_model,
+        rank=rank,
+        training_job_id=job.id,
+        artifact=artifact,
     )
     session.add(adapter)
     session.commit()

@@ -7,15 +7,15 @@ import signal
 import subprocess
 import sys
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 
 import requests
 from celery import Celery
 
+from db.kinds import all_worker_queues
 from db.queue import celery_config
 from db.settings import Settings
-from db.kinds import all_worker_queues
 from tests.support.services import free_port
 from tests.support.waiting import wait_for
 
@@ -51,9 +51,7 @@ def start_worker(settings: Settings, log_path: Path, queues: str | None = ALL_QU
 
 
 @contextmanager
-def running_worker(
-    settings: Settings, log_path: Path, queues: str | None = ALL_QUEUES
-) -> Iterator[subprocess.Popen]:
+def running_worker(settings: Settings, log_path: Path, queues: str | None = ALL_QUEUES) -> Iterator[subprocess.Popen]:
     """A real Celery worker process; yields once it answers a ping."""
     process = start_worker(settings, log_path, queues)
     celery = Celery(set_as_current=False)
@@ -74,14 +72,10 @@ def running_worker(
 def stop_process_group(process: subprocess.Popen, timeout: float = 15) -> None:
     if process.poll() is None:
         os.killpg(process.pid, signal.SIGTERM)
-        try:
+        with suppress(subprocess.TimeoutExpired):
             process.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            pass
-    try:
+    with suppress(ProcessLookupError):
         os.killpg(process.pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
     process.wait()
 
 

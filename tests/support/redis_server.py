@@ -30,8 +30,19 @@ class RedisServer:
         """Start it (again, on the same port), empty; returns once it answers."""
         with open(self.directory / "redis.log", "ab") as log:
             self.process = subprocess.Popen(
-                [REDIS_SERVER, "--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(self.directory),
-                 "--save", "", "--appendonly", "no"],
+                [
+                    REDIS_SERVER,
+                    "--port",
+                    str(self.port),
+                    "--bind",
+                    "127.0.0.1",
+                    "--dir",
+                    str(self.directory),
+                    "--save",
+                    "",
+                    "--appendonly",
+                    "no",
+                ],
                 stdout=log,
                 stderr=subprocess.STDOUT,
             )

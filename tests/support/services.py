@@ -21,9 +21,7 @@ from sqlalchemy.exc import OperationalError
 from db.models import Base
 from db.session import make_engine
 
-POSTGRES_ADMIN_URL = os.environ.get(
-    "GENQ_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
-)
+POSTGRES_ADMIN_URL = os.environ.get("GENQ_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
 REDIS_SERVER_URL = os.environ.get("GENQ_TEST_REDIS_URL", "redis://127.0.0.1:6379")
 SESSION_LOCK_KEY = "genq-test-session"
 TRUNCATE_ATTEMPTS = 5

@@ -12,8 +12,7 @@ from botocore.exceptions import EndpointConnectionError
 from celery.exceptions import SoftTimeLimitExceeded
 
 from db.claims import claim_next_jobs
-from db.jobs import recover_expired_leases
-from db.jobs import LOCAL_OWNER, create_job, get_job
+from db.jobs import LOCAL_OWNER, create_job, get_job, recover_expired_leases
 from db.models import Job
 from db.storage import ObjectNotFound, artifact_key
 from tests.support.waiting import wait_for
@@ -32,7 +31,11 @@ def quick_settings(settings):
 def submit(sessions, max_attempts: int = 3) -> uuid.UUID:
     with sessions.begin() as session:
         return create_job(
-            session, owner=LOCAL_OWNER, kind="generate", model="tiny-sd", params={"prompt": "x"},
+            session,
+            owner=LOCAL_OWNER,
+            kind="generate",
+            model="tiny-sd",
+            params={"prompt": "x"},
             max_attempts=max_attempts,
         ).id
 
@@ -175,7 +178,11 @@ def test_a_job_failing_on_every_attempt_fails_with_the_last_reason(quick_setting
     wait_for(lambda: runner.run(job_id) == "failed", timeout=10, what="the last attempt")
 
     job = load(sessions, job_id)
-    assert (job.attempt, job.error_code, job.error_message) == (2, "execution_error", "ValueError: the VAE produced NaNs")
+    assert (job.attempt, job.error_code, job.error_message) == (
+        2,
+        "execution_error",
+        "ValueError: the VAE produced NaNs",
+    )
 
 
 class StorageDownForAWhile:

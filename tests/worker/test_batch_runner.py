@@ -14,8 +14,8 @@ from PIL import Image
 
 from db.cancellation import signal_cancel
 from db.jobs import cancel_job, create_job, get_job
-from db.models import Job
 from db.kinds.generate import GenerateSpec
+from db.models import Job
 from db.storage import make_storage
 from tests.support.waiting import wait_for
 from tests.worker.conftest import TINY_MODEL
@@ -96,7 +96,9 @@ def test_incompatible_jobs_are_not_batched(settings, sessions):
     assert runner.run(first) == "succeeded"
 
     assert [load(sessions, job_id).status for job_id in (first, more_steps, alike)] == [
-        "succeeded", "queued", "succeeded"
+        "succeeded",
+        "queued",
+        "succeeded",
     ]
     assert runner.run(more_steps) == "succeeded"
     assert load(sessions, more_steps).progress_total == 4

@@ -8,8 +8,8 @@ import boto3
 
 from db.cancellation import signal_cancel
 from db.jobs import LOCAL_OWNER, cancel_job, create_job, get_job
-from db.session import make_session_factory
 from db.kinds.generate import GenerateSpec
+from db.session import make_session_factory
 from tests.support.waiting import wait_for
 from tests.worker.conftest import TINY_MODEL
 from worker.runner import JobRunner

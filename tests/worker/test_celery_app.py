@@ -42,9 +42,7 @@ def test_app_follows_the_queue_contract():
 
 
 def test_the_visibility_timeout_outlasts_the_longest_time_limit_of_any_kind():
-    settings = Settings(
-        _env_file=None, task_time_limit_seconds=600, kind_time_limit_seconds={"generate": 7200}
-    )
+    settings = Settings(_env_file=None, task_time_limit_seconds=600, kind_time_limit_seconds={"generate": 7200})
 
     assert settings.time_limit_for("generate") == 7200
     assert settings.time_limit_for("finetune") == 600
@@ -55,9 +53,7 @@ def test_each_message_carries_the_time_limits_of_its_queue(settings):
     # A Redis db of its own: a session-wide worker from the e2e tests may be
     # listening on the shared one and would take the message first.
     with redis_database() as broker_url:
-        limited = settings.model_copy(
-            update={"kind_time_limit_seconds": {"generate": 120}, "broker_url": broker_url}
-        )
+        limited = settings.model_copy(update={"kind_time_limit_seconds": {"generate": 120}, "broker_url": broker_url})
         web_celery = Celery(set_as_current=False)
         web_celery.config_from_object(celery_config(limited))
         try:

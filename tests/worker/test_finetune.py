@@ -83,7 +83,9 @@ def test_resuming_from_a_checkpoint_continues_as_if_never_stopped(shared_pipelin
 
     assert resumed.losses == uninterrupted.losses[3:]
     assert [step for step, _ in resumed.losses] == [4, 5, 6]
-    first, second = (safetensors.torch.load(outputs[0].encoded()) for outputs in (uninterrupted_outputs, resumed_outputs))
+    first, second = (
+        safetensors.torch.load(outputs[0].encoded()) for outputs in (uninterrupted_outputs, resumed_outputs)
+    )
     assert first.keys() == second.keys()
     assert all(torch.equal(first[name], second[name]) for name in first)
 

@@ -74,7 +74,11 @@ def test_image_i_of_seed_s_is_image_0_of_seed_s_plus_i(shared_pipelines):
 
 def test_png_text_chunks_describe_how_the_image_was_made(shared_pipelines):
     outputs = generate(
-        shared_pipelines, seed=42, num_images=2, negative_prompt="fog", scheduler="ddim",
+        shared_pipelines,
+        seed=42,
+        num_images=2,
+        negative_prompt="fog",
+        scheduler="ddim",
         guidance_scale=5.0,
     )
 

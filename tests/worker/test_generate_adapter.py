@@ -13,14 +13,14 @@ from PIL import Image
 from safetensors.torch import load_file, save_file
 
 from db.jobs import LOCAL_OWNER, create_job, get_job
-from db.queue import RUN_JOB_TASK
 from db.kinds.generate import GenerateSpec
+from db.queue import RUN_JOB_TASK
 from db.storage import make_storage
 from tests.support.adapters import insert_adapter
 from tests.worker.conftest import TINY_MODEL
 from tests.worker.contexts import LocalJobContext
-from worker.celery_app import create_celery
 from worker.adapters import AdapterFiles
+from worker.celery_app import create_celery
 from worker.executors import ArtifactOutput, JobInput
 from worker.executors.generate import run_generate
 from worker.executors.interface import AdapterWeights

@@ -12,8 +12,7 @@ from PIL import Image
 from tests.worker.conftest import TINY_MODEL
 from tests.worker.contexts import LocalJobContext
 from worker.executors import ArtifactOutput, JobInput
-from worker.executors.generate import run_generate
-from worker.executors.generate import run_generate_batch
+from worker.executors.generate import run_generate, run_generate_batch
 from worker.executors.interface import AdapterWeights
 from worker.failures import JobFailure
 from worker.progress import JobCanceled
@@ -45,7 +44,9 @@ def assert_same_images(batched: list[ArtifactOutput], alone: list[ArtifactOutput
     assert [(output.index, output.seed) for output in batched] == [(output.index, output.seed) for output in alone]
     for batched_output, alone_output in zip(batched, alone, strict=True):
         assert np.abs(pixels(batched_output) - pixels(alone_output)).max() <= TOLERANCE
-        assert Image.open(io.BytesIO(batched_output.encoded())).text == Image.open(io.BytesIO(alone_output.encoded())).text
+        assert (
+            Image.open(io.BytesIO(batched_output.encoded())).text == Image.open(io.BytesIO(alone_output.encoded())).text
+        )
 
 
 class CanceledAt(LocalJobContext):
@@ -70,8 +71,7 @@ def alone(shared_pipelines) -> list[list[ArtifactOutput]]:
 def test_each_job_of_a_batch_gets_the_images_it_gets_alone(shared_pipelines, alone):
     reports: list[list[tuple[int, int]]] = [[] for _ in JOBS]
     contexts = [
-        LocalJobContext(shared_pipelines, lambda step, total, into=into: into.append((step, total)))
-        for into in reports
+        LocalJobContext(shared_pipelines, lambda step, total, into=into: into.append((step, total))) for into in reports
     ]
     loads_and_hits = shared_pipelines.stats.loads + shared_pipelines.stats.hits
 

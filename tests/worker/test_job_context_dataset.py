@@ -36,7 +36,10 @@ def dataset_context(sessions, settings, dataset_id: uuid.UUID) -> RunnerJobConte
     """The context a runner lends the executor of a finetune job of owner alice."""
     with sessions.begin() as session:
         job = create_job(
-            session, owner="alice", kind="finetune", model="tiny-sd",
+            session,
+            owner="alice",
+            kind="finetune",
+            model="tiny-sd",
             params={"dataset_id": str(dataset_id), "instance_prompt": "sks"},
         )
     runner = JobRunner(settings)
@@ -65,7 +68,10 @@ def test_a_dataset_that_is_gone_or_not_the_owners_fails_the_job(sessions, settin
 def test_an_image_missing_from_storage_fails_the_job(sessions, settings):
     with sessions.begin() as session:
         dataset_id = create_dataset(
-            session, BrokenStorage(), owner="alice", name=None,
+            session,
+            BrokenStorage(),
+            owner="alice",
+            name=None,
             images=[PreparedImage(filename="lost.png", data=b"", width=1, height=1, sha256="0" * 64, caption=None)],
         ).id
 

@@ -21,9 +21,16 @@ def worker_app():
 def test_a_pickled_message_is_refused(worker_app):
     body = pickle.dumps((["a-job-id"], {}, {}))
     with pytest.raises(ContentDisallowed):
-        loads(body, "application/x-python-serialize", "binary", accept=prepare_accept_content(worker_app.conf.accept_content))
+        loads(
+            body,
+            "application/x-python-serialize",
+            "binary",
+            accept=prepare_accept_content(worker_app.conf.accept_content),
+        )
 
 
 def test_a_json_message_is_accepted(worker_app):
     body = '[["a-job-id"], {}, {}]'
-    assert loads(body, "application/json", "utf-8", accept=prepare_accept_content(worker_app.conf.accept_content))[0] == ["a-job-id"]
+    assert loads(body, "application/json", "utf-8", accept=prepare_accept_content(worker_app.conf.accept_content))[
+        0
+    ] == ["a-job-id"]

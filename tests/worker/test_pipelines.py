@@ -7,8 +7,8 @@ import pytest
 import torch
 from diffusers import EulerDiscreteScheduler, HeunDiscreteScheduler
 
-from db.settings import Settings
 from db.kinds.generate import SCHEDULERS
+from db.settings import Settings
 from worker.failures import JobFailure
 from worker.model_cache import resolve_device, resolve_dtype
 from worker.pipelines import SCHEDULER_CLASSES, PipelineCache

@@ -13,10 +13,10 @@ from sqlalchemy import func, select, update
 
 from db.events import FROM_START, events_after
 from db.jobs import LOCAL_OWNER, create_job, get_job
+from db.kinds.generate import GenerateSpec
 from db.losses import loss_series
 from db.models import Artifact, Job
 from db.queue import RUN_JOB_TASK
-from db.kinds.generate import GenerateSpec
 from db.storage import make_storage
 from tests.worker.conftest import TINY_MODEL
 from worker.celery_app import create_celery
@@ -107,9 +107,7 @@ def test_an_unknown_model_fails_with_a_clear_code_and_no_traceback(sessions, run
 
 def test_params_that_no_longer_validate_fail_with_invalid_params(sessions, run_job_task):
     with sessions.begin() as session:
-        job_id = create_job(
-            session, owner=LOCAL_OWNER, kind="generate", model=TINY_MODEL, params={"prompt": ""}
-        ).id
+        job_id = create_job(session, owner=LOCAL_OWNER, kind="generate", model=TINY_MODEL, params={"prompt": ""}).id
 
     assert run_job_task(str(job_id)) == "failed"
 

@@ -4,8 +4,8 @@ then used for the next job of the same shape."""
 
 from db.eta import estimate_job
 from db.jobs import LOCAL_OWNER, create_job, get_job
-from db.session import make_session_factory
 from db.kinds.generate import GenerateSpec
+from db.session import make_session_factory
 from tests.worker.conftest import TINY_MODEL
 from worker.progress import StepTimer
 from worker.runner import JobRunner

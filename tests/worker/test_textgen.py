@@ -12,9 +12,9 @@ from db.cancellation import signal_cancel
 from db.events import TEXT
 from db.job_json import job_json
 from db.jobs import LOCAL_OWNER, cancel_job, create_job, get_job
+from db.kinds.textgen import TextgenSpec
 from db.models import JobEvent
 from db.session import make_session_factory
-from db.kinds.textgen import TextgenSpec
 from tests.support.waiting import wait_for
 from tests.worker.contexts import LocalJobContext
 from worker.executors import ArtifactOutput, JobInput

@@ -114,9 +114,7 @@ def _stream(services: Platform, job_id: uuid.UUID, after_id: int) -> Iterator[st
                 # An attempt's `running` event is written with its first report
                 # (db/events.py); until then the row tells, without an id, once the
                 # stream has caught up and no event read after the row is newer.
-                newer = any(
-                    event.type == STATUS and event.data.get("attempt", 0) >= job.attempt for event in events
-                )
+                newer = any(event.type == STATUS and event.data.get("attempt", 0) >= job.attempt for event in events)
                 if job.status == JobStatus.RUNNING and job.attempt != told_running and not backlog and not newer:
                     told_running = job.attempt
                     chunks.append(format_event(STATUS, {"status": "running", "attempt": job.attempt}))

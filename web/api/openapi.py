@@ -9,10 +9,10 @@ route is missing from PATHS. Add a route here in the same change that adds it
 from typing import Any
 
 from db.idempotency import MAX_KEY_LENGTH
+from db.kinds import job_kinds
 from db.models import JobStatus
 from db.registry import MODEL_KINDS, list_models
 from db.settings import Settings
-from db.kinds import job_kinds
 from db.specs import SubmitRequest
 from web.api import api
 from web.api.datasets import MAX_NAME_LENGTH as MAX_DATASET_NAME_LENGTH
@@ -70,8 +70,7 @@ PATHS: dict[str, dict[str, Any]] = {
                     " another model (adapter_model_mismatch), or a reused Idempotency-Key"
                 ),
                 "404": error(
-                    "params name a dataset (dataset_not_found) or adapter (adapter_not_found) the caller"
-                    " does not have"
+                    "params name a dataset (dataset_not_found) or adapter (adapter_not_found) the caller does not have"
                 ),
             },
         },

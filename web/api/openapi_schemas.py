@@ -5,8 +5,8 @@ test (tests/api/test_fuzz.py) fails when an answer and these disagree.
 
 from typing import Any
 
-from db.models import JobStatus
 from db.kinds import job_kinds
+from db.models import JobStatus
 
 SCHEMA_REF = "#/components/schemas/{model}"
 
@@ -73,8 +73,20 @@ ARTIFACT = {
 JOB = {
     "type": "object",
     "required": [
-        "id", "kind", "model", "status", "progress", "queue_position", "eta_seconds", "attempt",
-        "params", "artifacts", "error", "created_at", "started_at", "finished_at",
+        "id",
+        "kind",
+        "model",
+        "status",
+        "progress",
+        "queue_position",
+        "eta_seconds",
+        "attempt",
+        "params",
+        "artifacts",
+        "error",
+        "created_at",
+        "started_at",
+        "finished_at",
     ],
     "properties": {
         "id": {"type": "string", "format": "uuid"},

@@ -36,9 +36,7 @@ SAMPLERS: dict[str, tuple[str, list[str]]] = {
     "UniPC": ("unipc", []),
 }
 SCHEDULER_OF_SAMPLER = {
-    name.lower(): scheduler
-    for sampler, (scheduler, aliases) in SAMPLERS.items()
-    for name in (sampler, *aliases)
+    name.lower(): scheduler for sampler, (scheduler, aliases) in SAMPLERS.items() for name in (sampler, *aliases)
 }
 
 
@@ -77,15 +75,17 @@ class Txt2ImgRequest(CompatBody):
     def job_params(self) -> dict[str, Any]:
         batch_size, n_iter = self.batches
         params: dict[str, Any] = {"prompt": self.prompt, "num_images": batch_size * n_iter}
-        return params | present({
-            "negative_prompt": self.negative_prompt,
-            "width": self.width,
-            "height": self.height,
-            "steps": self.steps,
-            "guidance_scale": self.cfg_scale,
-            "seed": None if self.seed == -1 else self.seed,
-            "scheduler": self._scheduler(),
-        })
+        return params | present(
+            {
+                "negative_prompt": self.negative_prompt,
+                "width": self.width,
+                "height": self.height,
+                "steps": self.steps,
+                "guidance_scale": self.cfg_scale,
+                "seed": None if self.seed == -1 else self.seed,
+                "scheduler": self._scheduler(),
+            }
+        )
 
     def _scheduler(self) -> str | None:
         if self.sampler is None:
@@ -109,8 +109,13 @@ def txt2img() -> dict[str, Any]:
     size = (job.artifacts[0].width, job.artifacts[0].height) if job.artifacts else (spec["width"], spec["height"])
     batch_size, n_iter = body.batches
     parameters = body.model_dump(exclude_unset=True) | {
-        "seed": spec["seed"], "width": size[0], "height": size[1], "steps": spec["steps"],
-        "cfg_scale": spec["guidance_scale"], "batch_size": batch_size, "n_iter": n_iter,
+        "seed": spec["seed"],
+        "width": size[0],
+        "height": size[1],
+        "steps": spec["steps"],
+        "cfg_scale": spec["guidance_scale"],
+        "batch_size": batch_size,
+        "n_iter": n_iter,
     }
     info = {
         "prompt": spec["prompt"],
@@ -145,8 +150,16 @@ def _current_job() -> Job | None:
 def progress() -> dict[str, Any]:
     job = _current_job()
     if job is None:
-        state = {"skipped": False, "interrupted": False, "job": "", "job_count": 0, "job_timestamp": "0",
-                 "job_no": 0, "sampling_step": 0, "sampling_steps": 0}
+        state = {
+            "skipped": False,
+            "interrupted": False,
+            "job": "",
+            "job_count": 0,
+            "job_timestamp": "0",
+            "job_no": 0,
+            "sampling_step": 0,
+            "sampling_steps": 0,
+        }
         return {"progress": 0.0, "eta_relative": 0.0, "state": state, "current_image": None, "textinfo": None}
     progress_now = progress_json(job)
     eta = position_json(db_session(), job)["eta_seconds"]
@@ -160,8 +173,13 @@ def progress() -> dict[str, Any]:
         "sampling_step": progress_now["step"],
         "sampling_steps": progress_now["total"] or job.params.get("steps", 0),
     }
-    return {"progress": progress_now["fraction"], "eta_relative": eta or 0.0, "state": state,
-            "current_image": None, "textinfo": None}
+    return {
+        "progress": progress_now["fraction"],
+        "eta_relative": eta or 0.0,
+        "state": state,
+        "current_image": None,
+        "textinfo": None,
+    }
 
 
 @a1111_api.post("/interrupt")
@@ -176,8 +194,14 @@ def interrupt() -> dict[str, Any]:
 @a1111_api.get("/sd-models")
 def sd_models() -> list[dict[str, Any]]:
     return [
-        {"title": entry.name, "model_name": entry.name, "hash": None, "sha256": None,
-         "filename": entry.name, "config": None}
+        {
+            "title": entry.name,
+            "model_name": entry.name,
+            "hash": None,
+            "sha256": None,
+            "filename": entry.name,
+            "config": None,
+        }
         for entry in list_models(platform().settings)
         if entry.kind == "image"
     ]

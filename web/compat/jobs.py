@@ -20,7 +20,6 @@ from web.context import current_job_limits, current_owner, db_session, platform
 from web.slots import Slots
 from web.submission import submit_job, validate_submission
 
-
 WAIT_SLOTS = "genq.compat_wait_slots"
 RETRY_AFTER_SECONDS = 2
 
@@ -31,7 +30,9 @@ def take_wait_slot() -> Slots:
     slots: Slots = current_app.extensions[WAIT_SLOTS]
     if not slots.take():
         raise CompatError(
-            503, "too_many_waits", "this server waits for as many jobs as it can; retry shortly",
+            503,
+            "too_many_waits",
+            "this server waits for as many jobs as it can; retry shortly",
             retry_after=RETRY_AFTER_SECONDS,
         )
     return slots

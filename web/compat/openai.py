@@ -42,7 +42,8 @@ class ImagesRequest(CompatBody):
     model: str | None = None
     n: JobParam = None
     size: Annotated[
-        str | None, StringConstraints(pattern=f"^auto$|{SIZE.pattern}"),
+        str | None,
+        StringConstraints(pattern=f"^auto$|{SIZE.pattern}"),
         reworded("must be WIDTHxHEIGHT, e.g. 512x512, or auto"),
     ] = None
     response_format: Annotated[Literal["url", "b64_json"] | None, reworded("must be url or b64_json")] = None
@@ -56,14 +57,16 @@ class ImagesRequest(CompatBody):
         # Absent or auto: the model's native size.
         match = SIZE.match(self.size or "")
         size = {"width": int(match[1]), "height": int(match[2])} if match else {}
-        return {"prompt": self.prompt, **size} | present({
-            "num_images": self.n,
-            "seed": self.seed,
-            "negative_prompt": self.negative_prompt,
-            "steps": self.steps,
-            "guidance_scale": self.guidance_scale,
-            "scheduler": self.scheduler,
-        })
+        return {"prompt": self.prompt, **size} | present(
+            {
+                "num_images": self.n,
+                "seed": self.seed,
+                "negative_prompt": self.negative_prompt,
+                "steps": self.steps,
+                "guidance_scale": self.guidance_scale,
+                "scheduler": self.scheduler,
+            }
+        )
 
 
 class TextRequest(CompatBody):
@@ -80,15 +83,17 @@ class TextRequest(CompatBody):
     repetition_penalty: JobParam = None
 
     def text_params(self) -> dict[str, Any]:
-        return present({
-            "temperature": self.temperature,
-            "top_p": self.top_p,
-            "num_return_sequences": self.n,
-            "seed": self.seed,
-            "top_k": self.top_k,
-            "repetition_penalty": self.repetition_penalty,
-            "stop": [self.stop] if isinstance(self.stop, str) else self.stop,
-        })
+        return present(
+            {
+                "temperature": self.temperature,
+                "top_p": self.top_p,
+                "num_return_sequences": self.n,
+                "seed": self.seed,
+                "top_k": self.top_k,
+                "repetition_penalty": self.repetition_penalty,
+                "stop": [self.stop] if isinstance(self.stop, str) else self.stop,
+            }
+        )
 
 
 def _one_prompt(prompt: str | list[str]) -> str:
@@ -182,8 +187,13 @@ def _created(job: Job) -> int:
 
 def _answer(job: Job, id_prefix: str, object_type: str, choices: list[dict[str, Any]]) -> dict[str, Any]:
     # No `usage`: the web has no tokenizer to count with.
-    return {"id": f"{id_prefix}-{job.id}", "object": object_type, "created": _created(job), "model": job.model,
-            "choices": choices}
+    return {
+        "id": f"{id_prefix}-{job.id}",
+        "object": object_type,
+        "created": _created(job),
+        "model": job.model,
+        "choices": choices,
+    }
 
 
 def _stream(object_type: str, model: str | None, params: dict[str, Any]) -> Response:
@@ -243,7 +253,7 @@ def _delta(sent: dict[int, str], index: int, text: str, chunk: Callable[[int, st
     before = sent.get(index, "")
     if len(text) > len(before) and text.startswith(before):
         sent[index] = text
-        yield chunk(index, text[len(before):])
+        yield chunk(index, text[len(before) :])
 
 
 @openai_api.get("/models")

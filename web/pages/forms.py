@@ -47,7 +47,9 @@ def check_limits(submission: Submission) -> None:
     session = db_session()
     try:
         enforce_job_limits(
-            session, current_owner(), current_job_limits(),
+            session,
+            current_owner(),
+            current_job_limits(),
             images=submission.kind.images(submission.params),
         )
     finally:

@@ -10,19 +10,19 @@ from werkzeug.wrappers import Response
 
 from db.adapters import get_adapter, list_adapters
 from db.jobs import list_jobs
-from db.models import Adapter
 from db.kinds.definition import JobKind
 from db.kinds.generate import KIND as GENERATE
 from db.kinds.generate import SCHEDULERS, AdapterRef, GenerateSpec
 from db.kinds.textgen import KIND as TEXTGEN
 from db.kinds.textgen import TextgenSpec
-from db.registry import default_model, list_models
+from db.models import Adapter
 from db.refusals import Refusal
+from db.registry import default_model, list_models
 from web.context import current_owner, db_session, platform
 from web.pages import pages
 from web.pages.forms import RECENT_JOBS, form_errors, params_from_form, submit
-from web.submission import validate_submission
 from web.paging import page_of
+from web.submission import validate_submission
 
 # The newest adapters offered in the form's list; /adapters links to any other.
 ADAPTER_CHOICES = 100

@@ -10,12 +10,12 @@ from werkzeug.wrappers import Response
 from db.adapters import list_adapters
 from db.datasets import create_dataset
 from db.jobs import get_job
-from db.losses import loss_series
 from db.kinds import find_kind
 from db.kinds.finetune import KIND as FINETUNE
 from db.kinds.finetune import LR_SCHEDULERS, FinetuneSpec
-from db.registry import default_model, list_models
+from db.losses import loss_series
 from db.refusals import FieldError, Refusal
+from db.registry import default_model, list_models
 from db.uploads import UploadedFile, UploadLimits, UploadRefused, prepare_dataset
 from web.api.datasets import REFUSAL_STATUS
 from web.context import current_owner, db_session, platform
@@ -118,7 +118,10 @@ def loss_chart(job_id: uuid.UUID) -> Response:
 def adapters_page() -> str:
     try:
         page = page_of(
-            list_adapters, db_session(), owner=current_owner(), limit=ADAPTERS_PER_PAGE,
+            list_adapters,
+            db_session(),
+            owner=current_owner(),
+            limit=ADAPTERS_PER_PAGE,
             cursor=request.args.get("cursor"),
         )
     except InvalidCursor:

@@ -107,5 +107,4 @@ def validation_images(
     ]
 
 
-
 EXECUTOR = KindExecutor(run_finetune)

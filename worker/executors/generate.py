@@ -12,10 +12,9 @@ it would get alone; a single job is a batch of one.
 
 import io
 from collections.abc import Sequence
-from contextlib import nullcontext
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from functools import partial
-from typing import ContextManager
 
 import torch
 from diffusers import DiffusionPipeline
@@ -175,7 +174,7 @@ def adapter_weights(job: JobInput, adapter: AdapterRef | None, context: JobConte
     return weights
 
 
-def _adapter_applied(pipeline: DiffusionPipeline, member: _BatchedJob) -> ContextManager[None]:
+def _adapter_applied(pipeline: DiffusionPipeline, member: _BatchedJob) -> AbstractContextManager[None]:
     """The batch's adapter (id and scale are in the batch key) loaded for the call."""
     adapter, weights = member.spec.adapter, member.adapter
     if adapter is None or weights is None:

@@ -7,9 +7,9 @@ inputs (a dataset, an adapter's weights) and keeps checkpoints.
 """
 
 import uuid
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
 from worker.pipelines import PipelineCache
