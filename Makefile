@@ -2,6 +2,7 @@
 #
 #   make run    set up .venv and run genq (web + worker + embedded Redis) at http://127.0.0.1:8000
 #   make test   set up .venv with the dev extras (and Debian's chromium, redis-server) and run the whole suite
+#   make lint   ruff (lint, import order, format check) and mypy, as configured in pyproject.toml
 #   make clean  remove .venv and the install stamps (keeps var/, the local data)
 #   make reset  remove var/ (the local database, objects, models, embedded Redis, secret key)
 #
@@ -34,11 +35,12 @@ STAMP_BASE := $(VENV)/.genq-torch-$(TORCH_VERSION).stamp
 STAMP_RUN := $(VENV)/.genq-run.stamp
 STAMP_DEV := $(VENV)/.genq-dev.stamp
 
-.PHONY: help run test clean reset venv venv-dev chromium redis-server
+.PHONY: help run test lint clean reset venv venv-dev chromium redis-server
 
 help:
 	@echo "make run    set up $(VENV) and run genq at http://127.0.0.1:8000"
 	@echo "make test   set up $(VENV) (+ dev extras, chromium, redis-server) and run the test suite"
+	@echo "make lint   ruff check, ruff format --check and mypy"
 	@echo "make clean  remove $(VENV) and install stamps (keeps var/)"
 	@echo "make reset  remove var/ (local database, objects, models, secret key)"
 
@@ -47,6 +49,11 @@ run: $(STAMP_RUN)
 
 test: $(STAMP_DEV) chromium redis-server
 	$(VENV_PYTHON) -m pytest -p no:cacheprovider $(PYTEST_ARGS)
+
+lint: $(STAMP_DEV)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
 
 venv: $(STAMP_RUN)
 venv-dev: $(STAMP_DEV)

@@ -71,12 +71,15 @@ def _value_at(params: dict[str, Any], path: tuple[str, ...], as_type: type) -> A
     return None if value is None else as_type(value)
 
 
-def _column_at(path: tuple[str, ...], as_type: type) -> ColumnElement:
+def _column_at(path: tuple[str, ...], as_type: type) -> ColumnElement[Any]:
     element = Job.params[path] if len(path) > 1 else Job.params[path[0]]
+    column: ColumnElement[Any]
     if as_type is NonEmpty:
-        return func.coalesce(element.as_string(), "") != ""
-    if as_type is int:
-        return element.as_integer()
-    if as_type is float:
-        return element.as_float()
-    return element.as_string()
+        column = func.coalesce(element.as_string(), "") != ""
+    elif as_type is int:
+        column = element.as_integer()
+    elif as_type is float:
+        column = element.as_float()
+    else:
+        column = element.as_string()
+    return column

@@ -115,7 +115,7 @@ def submit_job(
             return earlier, False
     check_references(session, owner, submission)
     enforce_job_limits(session, owner, limits, images=submission.kind.images(submission.params))
-    fields = {
+    fields: dict[str, Any] = {
         "kind": submission.kind.name,
         "model": submission.model,
         "params": submission.params,
