@@ -49,7 +49,7 @@ def peek(sessions, max_images: int) -> QueuedBatch:
 
 def statuses(sessions) -> dict[uuid.UUID, str]:
     with sessions() as session:
-        return dict(session.execute(select(Job.id, Job.status)))
+        return {job_id: status for job_id, status in session.execute(select(Job.id, Job.status))}  # noqa: C416 (rows, not pairs)
 
 
 def test_a_batch_takes_only_jobs_that_can_share_the_first_jobs_pipeline_call(sessions):
