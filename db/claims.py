@@ -9,6 +9,7 @@ from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
+from typing import Any
 
 from sqlalchemy import ColumnElement, Select, bindparam, func, or_, select
 from sqlalchemy.orm import Session, aliased
@@ -156,8 +157,35 @@ def _locked(chosen: Select, limit: int) -> Select:
 
 def _in_claim_order(kinds: Collection[str], also: ColumnElement[bool] | None = None) -> Select:
     """The ids of claimable jobs (that also match `also`) in the claim policy's order."""
+    chosen, order = _claim_order(kinds, also)
+    return chosen.order_by(*order)
+
+
+def places_in_line(session: Session, kinds: Collection[str], job_ids: Collection[uuid.UUID]) -> dict[uuid.UUID, int]:
+    """How many claimable jobs of these kinds the claim policy would take before each
+    of these queued jobs (one statement for all). A job waiting out a retry backoff
+    is not claimable yet: every claimable job is ahead of it."""
+    chosen, order = _claim_order(kinds)
+    ranked = chosen.add_columns(
+        func.row_number().over(order_by=order).label("place"), func.count().over().label("claimable")
+    ).subquery("ranked")
+    rows = session.execute(
+        select(ranked.c.id, ranked.c.place, ranked.c.claimable).where(ranked.c.id.in_(job_ids)), _now()
+    ).all()
+    places = {job_id: place - 1 for job_id, place, _ in rows}
+    waiting = [job_id for job_id in job_ids if job_id not in places]
+    if waiting:
+        claimable = rows[0].claimable if rows else session.scalar(select(func.count()).where(_claimable(kinds)), _now())
+        places.update(dict.fromkeys(waiting, claimable or 0))
+    return places
+
+
+def _claim_order(
+    kinds: Collection[str], also: ColumnElement[bool] | None = None
+) -> tuple[Select, tuple[ColumnElement[Any], ...]]:
+    """Claimable jobs (that also match `also`) and the claim policy's order of them."""
     claimable = _claimable(kinds) if also is None else _claimable(kinds) & also
-    within_owner = (Job.priority.desc(), Job.created_at, Job.id)
+    within_owner = (Job.priority.desc(), Job.created_at.asc(), Job.id.asc())
     turns = (
         select(Job.id, func.row_number().over(partition_by=Job.owner, order_by=within_owner).label("turn"))
         .where(claimable)
@@ -179,10 +207,5 @@ def _in_claim_order(kinds: Collection[str], also: ColumnElement[bool] | None = N
     owners = select(waiting.c.owner, running.label("running"), last_claimed_at.label("last_claimed_at")).subquery(
         "owners"
     )
-    return (
-        select(Job.id)
-        .join(turns, turns.c.id == Job.id)
-        .join(owners, owners.c.owner == Job.owner)
-        .where(claimable)
-        .order_by(turns.c.turn, owners.c.running, owners.c.last_claimed_at.asc().nulls_first(), *within_owner)
-    )
+    chosen = select(Job.id).join(turns, turns.c.id == Job.id).join(owners, owners.c.owner == Job.owner).where(claimable)
+    return chosen, (turns.c.turn, owners.c.running, owners.c.last_claimed_at.asc().nulls_first(), *within_owner)

@@ -5,17 +5,18 @@ How an artifact is reached is the caller's: a presigned S3 URL, else the web's
 root-relative download route. Never put storage keys or internal fields here.
 """
 
-from collections.abc import Callable
+import uuid
+from collections import defaultdict
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from db.eta import estimate_job
-from db.jobs import queue_position
+from db.eta import Position, job_positions
 from db.kinds import find_kind
-from db.losses import latest_loss
+from db.losses import LossPoint, latest_losses
 from db.models import Artifact, Job, JobStatus, WebhookDelivery
 from db.storage import Storage
 
@@ -70,37 +71,26 @@ def progress_json(job: Job) -> dict[str, Any]:
     return {"step": job.progress_step, "total": job.progress_total, "fraction": round(fraction, 4)}
 
 
-def loss_json(session: Session, job: Job) -> dict[str, Any] | None:
+def loss_json(latest: LossPoint | None) -> dict[str, Any] | None:
     """A training job's latest loss (the whole series: GET .../loss); null for other kinds."""
-    kind = find_kind(job.kind)
-    if kind is None or not kind.records_loss:
-        return None
-    latest = latest_loss(session, job.id)
     if latest is None:
         return None
     step, loss = latest
     return {"step": step, "value": loss}
 
 
-def position_json(session: Session, job: Job) -> dict[str, Any]:
+def position_json(position: Position) -> dict[str, Any]:
     """Where the job stands: jobs ahead (0 once running, None when finished) and the ETA."""
-    position = queue_position(session, job)
-    eta = estimate_job(session, job, position)
     return {
-        "queue_position": position,
-        "eta_seconds": eta.p50_seconds if eta else None,
-        "eta_p90_seconds": eta.p90_seconds if eta else None,
+        "queue_position": position.queue_position,
+        "eta_seconds": position.eta.p50_seconds if position.eta else None,
+        "eta_p90_seconds": position.eta.p90_seconds if position.eta else None,
     }
 
 
-def webhook_json(session: Session, job: Job) -> dict[str, Any] | None:
+def webhook_json(job: Job, deliveries: Sequence[WebhookDelivery]) -> dict[str, Any] | None:
     if job.webhook_url is None:
         return None
-    deliveries = session.scalars(
-        select(WebhookDelivery)
-        .where(WebhookDelivery.job_id == job.id)
-        .order_by(WebhookDelivery.created_at, WebhookDelivery.attempt)
-    )
     return {
         "url": job.webhook_url,
         "events": job.webhook_events,
@@ -117,26 +107,60 @@ def webhook_json(session: Session, job: Job) -> dict[str, Any] | None:
     }
 
 
+def _deliveries(session: Session, jobs: Sequence[Job]) -> dict[uuid.UUID, list[WebhookDelivery]]:
+    with_webhook = [job.id for job in jobs if job.webhook_url is not None]
+    by_job: dict[uuid.UUID, list[WebhookDelivery]] = defaultdict(list)
+    if with_webhook:
+        deliveries = session.scalars(
+            select(WebhookDelivery)
+            .where(WebhookDelivery.job_id.in_(with_webhook))
+            .order_by(WebhookDelivery.created_at, WebhookDelivery.attempt)
+        )
+        for delivery in deliveries:
+            by_job[delivery.job_id].append(delivery)
+    return by_job
+
+
+def jobs_json(session: Session, jobs: Sequence[Job], artifact_url: ArtifactUrl) -> list[dict[str, Any]]:
+    """The JSON of each job, in order. What is read besides the rows (positions and
+    ETAs, latest losses, webhook deliveries) is read for all of them at once: a page
+    of jobs costs the same few statements as one job."""
+    positions = job_positions(session, jobs)
+    losses = latest_losses(session, [job.id for job in jobs if _records_loss(job)])
+    deliveries = _deliveries(session, jobs)
+    described = []
+    for job in jobs:
+        error = None
+        if job.error_code is not None:
+            error = {"code": job.error_code, "message": job.error_message}
+        described.append(
+            {
+                "id": str(job.id),
+                "kind": job.kind,
+                "model": job.model,
+                "status": job.status,
+                "cancel_requested": job.cancel_requested,
+                "priority": job.priority,
+                "progress": progress_json(job),
+                "loss": loss_json(losses.get(job.id)),
+                **position_json(positions[job.id]),
+                "attempt": job.attempt,
+                "params": job.params,
+                "artifacts": [artifact_json(artifact, artifact_url(artifact)) for artifact in job.artifacts],
+                "webhook": webhook_json(job, deliveries[job.id]),
+                "error": error,
+                "created_at": isoformat(job.created_at),
+                "started_at": isoformat(job.started_at),
+                "finished_at": isoformat(job.finished_at),
+            }
+        )
+    return described
+
+
 def job_json(session: Session, job: Job, artifact_url: ArtifactUrl) -> dict[str, Any]:
-    error = None
-    if job.error_code is not None:
-        error = {"code": job.error_code, "message": job.error_message}
-    return {
-        "id": str(job.id),
-        "kind": job.kind,
-        "model": job.model,
-        "status": job.status,
-        "cancel_requested": job.cancel_requested,
-        "priority": job.priority,
-        "progress": progress_json(job),
-        "loss": loss_json(session, job),
-        **position_json(session, job),
-        "attempt": job.attempt,
-        "params": job.params,
-        "artifacts": [artifact_json(artifact, artifact_url(artifact)) for artifact in job.artifacts],
-        "webhook": webhook_json(session, job),
-        "error": error,
-        "created_at": isoformat(job.created_at),
-        "started_at": isoformat(job.started_at),
-        "finished_at": isoformat(job.finished_at),
-    }
+    return jobs_json(session, [job], artifact_url)[0]
+
+
+def _records_loss(job: Job) -> bool:
+    kind = find_kind(job.kind)
+    return kind is not None and kind.records_loss

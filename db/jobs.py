@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
-from sqlalchemy import ColumnElement, Update, bindparam, case, false, func, or_, select, update
+from sqlalchemy import ColumnElement, Update, case, false, func, or_, select, update
 from sqlalchemy.orm import Session, joinedload, selectinload
 
 from db.events import (
@@ -128,24 +128,6 @@ def list_jobs(
     if kind is not None:
         query = query.where(Job.kind == kind)
     return list(session.scalars(newest_first(query, Job, before=before, limit=limit)))
-
-
-# Built once: every poll of a queued job counts the jobs ahead of it.
-_QUEUED_AHEAD = select(func.count()).where(
-    Job.status == JobStatus.QUEUED,
-    Job.kind == bindparam("kind"),
-    (Job.priority > bindparam("priority"))
-    | ((Job.priority == bindparam("priority")) & (Job.created_at < bindparam("created_at"))),
-)
-
-
-def queue_position(session: Session, job: Job) -> int | None:
-    """How many queued jobs of the same kind are ahead of this one; 0 once running."""
-    if job.status == JobStatus.RUNNING:
-        return 0
-    if job.status != JobStatus.QUEUED:
-        return None
-    return session.scalar(_QUEUED_AHEAD, {"kind": job.kind, "priority": job.priority, "created_at": job.created_at})
 
 
 def claim_job(

@@ -9,6 +9,7 @@ import pytest
 from sqlalchemy import update
 
 from db.models import Job
+from tests.support.statements import counted_statements
 
 
 def test_a_job_reads_back_with_every_documented_field(client):
@@ -166,3 +167,24 @@ def test_a_bad_cursor_is_400(client, cursor):
     response = client.get("/api/v1/jobs", query_string={"cursor": cursor})
     assert response.status_code == 400
     assert response.json["error"]["code"] == "invalid_cursor"
+
+
+@pytest.mark.parametrize("path", ["/api/v1/jobs?limit=100", "/jobs"])
+def test_a_page_of_jobs_costs_the_same_statements_however_many_jobs_it_shows(client, make_job, session, path):
+    def statements_of_the_page() -> int:
+        with counted_statements() as statements:
+            assert client.get(path).status_code == 200
+        return statements.count
+
+    def add_jobs() -> None:
+        for status in ("queued", "running", "succeeded", "failed"):
+            job = make_job(status)
+            session.execute(update(Job).where(Job.id == job.id).values(webhook_url="https://example.com/hook"))
+        session.commit()
+
+    add_jobs()
+    statements_of_the_page()  # the first request of a key also records its use
+    few = statements_of_the_page()
+    for _ in range(6):
+        add_jobs()
+    assert statements_of_the_page() == few

@@ -4,6 +4,7 @@ worker's writes only land while its attempt still owns the job."""
 import uuid
 
 from db import jobs
+from db.eta import job_position
 
 
 def queued_job(session, **overrides):
@@ -90,10 +91,10 @@ def test_another_owner_does_not_see_the_job(session):
 
 def test_queue_position_counts_the_jobs_ahead(session):
     first, second, third = (queued_job(session) for _ in range(3))
-    assert [jobs.queue_position(session, job) for job in (first, second, third)] == [0, 1, 2]
+    assert [job_position(session, job).queue_position for job in (first, second, third)] == [0, 1, 2]
     jobs.claim_job(session, first.id, worker_id="w1")
     session.commit()
     session.expire_all()
     first = jobs.get_job(session, first.id, owner=None)
-    assert jobs.queue_position(session, first) == 0
-    assert jobs.queue_position(session, third) == 1
+    assert job_position(session, first).queue_position == 0
+    assert job_position(session, third).queue_position == 1

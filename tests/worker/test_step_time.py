@@ -2,7 +2,7 @@
 and the last step (loading and prompt encoding excluded), stored at finish, and
 then used for the next job of the same shape."""
 
-from db.eta import estimate_job
+from db.eta import job_position
 from db.jobs import LOCAL_OWNER, create_job, get_job
 from db.kinds.generate import GenerateSpec
 from db.session import make_session_factory
@@ -40,7 +40,7 @@ def test_a_finished_run_stores_its_step_time_and_prices_the_next_job(settings):
 
     with sessions() as session:
         measured = get_job(session, first, owner=None).step_seconds
-        eta = estimate_job(session, get_job(session, next_job, owner=None), 0)
+        eta = job_position(session, get_job(session, next_job, owner=None)).eta
     assert 0 < measured < 5
     assert eta is not None and eta.p50_seconds == eta.p90_seconds == round(6 * measured, 1)
     sessions.kw["bind"].dispose()

@@ -17,6 +17,7 @@ from typing import Any
 from flask import Response, current_app, request, stream_with_context
 from sqlalchemy.orm import Session
 
+from db.eta import job_position
 from db.events import ARTIFACTS, CREATED_EVENT_ID, DONE, FROM_START, STATUS, events_after, last_status
 from db.job_json import position_json
 from db.jobs import get_job
@@ -118,7 +119,7 @@ def _stream(services: Platform, job_id: uuid.UUID, after_id: int) -> Iterator[st
                 if job.status == JobStatus.RUNNING and job.attempt != told_running and not backlog and not newer:
                     told_running = job.attempt
                     chunks.append(format_event(STATUS, {"status": "running", "attempt": job.attempt}))
-                current = position_json(session, job)
+                current = position_json(job_position(session, job))
                 if current != position:
                     position = current
                     chunks.append(format_event("queue", current))

@@ -19,7 +19,7 @@ from db.storage import ObjectNotFound
 from web.api import api
 from web.api.errors import ApiError
 from web.api.listing import choice_argument, owned_page
-from web.api.serializers import serialize_job
+from web.api.serializers import serialize_job, serialize_jobs
 from web.cancel import cancel_owned_job
 from web.context import current_job_limits, current_owner, db_session, platform
 from web.submission import submit_job, validate_submission
@@ -104,7 +104,7 @@ def list_all() -> dict[str, Any]:
         list_jobs, status=choice_argument("status", tuple(JobStatus)), kind=choice_argument("kind", tuple(job_kinds()))
     )
     session, storage = db_session(), platform().storage
-    return {"jobs": [serialize_job(session, storage, job) for job in page.rows], "next_cursor": page.next_cursor}
+    return {"jobs": serialize_jobs(session, storage, page.rows), "next_cursor": page.next_cursor}
 
 
 @api.get("/jobs/<uuid:job_id>/artifacts/<int:index>")

@@ -3,12 +3,13 @@ that are presigned S3 URLs when storage gives one, otherwise the root-relative
 download route of this API (valid behind any proxy or host name). Datasets and
 adapters show what describes them, never their storage keys."""
 
+from collections.abc import Sequence
 from typing import Any
 
 from flask import url_for
 from sqlalchemy.orm import Session
 
-from db.job_json import artifact_json, artifact_url_from, isoformat, job_json
+from db.job_json import artifact_json, artifact_url_from, isoformat, jobs_json
 from db.models import Adapter, Artifact, Dataset, Job
 from db.storage import Storage
 
@@ -21,8 +22,12 @@ def serialize_artifact(storage: Storage, artifact: Artifact) -> dict[str, Any]:
     return artifact_json(artifact, artifact_url_from(storage, _download_route)(artifact))
 
 
+def serialize_jobs(session: Session, storage: Storage, jobs: Sequence[Job]) -> list[dict[str, Any]]:
+    return jobs_json(session, jobs, artifact_url_from(storage, _download_route))
+
+
 def serialize_job(session: Session, storage: Storage, job: Job) -> dict[str, Any]:
-    return job_json(session, job, artifact_url_from(storage, _download_route))
+    return serialize_jobs(session, storage, [job])[0]
 
 
 def serialize_dataset(dataset: Dataset) -> dict[str, Any]:

@@ -11,6 +11,7 @@ from typing import Annotated, Any
 from flask import Blueprint
 from pydantic import ConfigDict
 
+from db.eta import job_position
 from db.job_json import isoformat, position_json, progress_json
 from db.jobs import list_jobs
 from db.models import Job
@@ -162,7 +163,7 @@ def progress() -> dict[str, Any]:
         }
         return {"progress": 0.0, "eta_relative": 0.0, "state": state, "current_image": None, "textinfo": None}
     progress_now = progress_json(job)
-    eta = position_json(db_session(), job)["eta_seconds"]
+    eta = position_json(job_position(db_session(), job))["eta_seconds"]
     state = {
         "skipped": False,
         "interrupted": job.cancel_requested,
