@@ -96,11 +96,12 @@ def models_list() -> None:
 
 @models.command("build-tiny")
 @click.argument("directory", type=click.Path(file_okay=False))
-def models_build_tiny(directory: str) -> None:
+@click.option("--inpainting", is_flag=True, help="A 9-channel UNet, as SD inpainting checkpoints have.")
+def models_build_tiny(directory: str, inpainting: bool) -> None:
     """Write a tiny Stable-Diffusion-shaped pipeline with random weights to DIRECTORY."""
     from worker.tiny_models import build_tiny_sd
 
-    build_tiny_sd(directory)
+    build_tiny_sd(directory, inpainting=inpainting)
     click.echo(f"tiny model written to {directory}")
 
 

@@ -290,3 +290,21 @@ class Adapter(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     artifact: Mapped[Artifact] = relationship()
+
+
+class Upload(Base):
+    """An input image a user uploaded for jobs to read (image-to-image, inpainting,
+    upscaling), re-encoded at upload as datasets' images are; jobs hold its id."""
+
+    __tablename__ = "uploads"
+    __table_args__ = (Index(None, "owner", "created_at"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    owner: Mapped[str] = mapped_column(String(64))
+    storage_key: Mapped[str] = mapped_column(Text)
+    content_type: Mapped[str] = mapped_column(String(64))
+    width: Mapped[int] = mapped_column(Integer)
+    height: Mapped[int] = mapped_column(Integer)
+    bytes: Mapped[int] = mapped_column(BigInteger)
+    sha256: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -59,6 +59,8 @@ class Settings(BaseSettings):
     max_height: int = Field(default=1024, ge=64)
     max_prompt_chars: int = Field(default=2000, ge=1)
     max_request_bytes: int = Field(default=1 << 20, ge=1024)
+    # JSON bodies that may carry images (data URIs in a job's params, A1111's base64 images).
+    max_image_request_bytes: int = Field(default=32 << 20, ge=1024)
 
     # Caps on what one finetune job may ask for.
     max_train_steps: int = Field(default=5000, ge=1)

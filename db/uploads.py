@@ -17,11 +17,12 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import PurePosixPath
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 from PIL import Image, ImageOps, UnidentifiedImageError
 from werkzeug.utils import secure_filename
 
+from db.refusals import FieldError, Refusal
 from db.settings import Settings
 
 ACCEPTED_FORMATS = ("PNG", "JPEG", "WEBP")
@@ -37,8 +38,8 @@ class UploadLimits:
     max_file_bytes: int
     max_pixels: int
     max_caption_chars: int
-    # The long side an image is stored at, at most (larger ones are scaled down).
-    max_stored_side: int
+    # The long side an image is stored at, at most (larger ones are scaled down); None: as sent.
+    max_stored_side: int | None
 
     @classmethod
     def from_settings(cls, settings: Settings) -> "UploadLimits":
@@ -48,6 +49,18 @@ class UploadLimits:
             max_pixels=settings.max_image_pixels,
             max_caption_chars=settings.max_prompt_chars,
             max_stored_side=2 * settings.max_train_resolution,
+        )
+
+    @classmethod
+    def for_input_images(cls, settings: Settings) -> "UploadLimits":
+        """An input image of a job (POST /api/v1/uploads, a data URI in params): one
+        file, kept at its size (the job resizes it), under the same pixel cap."""
+        return cls(
+            max_files=1,
+            max_file_bytes=settings.max_upload_file_bytes,
+            max_pixels=settings.max_image_pixels,
+            max_caption_chars=0,
+            max_stored_side=None,
         )
 
 
@@ -71,6 +84,22 @@ class PreparedImage:
     caption: str | None
 
 
+# The HTTP status of each refusal (the API's and the pages' answer).
+REFUSAL_STATUS = {
+    "too_many_files": 413,
+    "file_too_large": 413,
+    "image_too_large": 413,
+    "unsupported_image_format": 415,
+    "invalid_image": 422,
+    "invalid_filename": 422,
+    "duplicate_filename": 422,
+    "caption_without_image": 422,
+    "invalid_caption": 422,
+    "caption_too_long": 422,
+    "no_images": 422,
+}
+
+
 class UploadRefused(Exception):
     """The upload breaks `rule` because of `file` (None: of no one file); nothing of it may be stored."""
 
@@ -81,6 +110,28 @@ class UploadRefused(Exception):
         self.file = file
         self.rule = rule
         self.limit = limit
+
+    @property
+    def status(self) -> int:
+        return REFUSAL_STATUS[self.code]
+
+    def detail(self, field: str) -> dict[str, Any]:
+        """The refusal as a field error of an API answer: the rule, the file and the limit broken."""
+        detail: dict[str, Any] = {"field": field, "message": self.message, "rule": self.rule}
+        if self.file is not None:
+            detail["file"] = self.file
+        if self.limit is not None:
+            detail["limit"] = self.limit
+        return detail
+
+
+class UploadRejected(Refusal):
+    """An UploadRefused where a submission carries the image (a form's files, a job's
+    inline image): the same status as the API's upload answers (413, 415 or 422)."""
+
+    def __init__(self, refused: UploadRefused, field: str) -> None:
+        super().__init__(refused.code, refused.message, [FieldError(field, refused.message)])
+        self.status = refused.status
 
 
 def prepare_dataset(files: Iterable[UploadedFile], limits: UploadLimits) -> list[PreparedImage]:
@@ -126,6 +177,13 @@ def prepare_dataset(files: Iterable[UploadedFile], limits: UploadLimits) -> list
             )
         caption_texts[stem] = _caption_text(caption, limits)
     return [_reencoded(image, caption_texts.get(stem), limits) for stem, image in images.items()]
+
+
+def prepare_image(upload: UploadedFile, limits: UploadLimits) -> PreparedImage:
+    """One image under the same rules as a dataset's (no caption); raises UploadRefused."""
+    filename = _safe_filename(upload.filename)
+    _check_file_size(filename, upload.stream, limits)
+    return _reencoded(UploadedFile(filename, upload.stream), None, limits)
 
 
 def _safe_filename(raw: str) -> str:
@@ -222,7 +280,8 @@ def _reencoded(upload: UploadedFile, caption: str | None, limits: UploadLimits) 
         ) from error
     has_alpha = upright.mode in ("RGBA", "LA", "PA") or "transparency" in upright.info
     pixels = upright.convert("RGBA" if has_alpha else "RGB")
-    pixels.thumbnail((limits.max_stored_side, limits.max_stored_side), Image.Resampling.LANCZOS)
+    if limits.max_stored_side is not None:
+        pixels.thumbnail((limits.max_stored_side, limits.max_stored_side), Image.Resampling.LANCZOS)
     pixels.info = {}  # no EXIF, ICC profile or text chunks carried over
     encoded = io.BytesIO()
     pixels.save(encoded, format="PNG")

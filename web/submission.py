@@ -3,14 +3,15 @@ spec, create the row, commit, and only then send the wake-up message. Shared by
 the JSON API and the HTML form so both accept exactly the same jobs."""
 
 import logging
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
-from celery import Celery
 from pydantic import ValidationError
 from sqlalchemy.orm import Session
 
 from db.idempotency import IdempotentRequest, create_job_once, find_earlier_job
+from db.input_images import add_upload, inline_images, referenced_uploads
 from db.jobs import create_job
 from db.kinds import find_kind, job_kinds
 from db.kinds.definition import JobKind
@@ -21,7 +22,10 @@ from db.refusals import FieldError, SubmissionRejected, field_errors
 from db.registry import ModelEntry, default_model, find_model
 from db.settings import Settings
 from db.specs import SubmitRequest
+from db.storage import Storage
+from db.uploads import PreparedImage, UploadLimits
 from db.webhooks import WebhookUrlRefused, check_webhook_url
+from web.context import Platform
 
 logger = logging.getLogger(__name__)
 
@@ -35,6 +39,8 @@ class Submission:
     webhook_url: str | None = None
     webhook_events: list[str] | None = None
     max_attempts: int | None = None  # None: the column's default
+    # Input images sent inline as data URIs, checked: stored as uploads at submit.
+    inline_images: Mapping[str, PreparedImage] = field(default_factory=dict)
 
 
 def validate_submission(body: Any, settings: Settings) -> Submission:
@@ -68,14 +74,16 @@ def validate_submission(body: Any, settings: Settings) -> Submission:
             check_webhook_url(request.webhook_url, settings)
         except WebhookUrlRefused as refused:
             raise SubmissionRejected("validation_error", [FieldError("webhook_url", str(refused))]) from None
+    params = spec.model_dump(mode="json")
     return Submission(
         kind,
         model,
-        spec.model_dump(mode="json"),
+        params,
         priority=request.priority,
         webhook_url=request.webhook_url,
         webhook_events=request.chosen_webhook_events,
         max_attempts=settings.max_attempts,
+        inline_images=inline_images(params, kind.image_params, UploadLimits.for_input_images(settings)),
     )
 
 
@@ -86,16 +94,33 @@ def _check_model_kind(kind: JobKind, entry: ModelEntry) -> None:
         raise SubmissionRejected("model_kind_mismatch", [FieldError("model", message)])
 
 
-def check_references(session: Session, owner: str, submission: Submission) -> None:
-    """What the job's params name (a dataset, an adapter) is its owner's and fits it:
-    ReferenceNotFound or SubmissionRejected otherwise."""
+def check_references(session: Session, owner: str, submission: Submission) -> dict[str, tuple[int, int]]:
+    """What the job's params name (a dataset, an adapter, an upload) is its owner's
+    and fits it: ReferenceNotFound or SubmissionRejected otherwise. Returns the
+    sizes of the input images it names by upload id."""
     for reference in submission.kind.references:
         reference.check(session, owner=owner, model=submission.model, params=submission.params)
+    uploads = referenced_uploads(session, owner, submission.params, submission.kind.image_params)
+    return {param: (upload.width, upload.height) for param, upload in uploads.items()}
+
+
+def _stored_params(
+    session: Session, storage: Storage, settings: Settings, owner: str, submission: Submission, sizes: dict
+) -> dict[str, Any]:
+    """The params as the job row keeps them: inline images stored as uploads (named by
+    id) and the params that default to the input images' sizes filled in."""
+    params = dict(submission.params)
+    for param, image in submission.inline_images.items():
+        params[param] = str(add_upload(session, storage, owner=owner, image=image).id)
+        sizes[param] = (image.width, image.height)
+    if submission.kind.sized_by_inputs is not None and sizes:
+        params = submission.kind.sized_by_inputs(params, sizes, settings)
+    return params
 
 
 def submit_job(
     session: Session,
-    celery: Celery,
+    services: Platform,
     *,
     owner: str,
     submission: Submission,
@@ -113,12 +138,12 @@ def submit_job(
         earlier = find_earlier_job(session, owner, idempotent)
         if earlier is not None:
             return earlier, False
-    check_references(session, owner, submission)
+    sizes = check_references(session, owner, submission)
     enforce_job_limits(session, owner, limits, images=submission.kind.images(submission.params))
     fields: dict[str, Any] = {
         "kind": submission.kind.name,
         "model": submission.model,
-        "params": submission.params,
+        "params": _stored_params(session, services.storage, services.settings, owner, submission, sizes),
         "priority": submission.priority,
         "webhook_url": submission.webhook_url,
         "webhook_events": submission.webhook_events,
@@ -136,7 +161,7 @@ def submit_job(
     # Commit before sending: a worker woken by the message must find the row.
     session.commit()
     try:
-        send_recorded_wake_up(session, celery, job.id, job.kind)
+        send_recorded_wake_up(session, services.celery, job.id, job.kind)
     except Exception:
         # The job is committed and stays queued with its wake-up owed: a worker's
         # reconciler sends it once the broker answers (db/outbox.py).

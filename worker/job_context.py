@@ -15,6 +15,7 @@ import uuid
 from db.adapters import get_adapter
 from db.cancellation import CancelWatch
 from db.datasets import get_dataset
+from db.input_images import get_upload
 from db.job_signals import JobSignals
 from db.jobs import AttemptState, record_reports
 from db.models import Job
@@ -129,6 +130,18 @@ class RunnerJobContext:
                 raise JobFailure("invalid_params", f"image {filename} of dataset {dataset_id} is gone") from None
             images.append(TrainingImage(filename, data, caption))
         return images
+
+    def input_image(self, upload_id: uuid.UUID) -> bytes:
+        """An upload's PNG; it must be the job's owner's (checked at submit too)."""
+        with self._resources.session_factory() as session:
+            upload = get_upload(session, upload_id, owner=self._job.owner)
+            if upload is None:
+                raise JobFailure("invalid_params", f"upload {upload_id} does not exist (any more)")
+            storage_key = upload.storage_key
+        try:
+            return self._resources.storage.get(storage_key)
+        except ObjectNotFound:
+            raise JobFailure("invalid_params", f"the image of upload {upload_id} is gone") from None
 
     def adapter(self, adapter_id: uuid.UUID) -> AdapterWeights:
         """The adapter's weights on local disk; it must be the job's owner's (checked

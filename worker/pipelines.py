@@ -13,10 +13,13 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Literal
 
 import torch
 import transformers
 from diffusers import (
+    AutoPipelineForImage2Image,
+    AutoPipelineForInpainting,
     AutoPipelineForText2Image,
     DDIMScheduler,
     DiffusionPipeline,
@@ -34,6 +37,10 @@ from worker.failures import JobFailure
 from worker.model_cache import ModelCache
 
 log = logging.getLogger(__name__)
+
+# What a generate job does with its pipeline: from a prompt, from an init image, or repainting under a mask.
+PipelineMode = Literal["text", "image", "inpaint"]
+PIPELINE_FOR_MODE = {"image": AutoPipelineForImage2Image, "inpaint": AutoPipelineForInpainting}
 
 # One class for each name in db.specs.SCHEDULERS (tests/worker check they agree).
 SCHEDULER_CLASSES = {
@@ -126,8 +133,18 @@ class PipelineCache(ModelCache[DiffusionPipeline]):
         diffusers_logging.disable_progress_bar()
         transformers.utils.logging.disable_progress_bar()
 
-    def pipeline_for_job(self, model_name: str, scheduler_name: str | None) -> DiffusionPipeline:
-        return with_fresh_scheduler(self.get(model_name), scheduler_name)
+    def pipeline_for_job(
+        self, model_name: str, scheduler_name: str | None, mode: PipelineMode = "text"
+    ) -> DiffusionPipeline:
+        """The cached pipeline, or for image-to-image and inpainting the auto pipeline of
+        that task built from its components (from_pipe: the same modules, nothing
+        loaded again), with a fresh scheduler. diffusers' inpainting pipeline takes
+        both ordinary (4-channel) and inpainting (9-channel) UNets."""
+        pipeline = self.get(model_name)
+        if mode != "text":
+            pipeline = PIPELINE_FOR_MODE[mode].from_pipe(pipeline)
+            pipeline.set_progress_bar_config(disable=True)
+        return with_fresh_scheduler(pipeline, scheduler_name)
 
     def warm_up(self, model_name: str) -> None:
         """Load the model and run it once at its native size (two steps), so the

@@ -59,8 +59,10 @@ def build_byte_level_tokenizer(directory: Path) -> CLIPTokenizer:
     return CLIPTokenizer(str(vocab_file), str(merges_file), model_max_length=CLIP_MAX_LENGTH)
 
 
-def build_tiny_sd(directory: str | Path, seed: int = 0) -> Path:
-    """Write a tiny SD pipeline (UNet, VAE, CLIP text encoder, tokenizer, scheduler)."""
+def build_tiny_sd(directory: str | Path, seed: int = 0, *, inpainting: bool = False) -> Path:
+    """Write a tiny SD pipeline (UNet, VAE, CLIP text encoder, tokenizer, scheduler).
+    inpainting: the UNet takes 9 channels (latents, mask, masked image's latents),
+    as SD inpainting checkpoints do."""
     directory = Path(directory)
     torch.manual_seed(seed)
     tokenizer = build_byte_level_tokenizer(directory / "tokenizer")
@@ -79,7 +81,7 @@ def build_tiny_sd(directory: str | Path, seed: int = 0) -> Path:
     )
     unet = UNet2DConditionModel(
         sample_size=8,  # latents of 8x8 -> 64x64 images with the VAE's factor of 8
-        in_channels=4,
+        in_channels=9 if inpainting else 4,
         out_channels=4,
         block_out_channels=(32, 64),
         layers_per_block=1,

@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 
 from db.models import Job
 from db.registry import ModelKind
+from db.settings import Settings
 
 
 @dataclass(frozen=True)
@@ -77,6 +78,12 @@ class JobKind:
     quota: QuotaUnits | None = None
     batching: Batching | None = None
     references: Sequence[Reference] = ()
+    # The params that take an input image: an upload id, or a data URI stored as an
+    # upload at submit (db/input_images.py); the owner's own only.
+    image_params: tuple[str, ...] = ()
+    # Fills params that default to the input images' sizes ({param: (width, height)}),
+    # at submit, so that the stored params (ETA shape, batch key) say the real size.
+    sized_by_inputs: Callable[[dict[str, Any], Mapping[str, tuple[int, int]], Settings], dict[str, Any]] | None = None
     # Whether its jobs report a training loss (GET .../loss, the job's `loss`).
     records_loss: bool = False
     # Called in the transaction that records a success, after its artifacts.

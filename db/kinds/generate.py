@@ -3,17 +3,25 @@ jobs that can share one pipeline call (same model, size, steps, scheduler,
 guidance and adapter); its images count against the daily budget."""
 
 import uuid
-from typing import Literal
+from collections.abc import Mapping
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
+from db.input_images import image_reference
 from db.kinds.definition import Batching, JobKind, NonEmpty, QuotaUnits
 from db.kinds.references import AdapterReference
+from db.settings import Settings
 from db.specs import MAX_SEED, not_blank, prompt_within_cap, random_seed, within_cap
 
 GENERATE_QUEUE = "generate"
+DEFAULT_STRENGTH = 0.75
+DEFAULT_MASK_BLUR = 4
 # Names users pick; worker/pipelines.py maps each to a diffusers scheduler class.
 SCHEDULERS = ("ddim", "euler", "euler_a", "dpmpp_2m", "heun", "pndm", "unipc")
+
+
+InputImage = Annotated[str, AfterValidator(image_reference)]
 
 
 class AdapterRef(BaseModel):
@@ -45,6 +53,37 @@ class GenerateSpec(BaseModel):
     scheduler: Literal[SCHEDULERS] | None = None  # type: ignore[valid-type]
     # Must be the owner's and trained on the job's model (checked at submit).
     adapter: AdapterRef | None = None
+    # Image-to-image: the image to start from (an upload id, or a data URI stored as
+    # one at submit); width and height default to its size, in multiples of 8.
+    init_image: InputImage | None = None
+    # How much of the init image is repainted (A1111's denoising_strength): the
+    # denoising starts this far into its steps.
+    # None: 0.75 with an init image (filled in below, so the stored params say it).
+    strength: float | None = Field(default=None, gt=0, le=1)
+    # Inpainting: white repaints, black keeps the init image (resized to its size).
+    mask_image: InputImage | None = None
+    # The mask's edge is blurred by this many pixels; outside the blurred mask the
+    # init image's pixels are kept exactly.
+    # None: 4 with a mask.
+    mask_blur: int | None = Field(default=None, ge=0, le=64)
+
+    @model_validator(mode="after")
+    def _image_defaults(self) -> "GenerateSpec":
+        """The image modes' defaults, only where they apply: a text-to-image job's
+        params (and batch key) stay as they were."""
+        defaults: dict[str, Any] = {}
+        if self.init_image is not None and self.strength is None:
+            defaults["strength"] = DEFAULT_STRENGTH
+        if self.mask_image is not None and self.mask_blur is None:
+            defaults["mask_blur"] = DEFAULT_MASK_BLUR
+        return self.model_copy(update=defaults) if defaults else self
+
+    @field_validator("mask_image")
+    @classmethod
+    def _mask_needs_an_init_image(cls, mask: str | None, info: ValidationInfo) -> str | None:
+        if mask is not None and info.data.get("init_image") is None:
+            raise ValueError("needs an init_image to repaint")
+        return mask
 
     @field_validator("prompt")
     @classmethod
@@ -64,6 +103,22 @@ class GenerateSpec(BaseModel):
         if size % 8:
             raise ValueError("must be a multiple of 8")
         return within_cap(size, info, f"max_{info.field_name}")
+
+
+def sized_by_init_image(
+    params: dict[str, Any], sizes: Mapping[str, tuple[int, int]], settings: Settings
+) -> dict[str, Any]:
+    """Width and height left out default to the init image's size: scaled down to the
+    caps if larger (keeping its aspect), in multiples of 8."""
+    if "init_image" not in sizes or (params.get("width") and params.get("height")):
+        return params
+    width, height = sizes["init_image"]
+    shrink = min(1.0, settings.max_width / width, settings.max_height / height)
+    return {
+        **params,
+        "width": params.get("width") or max(64, int(width * shrink) // 8 * 8),
+        "height": params.get("height") or max(64, int(height * shrink) // 8 * 8),
+    }
 
 
 KIND = JobKind(
@@ -88,8 +143,16 @@ KIND = JobKind(
             ("steps",): int,
             ("scheduler",): str,
             ("guidance_scale",): float,
+            # The mode (text-to-image, image-to-image, inpainting) and how much is repainted;
+            # width and height are the input images' sizes once given.
+            ("init_image",): NonEmpty,
+            ("mask_image",): NonEmpty,
+            ("strength",): float,
+            ("mask_blur",): int,
         },
         size="num_images",
     ),
     references=(AdapterReference("adapter"),),
+    image_params=("init_image", "mask_image"),
+    sized_by_inputs=sized_by_init_image,
 )

@@ -161,3 +161,17 @@ def make_job(session, platform, owner) -> Callable[..., Job]:
         return jobs.get_job(session, job.id, owner=owner)
 
     return make
+
+
+@pytest.fixture
+def client_with(settings, api_key):
+    """client_with(max_dataset_files=2) acts as `client` on an app with those settings."""
+    apps = []
+
+    def make(**overrides):
+        apps.append(create_app(settings.model_copy(update=overrides)))
+        return authenticated_client(apps[-1], api_key)
+
+    yield make
+    for app in apps:
+        close_app(app)

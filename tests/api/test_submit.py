@@ -140,7 +140,8 @@ def test_a_json_body_that_is_not_an_object_is_refused(client, body):
 
 
 def test_a_body_over_the_size_limit_is_a_413(client, settings):
-    body = {"params": {"prompt": "x" * settings.max_request_bytes}}
+    # A job's params may carry images inline: its body has the image cap, not the 1 MiB of other JSON.
+    body = {"params": {"prompt": "x" * settings.max_image_request_bytes}}
     response = client.post("/api/v1/jobs", json=body)
     assert response.status_code == 413
     assert response.json["error"]["code"] == "request_entity_too_large"

@@ -13,10 +13,8 @@ import pytest
 from PIL import Image
 
 from db.models import Dataset
-from tests.api.conftest import authenticated_client, close_app
 from tests.support.forms import sign_in
 from tests.support.uploads import bucket_objects, image_bytes, upload
-from web import create_app
 
 
 def png_claiming(width: int, height: int) -> bytes:
@@ -36,20 +34,6 @@ def noise_image(size: tuple[int, int], format: str = "PNG") -> bytes:
     encoded = io.BytesIO()
     Image.frombytes("RGB", size, os.urandom(size[0] * size[1] * 3)).save(encoded, format=format)
     return encoded.getvalue()
-
-
-@pytest.fixture
-def client_with(settings, api_key):
-    """client_with(max_dataset_files=2) acts as `client` on an app with those settings."""
-    apps = []
-
-    def make(**overrides):
-        apps.append(create_app(settings.model_copy(update=overrides)))
-        return authenticated_client(apps[-1], api_key)
-
-    yield make
-    for app in apps:
-        close_app(app)
 
 
 def assert_refused(response, status: int, code: str, *, file: str, rule: str, limit: int | None = None) -> None:

@@ -17,6 +17,7 @@ class LocalJobContext:
     text_models: TextModelCache | None = None
     datasets: dict[uuid.UUID, list[TrainingImage]] = field(default_factory=dict)
     adapters: dict[uuid.UUID, AdapterWeights] = field(default_factory=dict)
+    uploads: dict[uuid.UUID, bytes] = field(default_factory=dict)
     losses: list[tuple[int, float]] = field(default_factory=list)
     texts: dict[int, str] = field(default_factory=dict)
     checkpoint: Checkpoint | None = None
@@ -35,6 +36,9 @@ class LocalJobContext:
 
     def adapter(self, adapter_id: uuid.UUID) -> AdapterWeights:
         return self.adapters[adapter_id]
+
+    def input_image(self, upload_id: uuid.UUID) -> bytes:
+        return self.uploads[upload_id]
 
     def load_checkpoint(self) -> Checkpoint | None:
         return self.checkpoint

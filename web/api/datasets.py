@@ -19,22 +19,10 @@ from web.api.serializers import serialize_dataset
 from web.context import current_owner, db_session, platform
 
 # The API's upload and the fine-tuning form's (web/pages/training.py), which uploads the same way.
-UPLOAD_ENDPOINTS = frozenset({"api.upload_dataset", "pages.finetune_submit"})
+UPLOAD_ENDPOINTS = frozenset({"api.upload_dataset", "api.upload_image", "pages.finetune_submit"})
+# JSON bodies that may carry images inline (data URIs in params).
+IMAGE_JSON_ENDPOINTS = frozenset({"api.submit"})
 MAX_NAME_LENGTH = 100  # datasets.name
-
-REFUSAL_STATUS = {
-    "too_many_files": 413,
-    "file_too_large": 413,
-    "image_too_large": 413,
-    "unsupported_image_format": 415,
-    "invalid_image": 422,
-    "invalid_filename": 422,
-    "duplicate_filename": 422,
-    "caption_without_image": 422,
-    "invalid_caption": 422,
-    "caption_too_long": 422,
-    "no_images": 422,
-}
 
 
 def install_upload_limit(app: Flask, settings: Settings) -> None:
@@ -44,17 +32,21 @@ def install_upload_limit(app: Flask, settings: Settings) -> None:
     def raise_limit_for_uploads() -> None:
         if request.endpoint in UPLOAD_ENDPOINTS:
             request.max_content_length = settings.max_upload_bytes
+        elif request.endpoint in IMAGE_JSON_ENDPOINTS:
+            request.max_content_length = settings.max_image_request_bytes
 
     app.before_request(raise_limit_for_uploads)
 
 
-def _uploaded_files() -> tuple[list[UploadedFile], str | None]:
+def multipart_parts(field: str, expected: str) -> list[UploadedFile]:
+    """The files sent in this multipart field (415 for another body, the upload's own
+    413 when the body is over GENQ_MAX_UPLOAD_BYTES)."""
+    if request.mimetype != "multipart/form-data":
+        raise ApiError(415, "unsupported_media_type", expected)
     limit = platform().settings.max_upload_bytes
     try:
         # A browser sends a file input left empty as a part without a file name.
-        parts = request.files.getlist("files")
-        files = [UploadedFile(part.filename, part.stream) for part in parts if part.filename]
-        name = request.form.get("name")
+        return [UploadedFile(part.filename, part.stream) for part in request.files.getlist(field) if part.filename]
     except RequestEntityTooLarge:
         if (request.content_length or 0) <= limit:
             raise  # too many form parts, or a body streamed without a length: the generic 413
@@ -65,7 +57,6 @@ def _uploaded_files() -> tuple[list[UploadedFile], str | None]:
             message,
             [{"field": "body", "message": message, "rule": "max_upload_bytes", "limit": limit}],
         ) from None
-    return files, name
 
 
 def _dataset_name(name: str | None) -> str | None:
@@ -82,22 +73,13 @@ def _dataset_name(name: str | None) -> str | None:
 @api.post("/datasets")
 def upload_dataset() -> tuple[dict[str, Any], int, dict[str, str]]:
     """201 with the dataset; nothing is stored when any file breaks a rule."""
-    if request.mimetype != "multipart/form-data":
-        raise ApiError(
-            415, "unsupported_media_type", "send the images as multipart/form-data, repeated in the field `files`"
-        )
     services = platform()
-    files, name = _uploaded_files()
-    name = _dataset_name(name)
+    files = multipart_parts("files", "send the images as multipart/form-data, repeated in the field `files`")
+    name = _dataset_name(request.form.get("name"))
     try:
         images = prepare_dataset(files, UploadLimits.from_settings(services.settings))
     except UploadRefused as refused:
-        detail: dict[str, Any] = {"field": "files", "message": refused.message, "rule": refused.rule}
-        if refused.file is not None:
-            detail["file"] = refused.file
-        if refused.limit is not None:
-            detail["limit"] = refused.limit
-        raise ApiError(REFUSAL_STATUS[refused.code], refused.code, refused.message, [detail]) from None
+        raise ApiError(refused.status, refused.code, refused.message, [refused.detail("files")]) from None
     session = db_session()
     dataset = create_dataset(session, services.storage, owner=current_owner(), name=name, images=images)
     session.commit()

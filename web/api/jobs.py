@@ -68,7 +68,7 @@ def submit() -> tuple[dict[str, Any], int, dict[str, str]]:
     session = db_session()
     job, created = submit_job(
         session,
-        services.celery,
+        services,
         owner=current_owner(),
         submission=submission,
         limits=current_job_limits(),

@@ -28,6 +28,7 @@ from web.api.openapi_schemas import (
     LOSS_SERIES,
     SCHEMA_REF,
     SSE_EVENT,
+    UPLOAD,
     error,
     error_with_retry_after,
     json_body,
@@ -63,14 +64,18 @@ PATHS: dict[str, dict[str, Any]] = {
                 "202": json_body(ref("Job"), "queued"),
                 "200": json_body(ref("Job"), "the job an earlier request with this Idempotency-Key made"),
                 "400": error("the body is not valid JSON"),
-                "413": error("the body is larger than GENQ_MAX_REQUEST_BYTES"),
-                "415": error("the body is not application/json"),
+                "413": error(
+                    "the body is larger than GENQ_MAX_IMAGE_REQUEST_BYTES, or an image in params breaks an"
+                    " upload's cap (file_too_large, image_too_large)"
+                ),
+                "415": error("the body is not application/json, or an image in params is not PNG, JPEG or WebP"),
                 "422": error(
                     "invalid params, unknown model, a model of the wrong kind, an adapter trained for"
                     " another model (adapter_model_mismatch), or a reused Idempotency-Key"
                 ),
                 "404": error(
-                    "params name a dataset (dataset_not_found) or adapter (adapter_not_found) the caller does not have"
+                    "params name a dataset (dataset_not_found), adapter (adapter_not_found) or upload"
+                    " (upload_not_found) the caller does not have"
                 ),
             },
         },
@@ -288,6 +293,48 @@ PATHS: dict[str, dict[str, Any]] = {
             },
         }
     },
+    "/uploads": {
+        "post": {
+            "summary": "Upload an input image (image-to-image, inpainting, upscaling)",
+            "description": (
+                "One PNG, JPEG or WebP image, judged by its bytes and fully decoded, upright per its EXIF "
+                "orientation, re-encoded to PNG without metadata. Jobs name it by id; another owner's "
+                "upload is a 404 everywhere."
+            ),
+            "requestBody": {
+                "required": True,
+                "content": {
+                    "multipart/form-data": {
+                        "schema": {
+                            "type": "object",
+                            "required": ["file"],
+                            "properties": {"file": {"type": "string", "format": "binary"}},
+                        },
+                        "encoding": {"file": {"contentType": "image/png, image/jpeg, image/webp"}},
+                    }
+                },
+            },
+            "responses": {
+                "201": json_body(ref("Upload"), "stored"),
+                "413": error(
+                    "over GENQ_MAX_UPLOAD_BYTES (request_entity_too_large), GENQ_MAX_UPLOAD_FILE_BYTES "
+                    "(file_too_large) or GENQ_MAX_IMAGE_PIXELS (image_too_large, also decompression bombs)"
+                ),
+                "415": error("not multipart/form-data, or not a PNG, JPEG or WebP image"),
+                "422": error("no file or more than one, a truncated or corrupt image, an unusable file name"),
+            },
+        }
+    },
+    "/uploads/{upload_id}": {
+        "get": {
+            "summary": "Read an upload",
+            "parameters": [uuid_parameter("upload_id")],
+            "responses": {
+                "200": json_body(ref("Upload"), "the upload"),
+                "404": error("no such upload, or another owner's (the same answer for both)"),
+            },
+        }
+    },
     "/openapi.json": {
         "get": {
             "summary": "This document",
@@ -344,6 +391,7 @@ def openapi_document(settings: Settings) -> dict[str, Any]:
                 "Artifact": ARTIFACT,
                 "Dataset": DATASET,
                 "Adapter": ADAPTER,
+                "Upload": UPLOAD,
                 "Error": ERROR,
                 **_request_schemas(settings),
             },

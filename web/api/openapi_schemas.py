@@ -190,6 +190,20 @@ ADAPTER = {
     },
 }
 
+UPLOAD = {
+    "type": "object",
+    "required": ["id", "content_type", "width", "height", "bytes", "sha256", "created_at"],
+    "properties": {
+        "id": {"type": "string", "format": "uuid", "description": "what a job's image params take"},
+        "content_type": {"type": "string", "enum": ["image/png"]},
+        "width": {"type": "integer"},
+        "height": {"type": "integer"},
+        "bytes": {"type": "integer", "description": "of the stored, re-encoded PNG"},
+        "sha256": {"type": "string"},
+        "created_at": {"type": "string", "format": "date-time"},
+    },
+}
+
 ERROR = {
     "type": "object",
     "required": ["error"],

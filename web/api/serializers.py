@@ -10,7 +10,7 @@ from flask import url_for
 from sqlalchemy.orm import Session
 
 from db.job_json import artifact_json, artifact_url_from, isoformat, jobs_json
-from db.models import Adapter, Artifact, Dataset, Job
+from db.models import Adapter, Artifact, Dataset, Job, Upload
 from db.storage import Storage
 
 
@@ -59,4 +59,16 @@ def serialize_adapter(adapter: Adapter) -> dict[str, Any]:
         "rank": adapter.rank,
         "training_job_id": str(adapter.training_job_id),
         "created_at": isoformat(adapter.created_at),
+    }
+
+
+def serialize_upload(upload: Upload) -> dict[str, Any]:
+    return {
+        "id": str(upload.id),
+        "content_type": upload.content_type,
+        "width": upload.width,
+        "height": upload.height,
+        "bytes": upload.bytes,
+        "sha256": upload.sha256,
+        "created_at": isoformat(upload.created_at),
     }

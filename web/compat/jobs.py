@@ -59,7 +59,7 @@ def submit_compat_job(kind: str, model: str | None, params: dict[str, Any]) -> t
     submission = validate_submission(body, services.settings)
     session = db_session()
     job, _created = submit_job(
-        session, services.celery, owner=current_owner(), submission=submission, limits=current_job_limits()
+        session, services, owner=current_owner(), submission=submission, limits=current_job_limits()
     )
     session.close()
     return job.id, submission.params

@@ -61,7 +61,7 @@ def submit(submission: Submission) -> Job:
     session = db_session()
     try:
         job, _created = submit_job(
-            session, platform().celery, owner=current_owner(), submission=submission, limits=current_job_limits()
+            session, platform(), owner=current_owner(), submission=submission, limits=current_job_limits()
         )
     except Refusal:
         session.rollback()  # also the rows of a dataset uploaded with the form, flushed in this session

@@ -14,10 +14,9 @@ from db.kinds import find_kind
 from db.kinds.finetune import KIND as FINETUNE
 from db.kinds.finetune import LR_SCHEDULERS, FinetuneSpec
 from db.losses import loss_series
-from db.refusals import FieldError, Refusal
+from db.refusals import Refusal
 from db.registry import default_model, list_models
-from db.uploads import UploadedFile, UploadLimits, UploadRefused, prepare_dataset
-from web.api.datasets import REFUSAL_STATUS
+from db.uploads import UploadedFile, UploadLimits, UploadRefused, UploadRejected, prepare_dataset
 from web.context import current_owner, db_session, platform
 from web.loss_chart import loss_chart_svg
 from web.pages import pages
@@ -43,15 +42,6 @@ FINETUNE_FORM_DEFAULTS = {
     name: str(FinetuneSpec.model_fields[name].default)
     for name in ("resolution", "max_train_steps", "learning_rate", "rank", "batch_size", "lr_scheduler")
 }
-
-
-class UploadRejected(Refusal):
-    """The form's images break an upload rule (db/uploads.py), with the status the
-    API's upload answers (413, 415 or 422)."""
-
-    def __init__(self, refused: UploadRefused) -> None:
-        super().__init__(refused.code, refused.message, [FieldError("files", refused.message)])
-        self.status = REFUSAL_STATUS[refused.code]
 
 
 def _render_finetune_form(values: dict[str, str], errors: dict[str, str], status: int = 200) -> tuple[str, int]:
@@ -94,7 +84,7 @@ def finetune_submit() -> Response | tuple[str, int]:
         try:
             images = prepare_dataset(files, UploadLimits.from_settings(services.settings))
         except UploadRefused as refused:
-            raise UploadRejected(refused) from None
+            raise UploadRejected(refused, "files") from None
         dataset = create_dataset(db_session(), services.storage, owner=current_owner(), name=None, images=images)
         job = submit(dataclasses.replace(submission, params={**submission.params, "dataset_id": str(dataset.id)}))
     except Refusal as refused:

@@ -11,21 +11,23 @@ it would get alone; a single job is a batch of one.
 """
 
 import io
+import uuid
 from collections.abc import Sequence
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from functools import partial
+from typing import Any
 
 import torch
 from diffusers import DiffusionPipeline
-from PIL import Image
+from PIL import Image, ImageFilter
 from PIL.PngImagePlugin import PngInfo
 
 from db.batches import batch_key
 from db.kinds.generate import AdapterRef, GenerateSpec
 from worker.executors.interface import AdapterWeights, ArtifactOutput, JobContext, JobInput, KindExecutor
 from worker.failures import JobFailure, parse_params
-from worker.pipelines import lora_applied, vae_tiling_for
+from worker.pipelines import PipelineMode, lora_applied, vae_tiling_for
 from worker.progress import JobCanceled
 
 
@@ -44,6 +46,9 @@ class _BatchedJob:
     context: JobContext
     spec: GenerateSpec
     adapter: AdapterWeights | None
+    # Image-to-image and inpainting: the init image and the blurred mask, at the job's size.
+    init_image: Image.Image | None = None
+    mask: Image.Image | None = None
     canceled: JobCanceled | None = None
 
 
@@ -63,7 +68,9 @@ def run_generate_batch(
     for index, (job, context) in enumerate(zip(jobs, contexts, strict=True)):
         try:
             spec = parse_params(GenerateSpec, job.params, "generate")
-            batch.append((index, _BatchedJob(job, context, spec, adapter_weights(job, spec.adapter, context))))
+            member = _BatchedJob(job, context, spec, adapter_weights(job, spec.adapter, context))
+            _read_input_images(member)
+            batch.append((index, member))
         except Exception as error:
             results[index] = error
     if not batch:
@@ -88,13 +95,62 @@ def run_generate_batch(
     return results
 
 
+def _mode(spec: GenerateSpec) -> PipelineMode:
+    if spec.mask_image is not None:
+        return "inpaint"
+    return "text" if spec.init_image is None else "image"
+
+
+def _read_input_images(member: _BatchedJob) -> None:
+    """The job's init image at its size (db.kinds.generate sized it at submit) and its
+    mask, blurred, at the same size."""
+    spec = member.spec
+    if spec.init_image is None:
+        return
+    size = (spec.width, spec.height) if spec.width and spec.height else None
+    init = _decoded(member.context.input_image(uuid.UUID(spec.init_image)), "init_image").convert("RGB")
+    member.init_image = init.resize(size, Image.Resampling.LANCZOS) if size and init.size != size else init
+    if spec.mask_image is not None:
+        mask = _decoded(member.context.input_image(uuid.UUID(spec.mask_image)), "mask_image").convert("L")
+        mask = mask.resize(member.init_image.size, Image.Resampling.LANCZOS)
+        member.mask = mask.filter(ImageFilter.GaussianBlur(spec.mask_blur)) if spec.mask_blur else mask
+
+
+def _decoded(data: bytes, param: str) -> Image.Image:
+    try:
+        image = Image.open(io.BytesIO(data))
+        image.load()
+    except (OSError, ValueError) as error:  # stored re-encoded at upload: only a damaged object fails here
+        raise JobFailure("invalid_params", f"{param}: the stored image cannot be decoded") from error
+    return image
+
+
+def _mode_arguments(batch: list[_BatchedJob], width: int, height: int) -> dict[str, Any]:
+    """The pipeline arguments of the batch's mode: one init image (and mask) per image."""
+    first = batch[0]
+    if first.init_image is None:
+        return {"width": width, "height": height}
+    per_image = [member for member in batch for _ in range(member.spec.num_images)]
+    arguments: dict[str, Any] = {
+        "image": [member.init_image for member in per_image],
+        "strength": first.spec.strength,
+    }
+    if first.mask is not None:
+        arguments |= {"mask_image": [member.mask for member in per_image], "width": width, "height": height}
+    return arguments
+
+
 def _generate(batch: list[_BatchedJob]) -> list[list[Image.Image]]:
     """One pipeline call for every image of the batch: each job's images, in order."""
     first = batch[0]
     spec = first.spec
-    pipeline = first.context.pipelines.pipeline_for_job(first.job.model, spec.scheduler)
+    pipeline = first.context.pipelines.pipeline_for_job(first.job.model, spec.scheduler, _mode(spec))
     native = pipeline.unet.config.sample_size * pipeline.vae_scale_factor
-    width, height = spec.width or native, spec.height or native
+    if first.init_image is not None:
+        native_width, native_height = first.init_image.size
+    else:
+        native_width = native_height = native
+    width, height = spec.width or native_width, spec.height or native_height
     prompts, negative_prompts, generators = [], [], []
     for member in batch:
         for index in range(member.spec.num_images):
@@ -126,8 +182,7 @@ def _generate(batch: list[_BatchedJob]) -> list[list[Image.Image]]:
             # None, not a list of "", when no job has one: SDXL then uses zero
             # embeddings (force_zeros_for_empty_prompt), as each job alone would.
             negative_prompt=negative_prompts if any(negative_prompts) else None,
-            width=width,
-            height=height,
+            **_mode_arguments(batch, width, height),
             num_inference_steps=spec.steps,
             guidance_scale=spec.guidance_scale,
             num_images_per_prompt=1,
@@ -137,9 +192,20 @@ def _generate(batch: list[_BatchedJob]) -> list[list[Image.Image]]:
         )
     images, start = [], 0
     for member in batch:
-        images.append(result.images[start : start + member.spec.num_images])
+        images.append(
+            [_kept_outside_mask(member, image) for image in result.images[start : start + member.spec.num_images]]
+        )
         start += member.spec.num_images
     return images
+
+
+def _kept_outside_mask(member: _BatchedJob, image: Image.Image) -> Image.Image:
+    """Inpainting: the init image's own pixels wherever the blurred mask is black,
+    blended along its edge (as AUTOMATIC1111 overlays them): the VAE's round trip
+    would otherwise change the whole picture a little."""
+    if member.mask is None or member.init_image is None:
+        return image
+    return Image.composite(image, member.init_image, member.mask)
 
 
 def _outputs(member: _BatchedJob, images: list[Image.Image]) -> list[ArtifactOutput]:
@@ -184,7 +250,7 @@ def _adapter_applied(pipeline: DiffusionPipeline, member: _BatchedJob) -> Abstra
 
 def png_text(spec: GenerateSpec, model: str, seed: int) -> dict[str, str]:
     """What the image was made with, enough to make it again."""
-    text = {
+    text: dict[str, str] = {
         "prompt": spec.prompt,
         "negative_prompt": spec.negative_prompt,
         "seed": str(seed),
@@ -195,6 +261,10 @@ def png_text(spec: GenerateSpec, model: str, seed: int) -> dict[str, str]:
     }
     if spec.adapter is not None:
         text |= {"adapter": str(spec.adapter.id), "adapter_scale": str(spec.adapter.scale)}
+    if spec.init_image is not None:
+        text |= {"init_image": spec.init_image, "strength": str(spec.strength)}
+    if spec.mask_image is not None:
+        text |= {"mask_image": spec.mask_image, "mask_blur": str(spec.mask_blur)}
     return text
 
 

@@ -92,6 +92,9 @@ class JobContext(Protocol):
 
     def adapter(self, adapter_id: uuid.UUID) -> AdapterWeights: ...
 
+    def input_image(self, upload_id: uuid.UUID) -> bytes:
+        """The bytes (a PNG) of one of the job's owner's uploads."""
+
     def load_checkpoint(self) -> Checkpoint | None:
         """The latest checkpoint an earlier attempt of this job saved, if any."""
 
