@@ -4,11 +4,12 @@ The defaults are the embedded first run (SQLite, local storage, var/models);
 production sets URLs for Postgres, Redis and S3.
 """
 
+import ipaddress
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_LEASE_SECONDS = 60.0
@@ -50,6 +51,10 @@ class Settings(BaseSettings):
 
     # Limits per API key (a key may override each); counted over its owner's jobs.
     requests_per_minute: int = Field(default=300, ge=1)
+    # Requests without a valid key per client address (web/address_limits.py).
+    unauthenticated_requests_per_minute: int = Field(default=60, ge=1)
+    # Proxies (addresses or networks) whose X-Forwarded-For names the client.
+    trusted_proxies: list[str] = Field(default_factory=list)
     max_active_jobs: int = Field(default=100, ge=1)
     # Images an owner may request per UTC day; None: no budget.
     daily_image_budget: int | None = Field(default=None, ge=1)
@@ -142,6 +147,16 @@ class Settings(BaseSettings):
     # the wake-up of every queued job whose message is resend_after_seconds overdue.
     maintenance_interval_seconds: float = Field(default=10.0, gt=0)
     resend_after_seconds: float = Field(default=30.0, gt=0)
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _proxies_are_networks(cls, proxies: list[str]) -> list[str]:
+        for proxy in proxies:
+            try:
+                ipaddress.ip_network(proxy, strict=False)
+            except ValueError:
+                raise ValueError(f"{proxy!r} is not an IP address or network (e.g. 10.0.0.0/8)") from None
+        return proxies
 
     @model_validator(mode="after")
     def _heartbeat_within_lease(self) -> "Settings":

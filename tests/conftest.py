@@ -78,6 +78,7 @@ def platform_settings(postgres_url, redis_url, s3_endpoint, s3_bucket, models_di
         progress_interval_seconds=0.2,
         # Tests poll fast; tests/api/test_limits.py sets the limits it checks per key or app.
         requests_per_minute=100_000,
+        unauthenticated_requests_per_minute=100_000,
         # The tests' webhook receivers listen on loopback, and should not wait long for retries.
         webhook_allowed_hosts=["127.0.0.1"],
         webhook_retry_base_seconds=0.2,

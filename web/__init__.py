@@ -15,6 +15,7 @@ from db.storage import make_storage
 
 
 def create_app(settings: Settings | None = None) -> Flask:
+    from web.address_limits import install_address_limits
     from web.api import api_blueprint
     from web.api.datasets import install_upload_limit
     from web.api.errors import api_error_body
@@ -46,6 +47,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     )
     app.session_interface = SessionOverHttpsIsSecure()
     install_upload_limit(app, settings)  # first: before any hook reads a body
+    install_address_limits(app, settings)  # before the CSRF check and the key's lookup
     app.json.sort_keys = False  # keep the documented field order in responses
 
     celery = Celery("genq-web", set_as_current=False)
