@@ -60,6 +60,9 @@ def artifact_json(artifact: Artifact, url: str) -> dict[str, Any]:
     }
     if artifact.text is not None:
         described["text"] = artifact.text
+    if artifact.finish_reason is not None:
+        described["finish_reason"] = artifact.finish_reason
+        described["usage"] = {"prompt_tokens": artifact.prompt_tokens, "completion_tokens": artifact.completion_tokens}
     return described
 
 

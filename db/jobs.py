@@ -53,6 +53,14 @@ class NewArtifact:
     height: int | None = None
     seed: int | None = None
     text: str | None = None  # a text artifact's content
+    # A text artifact's: why its generation ended (stop, length) and its token counts.
+    finish_reason: str | None = None
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+
+
+# A text artifact's: in its `artifacts` event only when it has them.
+TEXT_USAGE_FIELDS = ("finish_reason", "prompt_tokens", "completion_tokens")
 
 
 def create_job(
@@ -237,7 +245,11 @@ def finish_job(
     session.add_all(Artifact(job_id=job_id, **vars(artifact)) for artifact in artifacts)
     # Text stays in the artifact's row: the event stream serializes artifacts from there.
     described = [
-        {key: value for key, value in vars(artifact).items() if key not in ("storage_key", "text")}
+        {
+            key: value
+            for key, value in vars(artifact).items()
+            if key not in ("storage_key", "text") and (value is not None or key not in TEXT_USAGE_FIELDS)
+        }
         for artifact in artifacts
     ]
     # The complete progress goes with the results, in the same INSERT: a job that

@@ -165,6 +165,10 @@ class Artifact(Base):
     seed: Mapped[int | None] = mapped_column(BigInteger)
     # A text artifact's content (textgen), so the job's JSON can carry it.
     text: Mapped[str | None] = mapped_column(Text)
+    # A text artifact's: why its generation ended (stop, length) and its token counts.
+    finish_reason: Mapped[str | None] = mapped_column(String(16))
+    prompt_tokens: Mapped[int | None] = mapped_column(Integer)
+    completion_tokens: Mapped[int | None] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     job: Mapped[Job] = relationship(back_populates="artifacts")

@@ -398,6 +398,9 @@ class JobRunner(WorkerResources):
             width=output.width,
             height=output.height,
             seed=output.seed,
+            finish_reason=output.usage.finish_reason if output.usage else None,
+            prompt_tokens=output.usage.prompt_tokens if output.usage else None,
+            completion_tokens=output.usage.completion_tokens if output.usage else None,
             # Text is small enough to ride in the job's JSON as well.
             text=data.decode("utf-8") if output.kind == "text" else None,
         )

@@ -72,13 +72,15 @@ def test_chat_completion(openai_client, platform):
 
 def test_a_streamed_chat_completion_adds_up_to_the_same_text(openai_client):
     ask = {"model": TEXT_MODEL, "messages": CHAT, "max_tokens": 24, "seed": 9}
-    whole = openai_client.chat.completions.create(**ask).choices[0].message.content
+    [answer] = openai_client.chat.completions.create(**ask).choices
+    whole = answer.message.content
 
     chunks = list(openai_client.chat.completions.create(**ask, stream=True))
 
     assert all(chunk.object == "chat.completion.chunk" for chunk in chunks)
     assert "".join(chunk.choices[0].delta.content or "" for chunk in chunks) == whole
-    assert chunks[-1].choices[0].finish_reason == "stop"
+    # The worker says why each output ended; streamed or not, the same.
+    assert chunks[-1].choices[0].finish_reason == answer.finish_reason in ("stop", "length")
 
 
 def test_a_streamed_completion_adds_up_to_the_same_text(openai_client):
@@ -88,6 +90,33 @@ def test_a_streamed_completion_adds_up_to_the_same_text(openai_client):
     streamed = "".join(chunk.choices[0].text for chunk in openai_client.completions.create(**ask, stream=True))
 
     assert streamed == whole
+
+
+def test_completions_say_why_they_ended_and_count_their_tokens(openai_client):
+    ask = {"model": TEXT_MODEL, "prompt": "Once upon a time", "max_tokens": 12, "seed": 3, "temperature": 0}
+    full = openai_client.completions.create(**ask)
+    text = full.choices[0].text
+
+    assert full.choices[0].finish_reason == "length"
+    assert full.usage.completion_tokens == 12
+    assert full.usage.prompt_tokens > 0
+    assert full.usage.total_tokens == full.usage.prompt_tokens + 12
+
+    stopped = openai_client.completions.create(**ask, stop=[text[6:8]])
+    assert stopped.choices[0].finish_reason == "stop"
+    assert stopped.choices[0].text == text[: text.index(text[6:8])]
+    assert stopped.usage.completion_tokens < 12
+
+
+def test_a_stream_ends_with_the_usage_when_asked(openai_client):
+    ask = {"model": TEXT_MODEL, "messages": CHAT, "max_tokens": 10, "seed": 2}
+    usage = openai_client.chat.completions.create(**ask).usage
+
+    chunks = list(openai_client.chat.completions.create(**ask, stream=True, stream_options={"include_usage": True}))
+
+    assert chunks[-1].choices == [] and chunks[-1].usage == usage
+    assert all(chunk.usage is None for chunk in chunks[:-1])
+    assert usage.completion_tokens <= 10 and usage.total_tokens == usage.prompt_tokens + usage.completion_tokens
 
 
 def test_models_lists_both_kinds(openai_client):

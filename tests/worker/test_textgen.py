@@ -81,6 +81,23 @@ def test_a_stop_string_cuts_the_text(text_models):
     assert cut == full[: full.index(stop)]
 
 
+def test_each_output_says_why_it_ended_and_what_it_counted(text_models):
+    tokenizer = text_models.get(TINY_TEXT_MODEL).tokenizer
+    prompt_tokens = len(tokenizer(PROMPT).input_ids)
+    [full] = textgen(text_models, temperature=0, max_new_tokens=12)
+    text = full.encoded().decode("utf-8")
+
+    assert full.usage.finish_reason == "length"
+    assert (full.usage.prompt_tokens, full.usage.completion_tokens) == (prompt_tokens, 12)
+
+    [cut] = textgen(text_models, temperature=0, max_new_tokens=12, stop=[text[6:8]])
+    kept = cut.encoded().decode("utf-8")
+    assert kept == text[: text.index(text[6:8])]
+    assert cut.usage.finish_reason == "stop"
+    # Generated until the stop string was complete: the text kept and the stop string.
+    assert len(tokenizer(kept, add_special_tokens=False).input_ids) < cut.usage.completion_tokens < 12
+
+
 def test_text_is_reported_as_it_grows(text_models):
     reported = []
     context = LocalJobContext(None, text_models=text_models)
@@ -123,6 +140,8 @@ def test_a_textgen_job_stores_its_text_and_returns_it_in_the_job_json(settings, 
     stored = runner.storage.get(job.artifacts[0].storage_key).decode("utf-8")
     assert artifact["text"] == stored and stored
     assert artifact["content_type"] == "text/plain; charset=utf-8"
+    assert artifact["finish_reason"] in ("stop", "length")
+    assert artifact["usage"]["prompt_tokens"] > 0 and 0 < artifact["usage"]["completion_tokens"] <= 8
     assert text_events and all(stored.startswith(event.data["text"]) for event in text_events)
     sessions.kw["bind"].dispose()
 

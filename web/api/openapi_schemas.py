@@ -67,6 +67,17 @@ ARTIFACT = {
         "bytes": {"type": "integer"},
         "sha256": {"type": "string"},
         "text": {"type": "string", "description": "the generated text (text artifacts only)"},
+        "finish_reason": {
+            "type": "string",
+            "enum": ["stop", "length"],
+            "description": "text artifacts only: a stop string or the end-of-text token ended it, or max_new_tokens",
+        },
+        "usage": {
+            "type": "object",
+            "description": "text artifacts only: tokens counted by the model's tokenizer",
+            "required": ["prompt_tokens", "completion_tokens"],
+            "properties": {"prompt_tokens": {"type": "integer"}, "completion_tokens": {"type": "integer"}},
+        },
     },
 }
 

@@ -13,10 +13,10 @@ from typing import Annotated, Any, Literal
 from urllib.parse import urljoin
 
 from flask import Blueprint, Response, request, stream_with_context
-from pydantic import AfterValidator, Field, StringConstraints
+from pydantic import AfterValidator, BaseModel, Field, StringConstraints
 
 from db.job_signals import TEXT
-from db.models import Job
+from db.models import Artifact, Job
 from db.registry import default_model, find_model, list_models
 from web.api.serializers import serialize_artifact
 from web.compat.bodies import CompatBody, JobParam, present, reworded
@@ -69,11 +69,16 @@ class ImagesRequest(CompatBody):
         )
 
 
+class StreamOptions(BaseModel):
+    include_usage: bool = False
+
+
 class TextRequest(CompatBody):
     """What completions and chat completions share."""
 
     model: str | None = None
     stream: bool | None = None
+    stream_options: StreamOptions | None = None
     temperature: JobParam = None
     top_p: JobParam = None
     n: JobParam = None
@@ -81,6 +86,10 @@ class TextRequest(CompatBody):
     stop: Annotated[str | list[JobParam] | None, reworded("must be a string or a list of strings")] = None
     top_k: JobParam = None
     repetition_penalty: JobParam = None
+
+    @property
+    def includes_usage(self) -> bool:
+        return self.stream_options is not None and self.stream_options.include_usage
 
     def text_params(self) -> dict[str, Any]:
         return present(
@@ -147,10 +156,10 @@ def completions() -> Response | dict[str, Any]:
     model = body.model or default_model(platform().settings, "text")
     params = body.job_params() | body.text_params()
     if body.stream:
-        return _stream("text_completion", model, params)
+        return _stream("text_completion", model, params, body.includes_usage)
     job = run_compat_job("textgen", model, params)
     choices = [
-        {"index": artifact.index, "text": artifact.text, "logprobs": None, "finish_reason": "stop"}
+        {"index": artifact.index, "text": artifact.text, "logprobs": None, "finish_reason": _finish_reason(artifact)}
         for artifact in job.artifacts
     ]
     return _answer(job, "cmpl", "text_completion", choices)
@@ -167,14 +176,14 @@ def chat_completions() -> Response | dict[str, Any]:
         params["max_new_tokens"] = max_tokens
     params |= body.text_params()
     if body.stream:
-        return _stream("chat.completion.chunk", model, params)
+        return _stream("chat.completion.chunk", model, params, body.includes_usage)
     job = run_compat_job("textgen", model, params)
     choices = [
         {
             "index": artifact.index,
             "message": {"role": "assistant", "content": artifact.text},
             "logprobs": None,
-            "finish_reason": "stop",
+            "finish_reason": _finish_reason(artifact),
         }
         for artifact in job.artifacts
     ]
@@ -185,20 +194,33 @@ def _created(job: Job) -> int:
     return int(job.created_at.timestamp())
 
 
+def _finish_reason(artifact: Artifact) -> str:
+    return artifact.finish_reason or "stop"  # a job finished before genq counted: it said stop
+
+
+def _usage(artifacts: list[Artifact]) -> dict[str, int]:
+    """OpenAI's usage of all choices, from the worker's counts: the prompt once, every completion."""
+    prompt = max((artifact.prompt_tokens or 0 for artifact in artifacts), default=0)
+    completion = sum(artifact.completion_tokens or 0 for artifact in artifacts)
+    return {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}
+
+
 def _answer(job: Job, id_prefix: str, object_type: str, choices: list[dict[str, Any]]) -> dict[str, Any]:
-    # No `usage`: the web has no tokenizer to count with.
     return {
         "id": f"{id_prefix}-{job.id}",
         "object": object_type,
         "created": _created(job),
         "model": job.model,
         "choices": choices,
+        "usage": _usage(job.artifacts),
     }
 
 
-def _stream(object_type: str, model: str | None, params: dict[str, Any]) -> Response:
-    """The job's text as OpenAI's SSE chunks while it is generated, then `data: [DONE]`.
-    Errors after the first byte come as a chunk with an `error` member, as OpenAI's do."""
+def _stream(object_type: str, model: str | None, params: dict[str, Any], include_usage: bool) -> Response:
+    """The job's text as OpenAI's SSE chunks while it is generated, then (asked by
+    stream_options.include_usage) a chunk with no choices and the usage, then
+    `data: [DONE]`. Errors after the first byte come as a chunk with an `error`
+    member, as OpenAI's do."""
     slots = take_wait_slot()
     try:
         job_id, validated = submit_compat_job("textgen", model, params)
@@ -233,9 +255,12 @@ def _stream(object_type: str, model: str | None, params: dict[str, Any]) -> Resp
                     job = waiter.read_job()
                     if job.is_finished:
                         break
-                for artifact in succeeded(job).artifacts:
+                artifacts = succeeded(job).artifacts
+                for artifact in artifacts:
                     yield from _delta(sent, artifact.index, artifact.text or "", chunk)
-                    yield chunk(artifact.index, None, "stop")
+                    yield chunk(artifact.index, None, _finish_reason(artifact))
+                if include_usage:
+                    yield f"data: {json.dumps(envelope | {'choices': [], 'usage': _usage(artifacts)})}\n\n"
         except CompatError as error:
             yield f"data: {json.dumps(openai_error_body(error))}\n\n"
         yield "data: [DONE]\n\n"

@@ -24,6 +24,15 @@ class JobInput:
 
 
 @dataclass(frozen=True)
+class TextUsage:
+    """How a text output's generation ended and what it cost, counted by the model's tokenizer."""
+
+    finish_reason: str  # "stop": a stop string or the end-of-text token; "length": max_new_tokens
+    prompt_tokens: int
+    completion_tokens: int
+
+
+@dataclass(frozen=True)
 class ArtifactOutput:
     """One file an executor made; the runner stores it and records it as an artifact."""
 
@@ -38,6 +47,8 @@ class ArtifactOutput:
     width: int | None = None
     height: int | None = None
     seed: int | None = None
+    # Text: why its generation ended and its token counts.
+    usage: TextUsage | None = None
 
     def encoded(self) -> bytes:
         return self.data() if callable(self.data) else self.data

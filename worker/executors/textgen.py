@@ -6,14 +6,16 @@ generate(), so the same seed, model and params give the same texts. Temperature
 0 is greedy decoding. Every new token goes through one StoppingCriteria, which
 reports progress (tokens / max_new_tokens; a cancel raises there, so generation
 stops within one token), reports each output's text so far, and ends an output
-at its first stop string. Never touches Celery, the database or storage.
+at its first stop string. Each output says why it ended (`stop`: a stop string
+or the end-of-text token; `length`: max_new_tokens) and its prompt and
+completion tokens (those generated until it ended, a stop string's included). Never touches Celery, the database or storage.
 """
 
 import torch
 from transformers import PreTrainedTokenizerBase, StoppingCriteria, StoppingCriteriaList
 
 from db.kinds.textgen import TextgenSpec
-from worker.executors.interface import ArtifactOutput, JobContext, JobInput, KindExecutor
+from worker.executors.interface import ArtifactOutput, JobContext, JobInput, KindExecutor, TextUsage
 from worker.failures import JobFailure, parse_params
 
 # What a byte-level tokenizer decodes an incomplete UTF-8 character to; held back
@@ -51,17 +53,23 @@ def run_textgen(job: JobInput, context: JobContext) -> list[ArtifactOutput]:
             stopping_criteria=StoppingCriteriaList([watcher]),
             **sampling,
         )
-    return [
-        ArtifactOutput(
-            index=index,
-            kind="text",
-            content_type="text/plain; charset=utf-8",
-            extension="txt",
-            data=watcher.final_text(row).encode("utf-8"),
-            seed=spec.seed,
+    outputs = []
+    for index, row in enumerate(output):
+        text = watcher.final_text(row)
+        finish_reason, completion_tokens = watcher.ending(index, row)
+        usage = TextUsage(finish_reason, prompt_tokens=prompt_length, completion_tokens=completion_tokens)
+        outputs.append(
+            ArtifactOutput(
+                index=index,
+                kind="text",
+                content_type="text/plain; charset=utf-8",
+                extension="txt",
+                data=text.encode("utf-8"),
+                seed=spec.seed,
+                usage=usage,
+            )
         )
-        for index, row in enumerate(output)
-    ]
+    return outputs
 
 
 class GenerationWatcher(StoppingCriteria):
@@ -76,6 +84,8 @@ class GenerationWatcher(StoppingCriteria):
         self._context = context
         self._reported = [""] * spec.num_return_sequences
         self._stopped = [False] * spec.num_return_sequences
+        # Tokens each output had generated when a stop string ended it.
+        self._generated = [0] * spec.num_return_sequences
 
     def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor, **kwargs) -> torch.BoolTensor:
         for index, row in enumerate(input_ids):
@@ -84,6 +94,7 @@ class GenerationWatcher(StoppingCriteria):
             text = self._new_text(row)
             cut = cut_at_stop(text, self._spec.stop)
             self._stopped[index] = cut is not None
+            self._generated[index] = len(row) - self._prompt_length
             shown = cut if cut is not None else streamable(text, self._spec.stop)
             if shown != self._reported[index]:
                 self._reported[index] = shown
@@ -97,6 +108,17 @@ class GenerationWatcher(StoppingCriteria):
         text = self._new_text(row)
         cut = cut_at_stop(text, self._spec.stop)
         return text if cut is None else cut
+
+    def ending(self, index: int, row: torch.Tensor) -> tuple[str, int]:
+        """Why output `index` ended (`stop`: a stop string or the end-of-text token;
+        `length`: max_new_tokens) and how many tokens it generated until then."""
+        if self._stopped[index]:
+            return "stop", self._generated[index]
+        generated = row[self._prompt_length :].tolist()
+        eos = self._tokenizer.eos_token_id
+        if eos is not None and eos in generated:
+            return "stop", generated.index(eos)
+        return "length", len(generated)
 
     def _new_text(self, row: torch.Tensor) -> str:
         return self._tokenizer.decode(row[self._prompt_length :], skip_special_tokens=True)
