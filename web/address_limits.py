@@ -81,10 +81,11 @@ def install_address_limits(app: Flask, settings: Settings) -> None:
     def _refuse_an_address_over_its_budget() -> None:
         if not _needs_a_key():
             return
+        client = address()
         try:
-            if limiter.test(per_minute, NAMESPACE, address()):
+            if limiter.test(per_minute, NAMESPACE, client):
                 return
-            reset_at = limiter.get_window_stats(per_minute, NAMESPACE, address()).reset_time
+            reset_at = limiter.get_window_stats(per_minute, NAMESPACE, client).reset_time
         except Exception:
             logger.exception("the per-address limit was skipped: the limits storage did not answer")
             return

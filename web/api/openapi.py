@@ -40,6 +40,22 @@ from web.api.openapi_schemas import (
 from web.context import platform
 
 JOB_ID = uuid_parameter("job_id")
+BINARY = {"type": "string", "format": "binary"}
+
+
+def multipart_body(field: str, schema: dict[str, Any], content_types: str, **optional: Any) -> dict[str, Any]:
+    """A required multipart/form-data body: the file field `field` and optional text fields."""
+    return {
+        "required": True,
+        "content": {
+            "multipart/form-data": {
+                "schema": {"type": "object", "required": [field], "properties": {field: schema, **optional}},
+                "encoding": {field: {"contentType": content_types}},
+            }
+        },
+    }
+
+
 PAGE_PARAMETERS = [
     {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": MAX_PAGE_SIZE}},
     {"name": "cursor", "in": "query", "schema": {"type": "string"}},
@@ -221,22 +237,12 @@ PATHS: dict[str, dict[str, Any]] = {
                 "without metadata. cat.txt is the caption of cat.png. A refusal names the file and the "
                 "rule in error.details; nothing is stored then."
             ),
-            "requestBody": {
-                "required": True,
-                "content": {
-                    "multipart/form-data": {
-                        "schema": {
-                            "type": "object",
-                            "required": ["files"],
-                            "properties": {
-                                "files": {"type": "array", "items": {"type": "string", "format": "binary"}},
-                                "name": {"type": "string", "maxLength": MAX_DATASET_NAME_LENGTH},
-                            },
-                        },
-                        "encoding": {"files": {"contentType": "image/png, image/jpeg, image/webp, text/plain"}},
-                    }
-                },
-            },
+            "requestBody": multipart_body(
+                "files",
+                {"type": "array", "items": BINARY},
+                "image/png, image/jpeg, image/webp, text/plain",
+                name={"type": "string", "maxLength": MAX_DATASET_NAME_LENGTH},
+            ),
             "responses": {
                 "201": json_body(ref("Dataset"), "stored"),
                 "413": error(
@@ -301,19 +307,7 @@ PATHS: dict[str, dict[str, Any]] = {
                 "orientation, re-encoded to PNG without metadata. Jobs name it by id; another owner's "
                 "upload is a 404 everywhere."
             ),
-            "requestBody": {
-                "required": True,
-                "content": {
-                    "multipart/form-data": {
-                        "schema": {
-                            "type": "object",
-                            "required": ["file"],
-                            "properties": {"file": {"type": "string", "format": "binary"}},
-                        },
-                        "encoding": {"file": {"contentType": "image/png, image/jpeg, image/webp"}},
-                    }
-                },
-            },
+            "requestBody": multipart_body("file", BINARY, "image/png, image/jpeg, image/webp"),
             "responses": {
                 "201": json_body(ref("Upload"), "stored"),
                 "413": error(
