@@ -5,6 +5,7 @@ imported inside the commands that need them, so `genq web` never loads torch."""
 import click
 
 from cli.keys import keys
+from cli.queue import queue
 from db.kinds import all_worker_queues, load_kind_modules
 from db.settings import get_settings
 
@@ -78,6 +79,7 @@ def migrate() -> None:
 
 
 main.add_command(keys)
+main.add_command(queue)
 
 
 @main.group()

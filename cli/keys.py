@@ -9,7 +9,7 @@ from db.settings import get_settings
 LIMIT = click.IntRange(min=1)
 
 
-def _sessions():
+def database_sessions():
     from db.session import make_session_factory
 
     return make_session_factory(get_settings().database_url)
@@ -26,20 +26,22 @@ def keys() -> None:
 @click.option("--requests-per-minute", type=LIMIT, default=None, help="Override GENQ_REQUESTS_PER_MINUTE.")
 @click.option("--max-active-jobs", type=LIMIT, default=None, help="Override GENQ_MAX_ACTIVE_JOBS.")
 @click.option("--daily-image-budget", type=LIMIT, default=None, help="Override GENQ_DAILY_IMAGE_BUDGET.")
+@click.option("--admin", is_flag=True, help="The key also administers the queues (/api/v1/admin, /admin).")
 def create(
     owner: str,
     name: str | None,
     requests_per_minute: int | None,
     max_active_jobs: int | None,
     daily_image_budget: int | None,
+    admin: bool,
 ) -> None:
     """Make a key for OWNER and print it (this is the only time it is shown)."""
     from db.accounts import KeyLimits, create_api_key
 
     limits = KeyLimits(requests_per_minute, max_active_jobs, daily_image_budget)
-    with _sessions()() as session:
+    with database_sessions()() as session:
         try:
-            key, raw_key = create_api_key(session, owner=owner, name=name, limits=limits)
+            key, raw_key = create_api_key(session, owner=owner, name=name, limits=limits, admin=admin)
         except ValueError as error:
             raise click.BadParameter(str(error), param_hint="--owner") from None
         session.commit()
@@ -53,15 +55,16 @@ def list_keys(owner: str | None) -> None:
     """Prefix, owner, name, limits and dates of every key (never the key itself)."""
     from db.accounts import list_api_keys
 
-    with _sessions()() as session:
+    with database_sessions()() as session:
         rows = list_api_keys(session, owner=owner)
     click.echo(
-        "prefix\towner\tname\trequests_per_minute\tmax_active_jobs\tdaily_image_budget\tcreated\tlast_used\trevoked"
+        "prefix\towner\tadmin\tname\trequests_per_minute\tmax_active_jobs\tdaily_image_budget\tcreated\tlast_used\trevoked"
     )
     for key in rows:
         fields = (
             key.prefix,
             key.owner,
+            "yes" if key.admin else "no",
             key.name,
             key.requests_per_minute,
             key.max_active_jobs,
@@ -79,7 +82,7 @@ def revoke(prefix: str) -> None:
     """Revoke the key with PREFIX (as `list` shows it); its requests get 401 from then on."""
     from db.accounts import revoke_api_key
 
-    with _sessions()() as session:
+    with database_sessions()() as session:
         revoked = revoke_api_key(session, prefix)
         session.commit()
     if not revoked:

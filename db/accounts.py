@@ -57,10 +57,10 @@ def ensure_owner(session: Session, name: str) -> Owner:
 
 
 def create_api_key(
-    session: Session, *, owner: str, name: str | None = None, limits: KeyLimits = KeyLimits()
+    session: Session, *, owner: str, name: str | None = None, limits: KeyLimits = KeyLimits(), admin: bool = False
 ) -> tuple[ApiKey, str]:
-    """A new key for `owner` (created if missing); returns the row and the raw key,
-    which exists nowhere else afterwards."""
+    """A new key for `owner` (created if missing; admin: it also administers the
+    queues); returns the row and the raw key, which exists nowhere else afterwards."""
     ensure_owner(session, owner)
     prefix = KEY_SCHEME + secrets.token_hex(PREFIX_HEX_CHARS // 2)
     raw_key = f"{prefix}_{secrets.token_urlsafe(SECRET_BYTES)}"
@@ -72,6 +72,7 @@ def create_api_key(
         requests_per_minute=limits.requests_per_minute,
         max_active_jobs=limits.max_active_jobs,
         daily_image_budget=limits.daily_image_budget,
+        admin=admin,
     )
     session.add(key)
     session.flush()

@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session, aliased
 from db.batches import batch_images, batch_key, has_batch_key, job_batch_key
 from db.jobs import claim_job
 from db.kinds import kinds_on_queue
-from db.models import Job, JobStatus, utcnow
+from db.models import Job, JobStatus, QueuePause, utcnow
 
 
 def wake_up_kinds(session: Session, queue: str | None, hint: uuid.UUID) -> list[str]:
@@ -144,9 +144,13 @@ def _next_lead(kinds: tuple[str, ...]) -> Select:
     return _in_claim_order(kinds).add_columns(Job.kind, Job.model, Job.params).limit(1)
 
 
-def _claimable(kinds: Collection[str]) -> ColumnElement[bool]:
-    """Queued, of these kinds, and not waiting out a retry backoff (at _NOW)."""
-    return (Job.status == JobStatus.QUEUED) & Job.kind.in_(kinds) & or_(Job.retry_at.is_(None), Job.retry_at <= _NOW)
+def _claimable(kinds: Collection[str], *, paused_too: bool = False) -> ColumnElement[bool]:
+    """Queued, of these kinds, not waiting out a retry backoff (at _NOW) and, unless
+    paused_too, not of a paused kind (db/queue_admin.py)."""
+    claimable = (
+        (Job.status == JobStatus.QUEUED) & Job.kind.in_(kinds) & or_(Job.retry_at.is_(None), Job.retry_at <= _NOW)
+    )
+    return claimable if paused_too else claimable & Job.kind.not_in(select(QueuePause.kind))
 
 
 def _locked(chosen: Select, limit: int) -> Select:
@@ -164,8 +168,9 @@ def _in_claim_order(kinds: Collection[str], also: ColumnElement[bool] | None = N
 def places_in_line(session: Session, kinds: Collection[str], job_ids: Collection[uuid.UUID]) -> dict[uuid.UUID, int]:
     """How many claimable jobs of these kinds the claim policy would take before each
     of these queued jobs (one statement for all). A job waiting out a retry backoff
-    is not claimable yet: every claimable job is ahead of it."""
-    chosen, order = _claim_order(kinds)
+    is not claimable yet: every claimable job is ahead of it. A paused queue's jobs
+    are placed as they will be taken once it resumes."""
+    chosen, order = _claim_order(kinds, paused_too=True)
     ranked = chosen.add_columns(
         func.row_number().over(order_by=order).label("place"), func.count().over().label("claimable")
     ).subquery("ranked")
@@ -175,16 +180,22 @@ def places_in_line(session: Session, kinds: Collection[str], job_ids: Collection
     places = {job_id: place - 1 for job_id, place, _ in rows}
     waiting = [job_id for job_id in job_ids if job_id not in places]
     if waiting:
-        claimable = rows[0].claimable if rows else session.scalar(select(func.count()).where(_claimable(kinds)), _now())
+        claimable = (
+            rows[0].claimable
+            if rows
+            else session.scalar(select(func.count()).where(_claimable(kinds, paused_too=True)), _now())
+        )
         places.update(dict.fromkeys(waiting, claimable or 0))
     return places
 
 
 def _claim_order(
-    kinds: Collection[str], also: ColumnElement[bool] | None = None
+    kinds: Collection[str], also: ColumnElement[bool] | None = None, *, paused_too: bool = False
 ) -> tuple[Select, tuple[ColumnElement[Any], ...]]:
     """Claimable jobs (that also match `also`) and the claim policy's order of them."""
-    claimable = _claimable(kinds) if also is None else _claimable(kinds) & also
+    claimable = _claimable(kinds, paused_too=paused_too)
+    if also is not None:
+        claimable = claimable & also
     within_owner = (Job.priority.desc(), Job.created_at.asc(), Job.id.asc())
     turns = (
         select(Job.id, func.row_number().over(partition_by=Job.owner, order_by=within_owner).label("turn"))

@@ -10,7 +10,8 @@ step's cost depends on): a p50 and a p90 estimate.
   priority, age) for the workers of its queue. Each busy worker is free once its
   running jobs are done (priced as above); the jobs ahead are assumed to be like
   this one and each goes to the worker free first. With no worker busy, one is
-  assumed to be waiting. Its own run comes after that.
+  assumed to be waiting. Its own run comes after that. A queued job of a paused
+  kind has its place but no ETA (queue_paused).
 
 Honest before clever: no estimate (None) when this job's shape was never
 measured; never a number made up from defaults. A whole page of jobs is priced
@@ -31,6 +32,7 @@ from db.claims import places_in_line
 from db.events import PROGRESS
 from db.kinds import JobKind, find_kind, kinds_on_queue
 from db.models import ACTIVE_STATUSES, Job, JobEvent, JobStatus
+from db.queue_admin import paused_kinds
 
 # The runs an estimate is made from: the most recent ones of the same shape,
 # found among the most recent measured runs of the same kind and model.
@@ -46,10 +48,12 @@ class Eta:
 
 @dataclass(frozen=True)
 class Position:
-    """Jobs ahead (0 once running, None when finished) and the ETA (None: unknown)."""
+    """Jobs ahead (0 once running, None when finished) and the ETA (None: unknown, or
+    the job's queue is paused: nothing says when it resumes)."""
 
     queue_position: int | None
     eta: Eta | None
+    paused: bool = False
 
 
 FINISHED = Position(None, None)
@@ -207,6 +211,7 @@ def job_positions(session: Session, jobs: Sequence[Job]) -> dict[uuid.UUID, Posi
             by_queue[kind.queue].append(job)
         elif job.status in ACTIVE_STATUSES:
             positions[job.id] = Position(0 if job.status == JobStatus.RUNNING else None, None)
+    paused = paused_kinds(session) if by_queue else set()
     for queue, active in by_queue.items():
         pricing = _QueuePricing(session, queue, active)
         queued = [job for job in active if job.status == JobStatus.QUEUED]
@@ -216,6 +221,8 @@ def job_positions(session: Session, jobs: Sequence[Job]) -> dict[uuid.UUID, Posi
                 left = pricing.remaining(job)
                 eta = Eta(round(left[0], 1), round(left[1], 1)) if left else None
                 positions[job.id] = Position(0, eta)
+            elif job.kind in paused:
+                positions[job.id] = Position(places[job.id], None, paused=True)
             else:
                 positions[job.id] = Position(places[job.id], pricing.queued_eta(job, places[job.id]))
     return positions

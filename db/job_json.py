@@ -83,9 +83,11 @@ def loss_json(latest: LossPoint | None) -> dict[str, Any] | None:
 
 
 def position_json(position: Position) -> dict[str, Any]:
-    """Where the job stands: jobs ahead (0 once running, None when finished) and the ETA."""
+    """Where the job stands: jobs ahead (0 once running, None when finished), whether
+    its queue is paused (then no ETA) and the ETA."""
     return {
         "queue_position": position.queue_position,
+        "queue_paused": position.paused,
         "eta_seconds": position.eta.p50_seconds if position.eta else None,
         "eta_p90_seconds": position.eta.p90_seconds if position.eta else None,
     }
@@ -144,6 +146,7 @@ def jobs_json(session: Session, jobs: Sequence[Job], artifact_url: ArtifactUrl) 
                 "status": job.status,
                 "cancel_requested": job.cancel_requested,
                 "priority": job.priority,
+                "retry_of": None if job.retry_of is None else str(job.retry_of),
                 "progress": progress_json(job),
                 "loss": loss_json(losses.get(job.id)),
                 **position_json(positions[job.id]),

@@ -77,11 +77,13 @@ def create_job(
     webhook_events: list[str] | None = None,
     max_attempts: int | None = None,
     enqueued_at: datetime | None = None,
+    retry_of: uuid.UUID | None = None,
 ) -> Job:
     """max_attempts: claims before a job whose worker keeps dying or whose attempts
     keep failing is failed for good; None: the column's default. enqueued_at: set by
     a caller that sends the job's wake-up right after its commit
-    (db.outbox.send_recorded_wake_up); None: the wake-up is owed.
+    (db.outbox.send_recorded_wake_up); None: the wake-up is owed. retry_of: the
+    finished job this one runs again.
 
     One INSERT: the job's creation event is read from its row (db/events.py)."""
     job = Job(
@@ -96,6 +98,7 @@ def create_job(
         webhook_url=webhook_url,
         webhook_events=webhook_events,
         enqueued_at=enqueued_at,
+        retry_of=retry_of,
     )
     if max_attempts is not None:
         job.max_attempts = max_attempts
@@ -294,6 +297,18 @@ def _append_final_events(
 
 
 CancelOutcome = Literal["canceled", "cancel_requested", "finished", "not_found"]
+
+
+def reprioritize_queued_job(session: Session, job_id: uuid.UUID, *, owner: str, priority: int) -> bool:
+    """Give the owner's queued job this priority (its place within the owner's turn);
+    False when it is not queued (any more), so a claim racing with it wins cleanly."""
+    result = session.execute(
+        update(Job)
+        .where(Job.id == job_id, Job.owner == owner, Job.status == JobStatus.QUEUED)
+        .values(priority=priority)
+        .execution_options(synchronize_session=False)
+    )
+    return result.rowcount == 1
 
 
 def cancel_job(session: Session, job_id: uuid.UUID, *, owner: str) -> CancelOutcome:

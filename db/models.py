@@ -26,6 +26,7 @@ from sqlalchemy import (
     TypeDecorator,
     UniqueConstraint,
     Uuid,
+    false,
     text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
@@ -134,6 +135,8 @@ class Job(Base):
     enqueued_at: Mapped[datetime | None]
     # Measured seconds per progress step of the finished run, for ETAs.
     step_seconds: Mapped[float | None] = mapped_column(Float)
+    # The failed or canceled job this one runs again (POST /api/v1/jobs/<id>/retry).
+    retry_of: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("jobs.id", ondelete="SET NULL"))
 
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     started_at: Mapped[datetime | None]
@@ -213,6 +216,8 @@ class ApiKey(Base):
     requests_per_minute: Mapped[int | None] = mapped_column(Integer)
     max_active_jobs: Mapped[int | None] = mapped_column(Integer)
     daily_image_budget: Mapped[int | None] = mapped_column(Integer)
+    # An admin key also reaches /api/v1/admin and /admin (queue administration).
+    admin: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     last_used_at: Mapped[datetime | None]
     revoked_at: Mapped[datetime | None]
@@ -312,3 +317,24 @@ class Upload(Base):
     bytes: Mapped[int] = mapped_column(BigInteger)
     sha256: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class QueuePause(Base):
+    """A kind whose queued jobs no worker claims until an admin resumes it; submits
+    are still accepted and queued."""
+
+    __tablename__ = "queue_pauses"
+
+    kind: Mapped[str] = mapped_column(String(32), primary_key=True)
+    paused_by: Mapped[str] = mapped_column(String(64))
+    paused_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class WorkerSeen(Base):
+    """A worker process and the kinds it takes, as its upkeep round last reported them."""
+
+    __tablename__ = "workers_seen"
+
+    worker_id: Mapped[str] = mapped_column(String(255), primary_key=True)
+    kinds: Mapped[list[str]]
+    last_seen_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -15,7 +15,7 @@ from sqlalchemy import func, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from db.kinds import job_kinds, kinds_on_queue
-from db.models import Job, JobStatus, utcnow
+from db.models import Job, JobStatus, QueuePause, utcnow
 from db.queue import send_job
 
 log = logging.getLogger(__name__)
@@ -75,6 +75,8 @@ def resend_owed_wake_ups(sessions: sessionmaker[Session], celery: Celery, *, res
             (Job.status == JobStatus.QUEUED)
             & Job.kind.in_(kinds_on_queue(queue))
             & or_(Job.retry_at.is_(None), Job.retry_at <= now)
+            # A paused kind's jobs are owed nothing until it resumes (db/queue_admin.py).
+            & Job.kind.not_in(select(QueuePause.kind))
         )
         with sessions() as session:
             never_sent = session.execute(

@@ -77,3 +77,12 @@ class SubmitRequest(BaseModel):
             return None
         chosen = set(self.webhook_events or DEFAULT_WEBHOOK_EVENTS)
         return [event for event in WEBHOOK_EVENTS if event in chosen]
+
+
+class JobChange(BaseModel):
+    """The body of PATCH /api/v1/jobs/<id>: a queued job's priority, which moves it to
+    the front (higher) or back (lower) of its owner's turn."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    priority: int = Field(ge=MIN_PRIORITY, le=MAX_PRIORITY)

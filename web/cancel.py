@@ -5,11 +5,13 @@ any other way (no Celery revoke or terminate)."""
 
 import uuid
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from db.cancellation import signal_cancel
 from db.job_signals import publish_status
 from db.jobs import CancelOutcome, cancel_job, get_job
+from db.models import ACTIVE_STATUSES, Job
 from db.webhooks import announce
 from web.context import Platform
 
@@ -25,3 +27,11 @@ def cancel_owned_job(session: Session, services: Platform, job_id: uuid.UUID, *,
         publish_status(services.settings, job_id, "canceled")
         announce(services.celery, get_job(session, job_id, owner=owner), "canceled")
     return outcome
+
+
+def cancel_owner_jobs(session: Session, services: Platform, owner: str) -> int:
+    """Cancel every queued or running job of this owner (an admin's stop); returns how
+    many were canceled or asked to stop. Each is cancelled as its owner would."""
+    active = session.scalars(select(Job.id).where(Job.owner == owner, Job.status.in_(ACTIVE_STATUSES))).all()
+    outcomes = [cancel_owned_job(session, services, job_id, owner=owner) for job_id in active]
+    return sum(outcome in ("canceled", "cancel_requested") for outcome in outcomes)

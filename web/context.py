@@ -2,12 +2,16 @@
 send-only Celery app, object storage and the owner acting. Built once by
 create_app; views reach it through these functions, never through globals."""
 
+import functools
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import ParamSpec, TypeVar
 
 from celery import Celery
 from flask import current_app, g
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
+from werkzeug.exceptions import NotFound
 
 from db.models import ApiKey
 from db.quotas import JobLimits, limits_for
@@ -15,6 +19,8 @@ from db.settings import Settings
 from db.storage import Storage
 
 EXTENSION_NAME = "genq"
+P = ParamSpec("P")
+R = TypeVar("R")
 
 
 @dataclass(frozen=True)
@@ -53,6 +59,19 @@ def current_api_key() -> ApiKey:
     if key is None:
         raise RuntimeError("no authenticated key: this view is not behind web.auth")
     return key
+
+
+def admin_only(view: Callable[P, R]) -> Callable[P, R]:
+    """For admin keys only (genq keys create --admin): to any other key the view does
+    not exist (404, as a path with no route), not forbidden."""
+
+    @functools.wraps(view)
+    def guarded(*args: P.args, **kwargs: P.kwargs) -> R:
+        if not current_api_key().admin:
+            raise NotFound()
+        return view(*args, **kwargs)
+
+    return guarded
 
 
 def current_job_limits() -> JobLimits:

@@ -3,8 +3,9 @@ spec, create the row, commit, and only then send the wake-up message. Shared by
 the JSON API and the HTML form so both accept exactly the same jobs."""
 
 import logging
+import uuid
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from pydantic import ValidationError
@@ -41,6 +42,7 @@ class Submission:
     max_attempts: int | None = None  # None: the column's default
     # Input images sent inline as data URIs, checked: stored as uploads at submit.
     inline_images: Mapping[str, PreparedImage] = field(default_factory=dict)
+    retry_of: uuid.UUID | None = None  # the failed or canceled job this one runs again
 
 
 def validate_submission(body: Any, settings: Settings) -> Submission:
@@ -85,6 +87,20 @@ def validate_submission(body: Any, settings: Settings) -> Submission:
         max_attempts=settings.max_attempts,
         inline_images=inline_images(params, kind.image_params, UploadLimits.for_input_images(settings)),
     )
+
+
+def retry_submission(job: Job, settings: Settings) -> Submission:
+    """The submission that runs a finished job again: its stored request, checked as a
+    new one would be (today's caps, models and kinds), linked to it by retry_of."""
+    body = {
+        "kind": job.kind,
+        "model": job.model,
+        "params": job.params,
+        "priority": job.priority,
+        "webhook_url": job.webhook_url,
+        "webhook_events": job.webhook_events,
+    }
+    return replace(validate_submission(body, settings), retry_of=job.id)
 
 
 def _check_model_kind(kind: JobKind, entry: ModelEntry) -> None:
@@ -148,6 +164,7 @@ def submit_job(
         "webhook_url": submission.webhook_url,
         "webhook_events": submission.webhook_events,
         "max_attempts": submission.max_attempts,
+        "retry_of": submission.retry_of,
         # Its wake-up leaves right after the commit, recorded in the job's INSERT.
         "enqueued_at": utcnow(),
     }

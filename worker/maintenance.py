@@ -1,5 +1,6 @@
-"""Each worker process's periodic upkeep, in a thread of its own: put back the
-jobs whose lease ran out (the reaper, db.claims) and send the wake-ups owed to
+"""Each worker process's periodic upkeep, in a thread of its own: report itself
+alive with the kinds it takes (db.queue_admin, for GET /api/v1/admin/queues),
+put back the jobs whose lease ran out (the reaper) and send the wake-ups owed to
 queued jobs (the reconciler, db.outbox). Every change it makes is conditional,
 so any number of workers doing it at once is harmless. It never runs a job.
 """
@@ -11,10 +12,11 @@ import time
 from celery import Celery
 
 from db.jobs import recover_expired_leases
-from db.kinds import job_kinds
+from db.kinds import job_kinds, kinds_on_queue
 from db.outbox import resend_owed_wake_ups
+from db.queue_admin import record_worker_seen
 from db.settings import Settings
-from worker.resources import process_session_factory
+from worker.resources import process_session_factory, worker_id
 
 log = logging.getLogger(__name__)
 
@@ -25,8 +27,13 @@ class Maintenance:
         self.celery = celery
         self.sessions = process_session_factory(settings.database_url)
         self.time_limits = {kind: settings.time_limit_for(kind) for kind in job_kinds()}
+        # The queues this worker consumes (its --queues), known in the child after the fork.
+        consumed = celery.amqp.queues.consume_from
+        self.kinds = [kind for queue in consumed for kind in kinds_on_queue(queue)]
 
     def run_once(self) -> None:
+        with self.sessions.begin() as session:
+            record_worker_seen(session, worker_id(), self.kinds)
         with self.sessions.begin() as session:
             requeued = recover_expired_leases(session, time_limits=self.time_limits)
         if requeued:

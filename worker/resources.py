@@ -2,6 +2,8 @@
 object storage, made on first use, so that they are created in the pool child
 and never in the parent that forks it (connections must not cross a fork)."""
 
+import os
+import socket
 from functools import cache, cached_property
 
 from sqlalchemy.orm import Session, sessionmaker
@@ -9,6 +11,12 @@ from sqlalchemy.orm import Session, sessionmaker
 from db.session import make_session_factory
 from db.settings import Settings
 from db.storage import Storage, make_storage
+
+
+def worker_id() -> str:
+    """This process's name in leases and in the workers seen: read per call, as the pid
+    is the pool child's, not that of the parent that forked it."""
+    return f"{socket.gethostname()}:{os.getpid()}"
 
 
 @cache

@@ -9,8 +9,6 @@ Knows nothing of Celery messages; worker/tasks.py hands it job ids.
 
 import hashlib
 import logging
-import os
-import socket
 import time
 import uuid
 from collections.abc import Callable, Mapping
@@ -41,7 +39,7 @@ from worker.job_context import RunnerJobContext
 from worker.leases import LeaseHeartbeat, LeaseLost
 from worker.pipelines import PipelineCache
 from worker.progress import JobCanceled
-from worker.resources import WorkerResources
+from worker.resources import WorkerResources, worker_id
 from worker.retries import retry_delay_seconds, retry_transient
 from worker.text_models import TextModelCache
 
@@ -98,8 +96,7 @@ class JobRunner(WorkerResources):
 
     @property
     def worker_id(self) -> str:
-        # Read per call: the pid is the child's, not that of the parent that forked it.
-        return f"{socket.gethostname()}:{os.getpid()}"
+        return worker_id()
 
     def run(self, hint: uuid.UUID, queue: str | None = None) -> Outcome | None:
         """Claim the next job of the queue this wake-up came from (the claim policy

@@ -9,12 +9,15 @@ from pathlib import PurePosixPath
 from typing import Any
 
 from flask import Response, request, url_for
+from pydantic import ValidationError
 from werkzeug.exceptions import BadRequest
 
 from db.idempotency import MAX_KEY_LENGTH, IdempotentRequest, request_hash
-from db.jobs import get_job, list_jobs
+from db.jobs import get_job, list_jobs, reprioritize_queued_job
 from db.kinds import job_kinds
 from db.models import Job, JobStatus
+from db.refusals import SubmissionRejected, field_errors
+from db.specs import JobChange
 from db.storage import ObjectNotFound
 from web.api import api
 from web.api.errors import ApiError
@@ -22,7 +25,7 @@ from web.api.listing import choice_argument, owned_page
 from web.api.serializers import serialize_job, serialize_jobs
 from web.cancel import cancel_owned_job
 from web.context import current_job_limits, current_owner, db_session, platform
-from web.submission import submit_job, validate_submission
+from web.submission import retry_submission, submit_job, validate_submission
 
 
 def _json_body() -> Any:
@@ -96,6 +99,44 @@ def cancel(job_id: uuid.UUID) -> tuple[dict[str, Any], int]:
         raise ApiError(409, "job_finished", "the job has already finished; there is nothing to cancel")
     status = 200 if outcome == "canceled" else 202
     return serialize_job(session, services.storage, owned_job(job_id)), status
+
+
+@api.post("/jobs/<uuid:job_id>/retry")
+def retry(job_id: uuid.UUID) -> tuple[dict[str, Any], int, dict[str, str]]:
+    """202 with a new job that runs this failed or canceled one again (same request,
+    retry_of naming it); 200 with the earlier retry when an Idempotency-Key repeats."""
+    services = platform()
+    job = owned_job(job_id)
+    if job.status not in (JobStatus.FAILED, JobStatus.CANCELED):
+        raise ApiError(409, "job_not_retryable", f"the job is {job.status}; only a failed or canceled job is retried")
+    idempotent = _idempotent_request({"retry_of": str(job.id)})
+    session = db_session()
+    retried, created = submit_job(
+        session,
+        services,
+        owner=current_owner(),
+        submission=retry_submission(job, services.settings),
+        limits=current_job_limits(),
+        idempotent=idempotent,
+    )
+    location = url_for("api.get_one", job_id=retried.id)
+    return serialize_job(session, services.storage, retried), 202 if created else 200, {"Location": location}
+
+
+@api.patch("/jobs/<uuid:job_id>")
+def change(job_id: uuid.UUID) -> dict[str, Any]:
+    """A queued job's priority: to the front (higher) or back (lower) of its owner's turn."""
+    try:
+        change = JobChange.model_validate(_json_body())
+    except ValidationError as error:
+        raise SubmissionRejected("validation_error", field_errors(error)) from None
+    session = db_session()
+    job = owned_job(job_id)
+    if not reprioritize_queued_job(session, job.id, owner=job.owner, priority=change.priority):
+        raise ApiError(409, "job_not_queued", "only a queued job's priority can change")
+    session.commit()
+    session.refresh(job)
+    return serialize_job(session, platform().storage, job)
 
 
 @api.get("/jobs")

@@ -13,7 +13,7 @@ from db.kinds import job_kinds
 from db.models import JobStatus
 from db.registry import MODEL_KINDS, list_models
 from db.settings import Settings
-from db.specs import SubmitRequest
+from db.specs import JobChange, SubmitRequest
 from web.api import api
 from web.api.datasets import MAX_NAME_LENGTH as MAX_DATASET_NAME_LENGTH
 from web.api.listing import MAX_PAGE_SIZE
@@ -114,6 +114,41 @@ PATHS: dict[str, dict[str, Any]] = {
             "summary": "Read a job",
             "parameters": [JOB_ID],
             "responses": {"200": json_body(ref("Job"), "the job"), "404": JOB_NOT_FOUND},
+        },
+        "patch": {
+            "summary": "Move a queued job within its owner's turn (priority)",
+            "parameters": [JOB_ID],
+            "requestBody": {"required": True, "content": {"application/json": {"schema": ref("JobChange")}}},
+            "responses": {
+                "200": json_body(ref("Job"), "the job with its new priority and place"),
+                "400": error("the body is not valid JSON"),
+                "404": JOB_NOT_FOUND,
+                "409": error("the job is not queued (job_not_queued)"),
+                "415": error("the body is not application/json"),
+                "422": error("a priority outside -10..10, or another field"),
+            },
+        },
+    },
+    "/jobs/{job_id}/retry": {
+        "post": {
+            "summary": "Run a failed or canceled job again, as a new job",
+            "parameters": [
+                JOB_ID,
+                {
+                    "name": "Idempotency-Key",
+                    "in": "header",
+                    "required": False,
+                    "description": "the same key again: the same retry (200)",
+                    "schema": {"type": "string", "minLength": 1, "maxLength": MAX_KEY_LENGTH},
+                },
+            ],
+            "responses": {
+                "202": json_body(ref("Job"), "the new job, queued, with retry_of naming this one"),
+                "200": json_body(ref("Job"), "the retry an earlier request with this Idempotency-Key made"),
+                "404": JOB_NOT_FOUND,
+                "409": error("the job is not failed or canceled (job_not_retryable)"),
+                "422": error("its request no longer passes today's checks, or a reused Idempotency-Key"),
+            },
         }
     },
     "/jobs/{job_id}/cancel": {
@@ -352,6 +387,7 @@ def _request_schemas(settings: Settings) -> dict[str, Any]:
     for name, cap in (("width", settings.max_width), ("height", settings.max_height)):
         generate[name]["anyOf"][0].update(maximum=cap, multipleOf=8)
 
+    schemas["JobChange"] = JobChange.model_json_schema(ref_template=SCHEMA_REF)
     submit = SubmitRequest.model_json_schema(ref_template=SCHEMA_REF)
     schemas.update(submit.pop("$defs", {}))
     submit["properties"]["kind"]["enum"] = list(job_kinds())

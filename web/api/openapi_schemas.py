@@ -106,6 +106,11 @@ JOB = {
         "status": {"type": "string", "enum": list(JobStatus)},
         "cancel_requested": {"type": "boolean"},
         "priority": {"type": "integer"},
+        "retry_of": {
+            "type": ["string", "null"],
+            "format": "uuid",
+            "description": "the failed or canceled job this one runs again",
+        },
         "progress": {
             "type": "object",
             "required": ["step", "total", "fraction"],
@@ -124,6 +129,7 @@ JOB = {
             }
         ),
         "queue_position": {"type": ["integer", "null"], "description": "jobs ahead; 0 running; null finished"},
+        "queue_paused": {"type": "boolean", "description": "an admin paused this kind's queue: no ETA until resumed"},
         "eta_seconds": {"type": ["number", "null"], "description": "median estimate to finish"},
         "eta_p90_seconds": {"type": ["number", "null"]},
         "attempt": {"type": "integer"},
