@@ -17,6 +17,7 @@ from db.storage import make_storage
 def create_app(settings: Settings | None = None) -> Flask:
     from web.address_limits import install_address_limits
     from web.api import api_blueprint
+    from web.api.admin import admin_api
     from web.api.datasets import install_upload_limit
     from web.api.errors import api_error_body
     from web.api.events import STREAM_SLOTS
@@ -68,6 +69,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     compat_blueprints = (openai_api, a1111_api)
     csrf.init_app(app)
     csrf.exempt(api)  # web.auth demands the token where the API is used with a cookie
+    csrf.exempt(admin_api)
     for blueprint in compat_blueprints:
         csrf.exempt(blueprint)  # the same for the compatible APIs
     install_security_headers(app, settings)
@@ -86,6 +88,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.register_blueprint(signin)
     app.register_blueprint(pages_blueprint())
     app.register_blueprint(api)
+    app.register_blueprint(admin_api)
     for blueprint in compat_blueprints:
         app.register_blueprint(blueprint)
     app.register_blueprint(health)

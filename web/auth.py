@@ -23,8 +23,8 @@ log = logging.getLogger(__name__)
 
 API_BLUEPRINT = "api"
 # Answered like the API (a key, or the cookie with the CSRF token; a 401, never a
-# redirect): the JSON API and the compatible ones (web/compat).
-API_BLUEPRINTS = frozenset({API_BLUEPRINT, "openai", "a1111"})
+# redirect): the JSON API, its admin part and the compatible ones (web/compat).
+API_BLUEPRINTS = frozenset({API_BLUEPRINT, "admin_api", "openai", "a1111"})
 # Everything else needs a signed-in owner: a new blueprint is closed until listed here.
 PUBLIC_BLUEPRINTS = frozenset({"health", "metrics", "signin"})
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})

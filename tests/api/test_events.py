@@ -98,7 +98,7 @@ def test_a_waiting_jobs_stream_ends_after_its_time_limit(app_with, make_job):
     events = events_of(text)
     assert [(event.type, event.data) for event in events] == [
         ("status", {"status": "queued"}),
-        ("queue", {"queue_position": 1, "eta_seconds": None, "eta_p90_seconds": None}),
+        ("queue", {"queue_position": 1, "queue_paused": False, "eta_seconds": None, "eta_p90_seconds": None}),
     ]
     assert events[1].id is None  # not stored: resuming skips nothing
 

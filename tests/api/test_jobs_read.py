@@ -27,9 +27,11 @@ def test_a_job_reads_back_with_every_documented_field(client):
         "status",
         "cancel_requested",
         "priority",
+        "retry_of",
         "progress",
         "loss",
         "queue_position",
+        "queue_paused",
         "eta_seconds",
         "eta_p90_seconds",
         "attempt",
@@ -43,6 +45,7 @@ def test_a_job_reads_back_with_every_documented_field(client):
     ]
     assert job["progress"] == {"step": 0, "total": 0, "fraction": 0.0}
     assert job["loss"] is None  # a training job's latest loss
+    assert (job["retry_of"], job["queue_paused"]) == (None, False)
     assert job["queue_position"] == 0 and job["attempt"] == 0
     assert job["artifacts"] == [] and job["error"] is None
     assert job["created_at"].endswith("Z") and datetime.fromisoformat(job["created_at"]).tzinfo == UTC

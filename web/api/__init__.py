@@ -11,6 +11,6 @@ def api_blueprint() -> Blueprint:
     """The blueprint with every route on it: each view module adds its own when
     imported, here rather than above, so that importing one web module never
     imports the whole API."""
-    from web.api import adapters, admin, datasets, events, jobs, loss, models, openapi, uploads, webhooks  # noqa: F401
+    from web.api import adapters, datasets, events, jobs, loss, models, openapi, uploads, webhooks  # noqa: F401
 
     return api

@@ -1,16 +1,19 @@
 """Queue administration over JSON, for admin keys only (web.context.admin_only):
 pause and resume a kind's queue, see every queue, cancel all of an owner's jobs.
-These routes are left out of the OpenAPI document, which describes what every key
-may call; README's "Queue administration" documents them."""
+A blueprint of its own, so the OpenAPI document of /api/v1, which describes what
+every key may call, leaves it out; README's "Queue administration" documents it."""
 
 import dataclasses
 from typing import Any
 
+from flask import Blueprint
+
 from db.queue_admin import queue_states
-from web.api import api
 from web.cancel import cancel_owner_jobs
 from web.context import admin_only, current_api_key, db_session, platform
 from web.queue_admin import pause_kind, resume_kind
+
+admin_api = Blueprint("admin_api", __name__, url_prefix="/api/v1/admin")
 
 
 def _queue_json(kind: str) -> dict[str, Any]:
@@ -18,14 +21,14 @@ def _queue_json(kind: str) -> dict[str, Any]:
     return dataclasses.asdict(state)
 
 
-@api.get("/admin/queues")
+@admin_api.get("/queues")
 @admin_only
 def admin_queues() -> dict[str, Any]:
     """Per kind: queued, running, the oldest queued job's age, paused, workers seen in the last minute."""
     return {"queues": [dataclasses.asdict(state) for state in queue_states(db_session())]}
 
 
-@api.post("/admin/queues/<kind>/pause")
+@admin_api.post("/queues/<kind>/pause")
 @admin_only
 def admin_pause(kind: str) -> dict[str, Any]:
     """No worker claims this kind's jobs until it resumes; submits are still queued."""
@@ -33,14 +36,14 @@ def admin_pause(kind: str) -> dict[str, Any]:
     return _queue_json(kind)
 
 
-@api.post("/admin/queues/<kind>/resume")
+@admin_api.post("/queues/<kind>/resume")
 @admin_only
 def admin_resume(kind: str) -> dict[str, Any]:
     resume_kind(db_session(), platform(), kind)
     return _queue_json(kind)
 
 
-@api.post("/admin/owners/<owner>/cancel")
+@admin_api.post("/owners/<owner>/cancel")
 @admin_only
 def admin_cancel_owner(owner: str) -> dict[str, Any]:
     """Cancel every queued or running job of this owner."""
