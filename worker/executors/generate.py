@@ -108,15 +108,16 @@ def _read_input_images(member: _BatchedJob) -> None:
     if spec.init_image is None:
         return
     size = (spec.width, spec.height) if spec.width and spec.height else None
-    init = _decoded(member.context.input_image(uuid.UUID(spec.init_image)), "init_image").convert("RGB")
+    init = decoded_input_image(member.context.input_image(uuid.UUID(spec.init_image)), "init_image").convert("RGB")
     member.init_image = init.resize(size, Image.Resampling.LANCZOS) if size and init.size != size else init
     if spec.mask_image is not None:
-        mask = _decoded(member.context.input_image(uuid.UUID(spec.mask_image)), "mask_image").convert("L")
+        mask = decoded_input_image(member.context.input_image(uuid.UUID(spec.mask_image)), "mask_image").convert("L")
         mask = mask.resize(member.init_image.size, Image.Resampling.LANCZOS)
         member.mask = mask.filter(ImageFilter.GaussianBlur(spec.mask_blur)) if spec.mask_blur else mask
 
 
-def _decoded(data: bytes, param: str) -> Image.Image:
+def decoded_input_image(data: bytes, param: str) -> Image.Image:
+    """An input image's stored bytes (a PNG) as an image; a job failure if they are damaged."""
     try:
         image = Image.open(io.BytesIO(data))
         image.load()

@@ -1,0 +1,107 @@
+"""Submitting upscale jobs: an image (upload id or data URI) and a scale its
+upscaler takes, queued on the upscale queue with the upscaler as the job's model.
+Every refusal is a JSON 4xx naming the field, and stores nothing."""
+
+import pytest
+from sqlalchemy import func, select
+
+from db.models import Job
+from tests.api.test_input_images import data_uri, post_upload, stored_uploads
+from tests.support.uploads import bucket_objects, image_bytes
+
+UPSCALER = "tiny-upscaler"  # in tests/conftest.py's upscaler_models_dir
+
+
+@pytest.fixture
+def upscale_client(client_with, upscaler_models_dir):
+    return client_with(models_dir=upscaler_models_dir)
+
+
+def submit_upscale(client, **params):
+    return client.post("/api/v1/jobs", json={"kind": "upscale", "params": params})
+
+
+def stored_jobs(session) -> int:
+    return session.scalar(select(func.count()).select_from(Job))
+
+
+def test_an_upscale_job_is_queued_on_its_queue_with_its_upscaler_as_model(upscale_client, settings, session):
+    response = submit_upscale(upscale_client, image=data_uri(image_bytes((40, 30))), scale=4, upscaler=UPSCALER)
+
+    assert response.status_code == 202, response.json
+    job = response.json
+    assert (job["kind"], job["model"], job["params"]["scale"], job["params"]["upscaler"]) == (
+        "upscale",
+        UPSCALER,
+        4,
+        UPSCALER,
+    )
+    upload = upscale_client.get(f"/api/v1/uploads/{job['params']['image']}").json
+    assert (upload["width"], upload["height"]) == (40, 30)
+    assert bucket_objects(settings, f"uploads/{upload['id']}")
+
+
+def test_lanczos_is_the_default_upscaler_and_needs_no_model(client):
+    upload = post_upload(client, image_bytes((64, 48))).json
+
+    job = submit_upscale(client, image=upload["id"], scale=1.5).json
+
+    assert (job["model"], job["params"]["upscaler"], job["params"]["scale"]) == ("lanczos", "lanczos", 1.5)
+
+
+@pytest.mark.parametrize(
+    ("params", "status", "field"),
+    [
+        ({"scale": 3, "upscaler": UPSCALER}, 422, "params.scale"),
+        ({"scale": 5}, 422, "params.scale"),
+        ({"scale": 1.1}, 422, "params.scale"),
+        ({"upscaler": "ESRGAN_4x"}, 422, "params.upscaler"),
+        ({"upscaler": "tiny-sd"}, 422, "params.upscaler"),  # an image model is no upscaler
+        ({"image": data_uri(b"GIF89a not really")}, 415, "params.image"),
+        ({"image": "https://example.com/cat.png"}, 422, "params.image"),
+        ({"image": None}, 422, "params.image"),
+        ({"scale": 4, "image": data_uri(image_bytes((1100, 1000)))}, 422, "params.scale"),  # > 4096*4096 pixels
+    ],
+    ids=["3-for-a-model", "5", "1.1", "unknown", "an-image-model", "not-an-image", "a-url", "no-image", "too-big"],
+)
+def test_bad_upscale_params_are_refused_naming_the_field_and_store_nothing(
+    upscale_client, session, settings, params, status, field
+):
+    params = {"image": data_uri(image_bytes((32, 32))), **params}
+    if params["image"] is None:
+        del params["image"]
+    objects_before = set(bucket_objects(settings, "uploads/"))
+
+    response = submit_upscale(upscale_client, **params)
+
+    assert response.status_code == status, response.json
+    assert field in [detail["field"] for detail in response.json["error"]["details"]]
+    assert stored_uploads(session) == 0 and stored_jobs(session) == 0
+    assert set(bucket_objects(settings, "uploads/")) == objects_before
+
+
+def test_another_owners_upload_is_a_404(client, client_for, session):
+    upload = post_upload(client, image_bytes((32, 32))).json
+
+    response = submit_upscale(client_for("stranger"), image=upload["id"])
+
+    assert response.status_code == 404
+    assert response.json["error"]["code"] == "upload_not_found"
+    assert response.json["error"]["details"][0]["field"] == "params.image"
+    assert stored_jobs(session) == 0
+
+
+def test_an_upscale_job_names_its_upscaler_in_its_params_not_as_model(upscale_client):
+    response = upscale_client.post(
+        "/api/v1/jobs", json={"kind": "upscale", "model": UPSCALER, "params": {"image": data_uri(image_bytes())}}
+    )
+
+    assert response.status_code == 422
+    assert response.json["error"]["details"][0]["field"] == "model"
+
+
+def test_upscalers_are_listed_as_models_of_their_kind(upscale_client):
+    models = upscale_client.get("/api/v1/models").json
+
+    assert {"name": UPSCALER, "origin": "local", "kind": "upscaler", "default": False} in models["models"]
+    assert models["defaults"] == {"image": "tiny-sd", "text": "tiny-text"}
