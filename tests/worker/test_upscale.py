@@ -1,6 +1,7 @@
 """The upscale executor in-process: lanczos is exactly Pillow's Lanczos resize, a
 tiny x4 upscaler model (built offline, loaded with from_pretrained) returns the
-requested size for scales 2 and 4, deterministically, reporting its steps."""
+requested size for scales 2 and 4, deterministically, reporting its steps; a
+generate job's hires pass returns scale x its base size."""
 
 import io
 import uuid
@@ -10,8 +11,10 @@ import pytest
 from PIL import Image
 
 from db.settings import Settings
+from tests.worker.conftest import TINY_MODEL
 from tests.worker.contexts import LocalJobContext
 from worker.executors import ArtifactOutput, JobInput
+from worker.executors.generate import run_generate
 from worker.executors.upscale import run_upscale
 from worker.pipelines import PipelineCache
 from worker.upscalers import UpscalerCache
@@ -87,3 +90,39 @@ def test_an_upscaler_model_makes_the_same_image_from_the_same_seed(upscalers):
 
     assert first.encoded() == again.encoded()
     assert first.encoded() != other.encoded()
+
+
+def generate(upscalers: UpscalerCache, progress: list, **params) -> list[ArtifactOutput]:
+    context = LocalJobContext(
+        PipelineCache(upscalers.settings),
+        on_progress=lambda step, total: progress.append((step, total)),
+        upscalers=upscalers,
+    )
+    params = {"prompt": "a lighthouse", "width": 64, "height": 72, "steps": 4, "seed": 5, **params}
+    return run_generate(JobInput(uuid.uuid4(), TINY_MODEL, params), context)
+
+
+@pytest.mark.parametrize("upscaler", ["lanczos", UPSCALER])
+def test_a_hires_pass_returns_scale_times_the_base_size(upscalers, upscaler):
+    progress: list = []
+    hires = {"scale": 2, "upscaler": upscaler, "strength": 0.5, "steps": 4}
+
+    outputs = generate(upscalers, progress, num_images=2, hires=hires)
+
+    assert [decoded(output).size for output in outputs] == [(128, 144)] * 2
+    assert [(output.width, output.height) for output in outputs] == [(128, 144)] * 2
+    # 4 steps at the base size, then 2 (4 x strength 0.5) at the hires size, counted as one run.
+    assert progress[-1] == (6, 6) and progress[0] == (1, 6)
+    assert decoded(outputs[0]).text["hires_scale"] == "2.0"
+
+
+def test_a_hires_pass_changes_the_upscaled_image_and_is_deterministic(upscalers):
+    hires = {"scale": 1.5, "strength": 0.6}
+    [first] = generate(upscalers, [], hires=hires)
+    [again] = generate(upscalers, [], hires=hires)
+    [base] = generate(upscalers, [])
+
+    assert first.encoded() == again.encoded()
+    assert decoded(first).size == (96, 104)
+    upscaled = decoded(base).resize((96, 104), Image.Resampling.LANCZOS)
+    assert not np.array_equal(np.asarray(decoded(first).convert("RGB")), np.asarray(upscaled))
