@@ -1,10 +1,12 @@
-"""Submitting upscale jobs: an image (upload id or data URI) and a scale its
-upscaler takes, queued on the upscale queue with the upscaler as the job's model.
+"""Submitting upscale jobs (an image, as an upload id or a data URI, and a scale its
+upscaler takes, queued with the upscaler as the job's model) and generate jobs with a
+hires pass (within the size caps, in the batch key).
 Every refusal is a JSON 4xx naming the field, and stores nothing."""
 
 import pytest
 from sqlalchemy import func, select
 
+from db.batches import batch_key
 from db.models import Job
 from tests.api.test_input_images import data_uri, post_upload, stored_uploads
 from tests.support.uploads import bucket_objects, image_bytes
@@ -105,3 +107,39 @@ def test_upscalers_are_listed_as_models_of_their_kind(upscale_client):
 
     assert {"name": UPSCALER, "origin": "local", "kind": "upscaler", "default": False} in models["models"]
     assert models["defaults"] == {"image": "tiny-sd", "text": "tiny-text"}
+
+
+def submit_generate(client, **params):
+    return client.post("/api/v1/jobs", json={"params": {"prompt": "a harbour", "width": 512, "height": 384, **params}})
+
+
+def test_a_hires_pass_is_stored_with_its_defaults_and_is_part_of_the_batch_key(client):
+    job = submit_generate(client, steps=30, hires={"scale": 2}).json
+
+    assert job["params"]["hires"] == {"upscaler": "lanczos", "scale": 2, "strength": 0.5, "steps": 30}
+    plain = submit_generate(client, steps=30).json
+    assert plain["params"]["hires"] is None
+    assert batch_key("generate", "tiny-sd", job["params"]) != batch_key("generate", "tiny-sd", plain["params"])
+
+
+@pytest.mark.parametrize(
+    ("params", "field"),
+    [
+        ({"width": 640, "hires": {"scale": 2}}, "params.hires"),  # 1280 wide: over GENQ_MAX_WIDTH
+        ({"height": 768, "hires": {"scale": 1.5}}, "params.hires"),  # 1152 high: over GENQ_MAX_HEIGHT
+        ({"width": None, "hires": {"scale": 2}}, "params.hires"),  # the first pass's size is unknown
+        ({"hires": {"scale": 5}}, "params.hires.scale"),
+        ({"hires": {"scale": 3, "upscaler": UPSCALER}}, "params.hires.scale"),
+        ({"hires": {"scale": 2, "upscaler": "Latent"}}, "params.hires.upscaler"),
+        ({"hires": {"scale": 2, "strength": 0}}, "params.hires.strength"),
+        ({"hires": {}}, "params.hires.scale"),
+        ({"init_image": data_uri(image_bytes((64, 64))), "hires": {"scale": 2}}, "params.hires"),
+    ],
+    ids=["too-wide", "too-high", "no-size", "scale-5", "3-for-a-model", "unknown", "strength-0", "no-scale", "img2img"],
+)
+def test_a_bad_hires_pass_is_refused_naming_the_field_and_stores_nothing(upscale_client, session, params, field):
+    response = submit_generate(upscale_client, **params)
+
+    assert response.status_code == 422, response.json
+    assert field in [detail["field"] for detail in response.json["error"]["details"]]
+    assert stored_uploads(session) == 0 and stored_jobs(session) == 0
