@@ -53,8 +53,20 @@ def upscaled_size(width: int, height: int, scale: float) -> tuple[int, int]:
 
 
 # A spec's `upscaler` must be declared before its `scale`, whose check reads it.
-Upscaler = Annotated[str, Field(min_length=1, max_length=255), AfterValidator(check_upscaler)]
-Scale = Annotated[float, Field(ge=MIN_SCALE, le=MAX_SCALE), AfterValidator(check_scale)]
+Upscaler = Annotated[
+    str,
+    Field(
+        min_length=1,
+        max_length=255,
+        description="lanczos (Pillow, no model), or an upscaler model's name (GET /api/v1/models, kind upscaler)",
+    ),
+    AfterValidator(check_upscaler),
+]
+Scale = Annotated[
+    float,
+    Field(ge=MIN_SCALE, le=MAX_SCALE, description="1.25 to 4 with lanczos; 2 or 4 with an upscaler model"),
+    AfterValidator(check_scale),
+]
 
 
 class UpscaleSpec(BaseModel):

@@ -143,3 +143,15 @@ def test_a_bad_hires_pass_is_refused_naming_the_field_and_stores_nothing(upscale
     assert response.status_code == 422, response.json
     assert field in [detail["field"] for detail in response.json["error"]["details"]]
     assert stored_uploads(session) == 0 and stored_jobs(session) == 0
+
+
+def test_the_openapi_document_describes_upscale_jobs_and_the_hires_pass(client):
+    document = client.get("/api/v1/openapi.json").json
+    schemas = document["components"]["schemas"]
+
+    assert "upscale" in schemas["SubmitRequest"]["properties"]["kind"]["enum"]
+    assert {"$ref": "#/components/schemas/UpscaleSpec"} in schemas["SubmitRequest"]["properties"]["params"]["oneOf"]
+    assert schemas["UpscaleSpec"]["required"] == ["image"]
+    assert schemas["UpscaleSpec"]["properties"]["scale"]["maximum"] == 4
+    assert schemas["HiresSpec"]["required"] == ["scale"]
+    assert "hires" in schemas["GenerateSpec"]["properties"]
