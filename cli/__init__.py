@@ -19,7 +19,7 @@ def main() -> None:
 @click.option("--host", default=None, help="Address the web server binds (GENQ_WEB_HOST).")
 @click.option("--port", default=None, type=int, help="Port of the web server (GENQ_WEB_PORT).")
 def up(host: str | None, port: int | None) -> None:
-    """Run everything on this machine: migrations, embedded Redis, a tiny model, web and one worker."""
+    """Run everything on this machine: migrations, embedded Redis, tiny models, web and one worker."""
     from cli.embedded import run_embedded
 
     settings = get_settings()
@@ -84,7 +84,7 @@ main.add_command(queue)
 
 @main.group()
 def models() -> None:
-    """List models, or build the tiny offline ones (image, text) or a benchmark one."""
+    """List models, or build the tiny offline ones (image, text, upscaler) or a benchmark one."""
 
 
 @models.command("list")
@@ -115,6 +115,16 @@ def models_build_tiny_text(directory: str) -> None:
 
     build_tiny_gpt2(directory)
     click.echo(f"tiny text model written to {directory}")
+
+
+@models.command("build-tiny-upscaler")
+@click.argument("directory", type=click.Path(file_okay=False))
+def models_build_tiny_upscaler(directory: str) -> None:
+    """Write a tiny x4 upscaler (StableDiffusionUpscalePipeline) with random weights to DIRECTORY."""
+    from worker.tiny_models import build_tiny_upscaler
+
+    build_tiny_upscaler(directory)
+    click.echo(f"tiny upscaler written to {directory}")
 
 
 @models.command("build-reference")

@@ -2,7 +2,8 @@
 
 A model is a directory under GENQ_MODELS_DIR, or a hub id / path listed in
 GENQ_HUB_MODELS. Each has a kind: an `image` model is a diffusers pipeline (a
-model_index.json), a `text` model a transformers causal LM (a config.json naming a
+model_index.json), an `upscaler` one of diffusers' upscale pipelines (its
+model_index.json names one of UPSCALE_PIPELINES), a `text` model a transformers causal LM (a config.json naming a
 *ForCausalLM / *LMHeadModel architecture, and no model_index.json); hub ids are
 image models. Both web (validation, listing) and worker (loading) read it;
 nothing here loads weights.
@@ -15,8 +16,10 @@ from typing import Literal
 
 from db.settings import Settings
 
-ModelKind = Literal["image", "text"]
-MODEL_KINDS: tuple[ModelKind, ...] = ("image", "text")
+ModelKind = Literal["image", "text", "upscaler"]
+MODEL_KINDS: tuple[ModelKind, ...] = ("image", "text", "upscaler")
+# The diffusers pipelines that make an image larger (upscale jobs, a generate job's hires pass).
+UPSCALE_PIPELINES = ("StableDiffusionUpscalePipeline", "StableDiffusionLatentUpscalePipeline")
 CAUSAL_LM_SUFFIXES = ("ForCausalLM", "LMHeadModel")
 
 
@@ -31,17 +34,24 @@ class ModelEntry:
 def local_model_kind(directory: Path) -> ModelKind | None:
     """What a directory under models_dir holds, or None when it is no model genq loads."""
     if (directory / "model_index.json").is_file():
-        return "image"
-    try:
-        config = json.loads((directory / "config.json").read_text())
-    except (OSError, ValueError):
-        return None
-    architectures = config.get("architectures") if isinstance(config, dict) else None
+        index = _json_file(directory / "model_index.json")
+        return "upscaler" if index.get("_class_name") in UPSCALE_PIPELINES else "image"
+    config = _json_file(directory / "config.json")
+    architectures = config.get("architectures")
     if isinstance(architectures, list) and any(
         isinstance(name, str) and name.endswith(CAUSAL_LM_SUFFIXES) for name in architectures
     ):
         return "text"
     return None
+
+
+def _json_file(path: Path) -> dict:
+    """The JSON object in this file; empty when it is missing or not an object."""
+    try:
+        loaded = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+    return loaded if isinstance(loaded, dict) else {}
 
 
 def list_models(settings: Settings) -> list[ModelEntry]:

@@ -64,6 +64,8 @@ class Settings(BaseSettings):
     max_height: int = Field(default=1024, ge=64)
     max_prompt_chars: int = Field(default=2000, ge=1)
     max_request_bytes: int = Field(default=1 << 20, ge=1024)
+    # Pixels of an upscale job's result (its input's size times its scale).
+    max_upscaled_pixels: int = Field(default=4096 * 4096, ge=64 * 64)
     # JSON bodies that may carry images (data URIs in a job's params, A1111's base64 images).
     max_image_request_bytes: int = Field(default=32 << 20, ge=1024)
 

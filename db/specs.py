@@ -28,20 +28,20 @@ def not_blank(prompt: str) -> str:
 
 
 def prompt_within_cap(prompt: str, info: ValidationInfo) -> str:
-    cap = _cap(info, "max_prompt_chars")
+    cap = setting_cap(info, "max_prompt_chars")
     if cap is not None and len(prompt) > cap:
         raise ValueError(f"must be at most {cap} characters")
     return prompt
 
 
 def within_cap(value: int, info: ValidationInfo, name: str) -> int:
-    cap = _cap(info, name)
+    cap = setting_cap(info, name)
     if cap is not None and value > cap:
         raise ValueError(f"must be at most {cap}")
     return value
 
 
-def _cap(info: ValidationInfo, name: str) -> int | None:
+def setting_cap(info: ValidationInfo, name: str) -> int | None:
     """A cap from the settings given as validation context (absent when the worker re-reads)."""
     settings = (info.context or {}).get("settings")
     return getattr(settings, name) if settings is not None else None

@@ -65,6 +65,19 @@ def models_dir(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
+def upscaler_models_dir(models_dir, tmp_path_factory) -> Path:
+    """models_dir's models (linked) and the tiny x4 upscaler `tiny-upscaler`, built
+    offline once: a directory of its own, as other tests assert models_dir's listing."""
+    from worker.tiny_models import build_tiny_upscaler
+
+    root = tmp_path_factory.mktemp("upscaler-models")
+    for model in models_dir.iterdir():
+        (root / model.name).symlink_to(model)
+    build_tiny_upscaler(root / "tiny-upscaler")
+    return root
+
+
+@pytest.fixture(scope="session")
 def platform_settings(postgres_url, redis_url, s3_endpoint, s3_bucket, models_dir) -> Settings:
     """Production-shaped settings: Postgres, Redis, S3 (moto), the tiny model."""
     return Settings(

@@ -57,15 +57,11 @@ def validate_submission(body: Any, settings: Settings) -> Submission:
     if kind is None:
         message = f"must be one of {', '.join(job_kinds())}"
         raise SubmissionRejected("validation_error", [FieldError("kind", message)])
-    model = request.model or default_model(settings, kind.model_kind)
-    if model is None:
-        raise SubmissionRejected("unknown_model", [FieldError("model", f"no {kind.model_kind} model is installed")])
-    entry = find_model(settings, model)
-    if entry is None:
-        raise SubmissionRejected(
-            "unknown_model", [FieldError("model", f"unknown model {model!r}; see GET /api/v1/models")]
-        )
-    _check_model_kind(kind, entry)
+    if kind.model_param is None:
+        model = _registry_model(kind, request.model, settings)
+    elif request.model is not None:
+        message = f"{kind.name} jobs name what they run on in params.{kind.model_param}"
+        raise SubmissionRejected("validation_error", [FieldError("model", message)])
 
     try:
         spec = kind.spec.model_validate(request.params, context={"settings": settings})
@@ -77,6 +73,8 @@ def validate_submission(body: Any, settings: Settings) -> Submission:
         except WebhookUrlRefused as refused:
             raise SubmissionRejected("validation_error", [FieldError("webhook_url", str(refused))]) from None
     params = spec.model_dump(mode="json")
+    if kind.model_param is not None:
+        model = params[kind.model_param]  # checked by the spec
     return Submission(
         kind,
         model,
@@ -103,6 +101,21 @@ def retry_submission(job: Job, settings: Settings) -> Submission:
     return replace(validate_submission(body, settings), retry_of=job.id)
 
 
+def _registry_model(kind: JobKind, name: str | None, settings: Settings) -> str:
+    """The registry model a job names, or its kind's default: 422 when there is none
+    of that name or it is of another kind."""
+    model = name or default_model(settings, kind.model_kind)
+    if model is None:
+        raise SubmissionRejected("unknown_model", [FieldError("model", f"no {kind.model_kind} model is installed")])
+    entry = find_model(settings, model)
+    if entry is None:
+        raise SubmissionRejected(
+            "unknown_model", [FieldError("model", f"unknown model {model!r}; see GET /api/v1/models")]
+        )
+    _check_model_kind(kind, entry)
+    return model
+
+
 def _check_model_kind(kind: JobKind, entry: ModelEntry) -> None:
     """A job runs on a model of its kind's model kind (textgen on a text model, ...)."""
     if entry.kind != kind.model_kind:
@@ -123,14 +136,15 @@ def check_references(session: Session, owner: str, submission: Submission) -> di
 def _stored_params(
     session: Session, storage: Storage, settings: Settings, owner: str, submission: Submission, sizes: dict
 ) -> dict[str, Any]:
-    """The params as the job row keeps them: inline images stored as uploads (named by
-    id) and the params that default to the input images' sizes filled in."""
+    """The params as the job row keeps them: the params that default to the input
+    images' sizes filled in (or the sizes refused: before anything is stored), then
+    inline images stored as uploads, named by id."""
     params = dict(submission.params)
-    for param, image in submission.inline_images.items():
-        params[param] = str(add_upload(session, storage, owner=owner, image=image).id)
-        sizes[param] = (image.width, image.height)
+    sizes |= {param: (image.width, image.height) for param, image in submission.inline_images.items()}
     if submission.kind.sized_by_inputs is not None and sizes:
         params = submission.kind.sized_by_inputs(params, sizes, settings)
+    for param, image in submission.inline_images.items():
+        params[param] = str(add_upload(session, storage, owner=owner, image=image).id)
     return params
 
 

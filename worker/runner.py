@@ -42,6 +42,7 @@ from worker.progress import JobCanceled
 from worker.resources import WorkerResources, worker_id
 from worker.retries import retry_delay_seconds, retry_transient
 from worker.text_models import TextModelCache
+from worker.upscalers import UpscalerCache
 
 log = logging.getLogger(__name__)
 
@@ -93,6 +94,10 @@ class JobRunner(WorkerResources):
     @cached_property
     def text_models(self) -> TextModelCache:
         return TextModelCache(self.settings)
+
+    @cached_property
+    def upscalers(self) -> UpscalerCache:
+        return UpscalerCache(self.settings)
 
     @property
     def worker_id(self) -> str:
@@ -367,7 +372,7 @@ class JobRunner(WorkerResources):
         return retry_transient(transaction, what=what)
 
     def _context(self, job: Job) -> RunnerJobContext:
-        return RunnerJobContext(self, self.pipelines, job, text_models=self.text_models)
+        return RunnerJobContext(self, self.pipelines, job, text_models=self.text_models, upscalers=self.upscalers)
 
     def _keep(
         self, job: Job, outputs: list[ArtifactOutput] | BaseException, context: RunnerJobContext

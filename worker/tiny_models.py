@@ -1,4 +1,5 @@
-"""Tiny Stable-Diffusion-shaped models with random weights, built offline.
+"""Tiny Stable-Diffusion-shaped models with random weights, built offline: a
+text-to-image pipeline (or an inpainting one) and a x4 upscaler.
 
 No machine here reaches a model hub, so tests and the first run use a pipeline
 genq builds itself and saves with save_pretrained; jobs then load it through the
@@ -12,8 +13,11 @@ from pathlib import Path
 import torch
 from diffusers import (
     AutoencoderKL,
+    DDIMScheduler,
+    DDPMScheduler,
     EulerDiscreteScheduler,
     StableDiffusionPipeline,
+    StableDiffusionUpscalePipeline,
     UNet2DConditionModel,
 )
 from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer
@@ -59,14 +63,8 @@ def build_byte_level_tokenizer(directory: Path) -> CLIPTokenizer:
     return CLIPTokenizer(str(vocab_file), str(merges_file), model_max_length=CLIP_MAX_LENGTH)
 
 
-def build_tiny_sd(directory: str | Path, seed: int = 0, *, inpainting: bool = False) -> Path:
-    """Write a tiny SD pipeline (UNet, VAE, CLIP text encoder, tokenizer, scheduler).
-    inpainting: the UNet takes 9 channels (latents, mask, masked image's latents),
-    as SD inpainting checkpoints do."""
-    directory = Path(directory)
-    torch.manual_seed(seed)
-    tokenizer = build_byte_level_tokenizer(directory / "tokenizer")
-    text_encoder = CLIPTextModel(
+def _tiny_text_encoder(tokenizer: CLIPTokenizer) -> CLIPTextModel:
+    return CLIPTextModel(
         CLIPTextConfig(
             vocab_size=len(tokenizer),
             hidden_size=32,
@@ -79,6 +77,16 @@ def build_tiny_sd(directory: str | Path, seed: int = 0, *, inpainting: bool = Fa
             pad_token_id=tokenizer.pad_token_id,
         )
     )
+
+
+def build_tiny_sd(directory: str | Path, seed: int = 0, *, inpainting: bool = False) -> Path:
+    """Write a tiny SD pipeline (UNet, VAE, CLIP text encoder, tokenizer, scheduler).
+    inpainting: the UNet takes 9 channels (latents, mask, masked image's latents),
+    as SD inpainting checkpoints do."""
+    directory = Path(directory)
+    torch.manual_seed(seed)
+    tokenizer = build_byte_level_tokenizer(directory / "tokenizer")
+    text_encoder = _tiny_text_encoder(tokenizer)
     unet = UNet2DConditionModel(
         sample_size=8,  # latents of 8x8 -> 64x64 images with the VAE's factor of 8
         in_channels=9 if inpainting else 4,
@@ -115,6 +123,57 @@ def build_tiny_sd(directory: str | Path, seed: int = 0, *, inpainting: bool = Fa
         safety_checker=None,
         feature_extractor=None,
         requires_safety_checker=False,
+    )
+    pipeline.save_pretrained(directory, safe_serialization=True)
+    return directory
+
+
+# What stable-diffusion-x4-upscaler's VAE scales its latents by (the pipeline insists on it).
+X4_UPSCALER_SCALING_FACTOR = 0.08333
+
+
+def build_tiny_upscaler(directory: str | Path, seed: int = 0) -> Path:
+    """Write a tiny StableDiffusionUpscalePipeline shaped like SD's x4 upscaler: its
+    UNet denoises latents of the input's size, conditioned on the input itself (7
+    channels) and its noise level (class embeddings), and a three-block VAE decodes
+    them 4 times larger. A 32x32 image becomes 128x128 on a CPU in well under a second."""
+    directory = Path(directory)
+    torch.manual_seed(seed)
+    tokenizer = build_byte_level_tokenizer(directory / "tokenizer")
+    unet = UNet2DConditionModel(
+        sample_size=32,
+        in_channels=7,  # the latents and the low-resolution image
+        out_channels=4,
+        block_out_channels=(32, 32, 64),
+        layers_per_block=1,
+        down_block_types=("DownBlock2D", "CrossAttnDownBlock2D", "CrossAttnDownBlock2D"),
+        up_block_types=("CrossAttnUpBlock2D", "CrossAttnUpBlock2D", "UpBlock2D"),
+        cross_attention_dim=32,
+        attention_head_dim=8,
+        use_linear_projection=True,
+        norm_num_groups=16,
+        # One embedding per noise level the pipeline may add to the input (default 20).
+        num_class_embeds=100,
+    )
+    vae = AutoencoderKL(
+        in_channels=3,
+        out_channels=3,
+        block_out_channels=(16, 16, 16),  # three blocks: the x4 upscaler's factor of 4
+        down_block_types=("DownEncoderBlock2D",) * 3,
+        up_block_types=("UpDecoderBlock2D",) * 3,
+        latent_channels=4,
+        layers_per_block=1,
+        norm_num_groups=8,
+        scaling_factor=X4_UPSCALER_SCALING_FACTOR,
+    )
+    pipeline = StableDiffusionUpscalePipeline(
+        vae=vae,
+        text_encoder=_tiny_text_encoder(tokenizer),
+        tokenizer=tokenizer,
+        unet=unet,
+        low_res_scheduler=DDPMScheduler(),
+        scheduler=DDIMScheduler(prediction_type="v_prediction"),
+        max_noise_level=99,
     )
     pipeline.save_pretrained(directory, safe_serialization=True)
     return directory

@@ -9,9 +9,10 @@ from collections.abc import Iterable, Mapping
 from types import MappingProxyType
 
 from db.kinds.definition import JobKind
+from db.registry import ModelKind
 from db.webhooks import WEBHOOKS_QUEUE
 
-BUILTIN_KIND_MODULES = ("db.kinds.generate", "db.kinds.finetune", "db.kinds.textgen")
+BUILTIN_KIND_MODULES = ("db.kinds.generate", "db.kinds.finetune", "db.kinds.textgen", "db.kinds.upscale")
 
 _kinds: dict[str, JobKind] = {}
 
@@ -43,6 +44,12 @@ def find_kind(name: str) -> JobKind | None:
     """The kind of this name; None for one this process does not know (a row of a
     kind whose module is not loaded here)."""
     return job_kinds().get(name)
+
+
+def defaulted_model_kinds() -> list[ModelKind]:
+    """The registry kinds that jobs run on a default model of when they name none
+    (GET /api/v1/models' `defaults`); a kind whose params choose its model has none."""
+    return list(dict.fromkeys(kind.model_kind for kind in job_kinds().values() if kind.model_param is None))
 
 
 def all_worker_queues() -> list[str]:

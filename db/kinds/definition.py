@@ -82,8 +82,13 @@ class JobKind:
     # upload at submit (db/input_images.py); the owner's own only.
     image_params: tuple[str, ...] = ()
     # Fills params that default to the input images' sizes ({param: (width, height)}),
-    # at submit, so that the stored params (ETA shape, batch key) say the real size.
+    # at submit, so that the stored params (ETA shape, batch key) say the real size;
+    # raises SubmissionRejected for sizes its params cannot take (before anything is stored).
     sized_by_inputs: Callable[[dict[str, Any], Mapping[str, tuple[int, int]], Settings], dict[str, Any]] | None = None
+    # For a kind whose params choose what it runs on (upscale: `upscaler`), that param:
+    # the job's model is its value, which the spec checks (it may name something that
+    # is no registry model, as `lanczos`); the request's `model` is then refused.
+    model_param: str | None = None
     # Whether its jobs report a training loss (GET .../loss, the job's `loss`).
     records_loss: bool = False
     # Called in the transaction that records a success, after its artifacts.

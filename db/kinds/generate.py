@@ -1,6 +1,7 @@
-"""The `generate` kind: text-to-image with a diffusers pipeline, batched across
-jobs that can share one pipeline call (same model, size, steps, scheduler,
-guidance and adapter); its images count against the daily budget."""
+"""The `generate` kind: text-to-image (with an optional hires pass),
+image-to-image and inpainting with a diffusers pipeline, batched across jobs that
+can share one pipeline call (same model, size, steps, scheduler, guidance, adapter,
+mode and hires pass); its images count against the daily budget."""
 
 import uuid
 from collections.abc import Mapping
@@ -11,12 +12,14 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationInf
 from db.input_images import image_reference
 from db.kinds.definition import Batching, JobKind, NonEmpty, QuotaUnits
 from db.kinds.references import AdapterReference
+from db.kinds.upscale import LANCZOS, Scale, Upscaler
 from db.settings import Settings
-from db.specs import MAX_SEED, not_blank, prompt_within_cap, random_seed, within_cap
+from db.specs import MAX_SEED, not_blank, prompt_within_cap, random_seed, setting_cap, within_cap
 
 GENERATE_QUEUE = "generate"
 DEFAULT_STRENGTH = 0.75
 DEFAULT_MASK_BLUR = 4
+DEFAULT_HIRES_STRENGTH = 0.5
 # Names users pick; worker/pipelines.py maps each to a diffusers scheduler class.
 SCHEDULERS = ("ddim", "euler", "euler_a", "dpmpp_2m", "heun", "pndm", "unipc")
 
@@ -32,6 +35,28 @@ class AdapterRef(BaseModel):
     id: uuid.UUID
     # The LoRA's weight: 0 is the base model, 1 the adapter as trained.
     scale: float = Field(default=1.0, ge=0, le=2)
+
+
+class HiresSpec(BaseModel):
+    """AUTOMATIC1111's hires fix: the images made at the job's size, upscaled, then
+    denoised again at the larger size (image-to-image), which adds detail that a
+    first pass at that size would lay out badly."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    # What upscales between the passes: lanczos, or an upscaler model (db/kinds/upscale.py).
+    upscaler: Upscaler = LANCZOS
+    # The result is this many times the job's width and height, in multiples of 8.
+    scale: Scale
+    # How much of the upscaled image the second pass repaints.
+    strength: float = Field(default=DEFAULT_HIRES_STRENGTH, gt=0, le=1)
+    # The second pass's steps (it runs strength x steps of them). None: the job's steps.
+    steps: int | None = Field(default=None, ge=1, le=150)
+
+
+def hires_size(width: int, height: int, scale: float) -> tuple[int, int]:
+    """The size a hires pass makes of a width x height image: scale times, in multiples of 8."""
+    return int(width * scale) // 8 * 8, int(height * scale) // 8 * 8
 
 
 class GenerateSpec(BaseModel):
@@ -66,6 +91,8 @@ class GenerateSpec(BaseModel):
     # init image's pixels are kept exactly.
     # None: 4 with a mask.
     mask_blur: int | None = Field(default=None, ge=0, le=64)
+    # Text-to-image only: a second pass at a larger size. Last, as its checks read the size.
+    hires: HiresSpec | None = None
 
     @model_validator(mode="after")
     def _image_defaults(self) -> "GenerateSpec":
@@ -84,6 +111,25 @@ class GenerateSpec(BaseModel):
         if mask is not None and info.data.get("init_image") is None:
             raise ValueError("needs an init_image to repaint")
         return mask
+
+    @field_validator("hires")
+    @classmethod
+    def _hires_fits(cls, hires: HiresSpec | None, info: ValidationInfo) -> HiresSpec | None:
+        """A hires pass of a text-to-image job whose size is given (so that the result's
+        size is checked here, against the caps), its steps defaulting to the job's."""
+        if hires is None or not {"width", "height", "steps"} <= info.data.keys():
+            return hires  # absent, or the size's own error says enough
+        if info.data.get("init_image") is not None:
+            raise ValueError("is for text-to-image jobs only (not with an init_image)")
+        width, height = info.data["width"], info.data["height"]
+        if width is None or height is None:
+            raise ValueError("needs the job's width and height, the size of the first pass")
+        result = hires_size(width, height, hires.scale)
+        for name, size in zip(("max_width", "max_height"), result, strict=True):
+            cap = setting_cap(info, name)
+            if cap is not None and size > cap:
+                raise ValueError(f"makes {result[0]}x{result[1]} images, more than GENQ_{name.upper()} ({cap}) allows")
+        return hires if hires.steps is not None else hires.model_copy(update={"steps": info.data["steps"]})
 
     @field_validator("prompt")
     @classmethod
@@ -149,6 +195,11 @@ KIND = JobKind(
             ("mask_image",): NonEmpty,
             ("strength",): float,
             ("mask_blur",): int,
+            # A hires pass, and its shape.
+            ("hires", "upscaler"): str,
+            ("hires", "scale"): float,
+            ("hires", "strength"): float,
+            ("hires", "steps"): int,
         },
         size="num_images",
     ),

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from worker.executors.interface import AdapterWeights, Checkpoint, TrainingImage
 from worker.pipelines import PipelineCache
 from worker.text_models import TextModelCache
+from worker.upscalers import UpscalerCache
 
 
 @dataclass
@@ -15,6 +16,7 @@ class LocalJobContext:
     pipelines: PipelineCache
     on_progress: Callable[[int, int], None] = lambda step, total: None
     text_models: TextModelCache | None = None
+    upscalers: UpscalerCache | None = None
     datasets: dict[uuid.UUID, list[TrainingImage]] = field(default_factory=dict)
     adapters: dict[uuid.UUID, AdapterWeights] = field(default_factory=dict)
     uploads: dict[uuid.UUID, bytes] = field(default_factory=dict)

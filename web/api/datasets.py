@@ -21,7 +21,7 @@ from web.context import current_owner, db_session, platform
 # The API's upload and the fine-tuning form's (web/pages/training.py), which uploads the same way.
 UPLOAD_ENDPOINTS = frozenset({"api.upload_dataset", "api.upload_image", "pages.finetune_submit"})
 # JSON bodies that may carry images inline (data URIs in params).
-IMAGE_JSON_ENDPOINTS = frozenset({"api.submit"})
+IMAGE_JSON_ENDPOINTS = frozenset({"api.submit", "a1111.extra_single_image"})
 MAX_NAME_LENGTH = 100  # datasets.name
 
 

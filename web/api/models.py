@@ -1,9 +1,10 @@
-"""GET /api/v1/models: the models a job may name, their kinds (image or text), and
-for each kind the one a job of that kind runs on when it names none."""
+"""GET /api/v1/models: the models a job may name, their kinds (image, text or
+upscaler), and for each kind jobs default to the one a job runs on when it names none."""
 
 from typing import Any
 
-from db.registry import MODEL_KINDS, default_model, list_models
+from db.kinds import defaulted_model_kinds
+from db.registry import default_model, list_models
 from web.api import api
 from web.context import platform
 
@@ -11,14 +12,14 @@ from web.context import platform
 @api.get("/models")
 def get_models() -> dict[str, Any]:
     settings = platform().settings
-    defaults = {kind: default_model(settings, kind) for kind in MODEL_KINDS}
+    defaults = {kind: default_model(settings, kind) for kind in defaulted_model_kinds()}
     return {
         "models": [
             {
                 "name": entry.name,
                 "origin": entry.origin,
                 "kind": entry.kind,
-                "default": entry.name == defaults[entry.kind],
+                "default": entry.name == defaults.get(entry.kind),
             }
             for entry in list_models(settings)
         ],

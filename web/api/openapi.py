@@ -9,7 +9,7 @@ route is missing from PATHS. Add a route here in the same change that adds it
 from typing import Any
 
 from db.idempotency import MAX_KEY_LENGTH
-from db.kinds import job_kinds
+from db.kinds import defaulted_model_kinds, job_kinds
 from db.models import JobStatus
 from db.registry import MODEL_KINDS, list_models
 from db.settings import Settings
@@ -235,8 +235,9 @@ PATHS: dict[str, dict[str, Any]] = {
                             "default": {"type": ["string", "null"], "description": "the image default"},
                             "defaults": {
                                 "type": "object",
-                                "description": "each kind's default: image (generate, finetune), text (textgen)",
-                                "properties": {kind: {"type": ["string", "null"]} for kind in MODEL_KINDS},
+                                "description": "each kind's default: image (generate, finetune), text (textgen);"
+                                " upscale jobs name their upscaler in params.upscaler",
+                                "properties": {kind: {"type": ["string", "null"]} for kind in defaulted_model_kinds()},
                             },
                         },
                     },

@@ -1,6 +1,7 @@
 """AUTOMATIC1111-compatible endpoints under /sdapi/v1, for the clients of its web
-UI's API (Open WebUI, Krita plugins, SillyTavern, bots): txt2img as a generate job,
-the caller's current job's progress and interrupt, and the model and sampler lists.
+UI's API (Open WebUI, Krita plugins, SillyTavern, bots): txt2img (hires fix
+included) as a generate job, extra-single-image as an upscale job, the caller's
+current job's progress and interrupt, and the model, sampler and upscaler lists.
 docs/compatibility.md maps every field. Errors come as `{"error", "detail"}`.
 """
 
@@ -14,6 +15,7 @@ from pydantic import ConfigDict
 from db.eta import job_position
 from db.job_json import isoformat, position_json, progress_json
 from db.jobs import list_jobs
+from db.kinds.upscale import LANCZOS, MAX_SCALE
 from db.models import Job
 from db.refusals import FieldError, SubmissionRejected
 from db.registry import list_models
@@ -41,6 +43,35 @@ SCHEDULER_OF_SAMPLER = {
 }
 
 
+# A1111's name of genq's lanczos, and the names that mean it here: its "None" still
+# resizes with Lanczos to the size asked for, and its latent upscalers (the default of
+# hr_upscaler) have no pixel-space equivalent in genq, so they upscale with Lanczos.
+LANCZOS_NAME = "Lanczos"
+LANCZOS_ALIASES = ("lanczos", "none", "latent")
+
+
+def upscaler_named(name: str | None, field: str) -> str:
+    """The genq upscaler (an upscale job's `upscaler`) for an A1111 upscaler name:
+    lanczos, or an upscaler model of the registry by its name."""
+    if name is None or name.lower().startswith(LANCZOS_ALIASES):
+        return LANCZOS
+    if name in _upscaler_models():
+        return name
+    message = f"{name!r} is not offered; see GET /sdapi/v1/upscalers"
+    raise SubmissionRejected("unknown_upscaler", [FieldError(field, message)])
+
+
+def _upscaler_models() -> list[str]:
+    return [entry.name for entry in list_models(platform().settings) if entry.kind == "upscaler"]
+
+
+def image_param(value: str) -> str:
+    """An A1111 image (base64, with or without a data: prefix) as a genq image param:
+    a data URI, decoded and checked by db/input_images.py whatever type it claims
+    (the format is read from the bytes)."""
+    return value if value.startswith("data:") else f"data:image/png;base64,{value}"
+
+
 class Txt2ImgRequest(CompatBody):
     """POST /sdapi/v1/txt2img."""
 
@@ -58,6 +89,12 @@ class Txt2ImgRequest(CompatBody):
     sampler_name: str | None = None
     sampler_index: str | None = None
     override_settings: Annotated[dict[str, Any] | None, reworded("must be an object")] = None
+    # The hires fix: genq's `hires` pass.
+    enable_hr: Annotated[bool, reworded("must be a boolean")] = False
+    hr_scale: JobParam = 2.0
+    hr_upscaler: str | None = None
+    hr_second_pass_steps: JobParam = None  # 0: the first pass's steps
+    denoising_strength: JobParam = None
 
     @property
     def batches(self) -> tuple[int, int]:
@@ -85,6 +122,19 @@ class Txt2ImgRequest(CompatBody):
                 "guidance_scale": self.cfg_scale,
                 "seed": None if self.seed == -1 else self.seed,
                 "scheduler": self._scheduler(),
+                "hires": self._hires(),
+            }
+        )
+
+    def _hires(self) -> dict[str, Any] | None:
+        if not self.enable_hr:
+            return None
+        return present(
+            {
+                "scale": self.hr_scale,
+                "upscaler": upscaler_named(self.hr_upscaler, "hr_upscaler"),
+                "strength": self.denoising_strength,
+                "steps": self.hr_second_pass_steps or None,
             }
         )
 
@@ -211,3 +261,43 @@ def sd_models() -> list[dict[str, Any]]:
 @a1111_api.get("/samplers")
 def samplers() -> list[dict[str, Any]]:
     return [{"name": name, "aliases": aliases, "options": {}} for name, (_, aliases) in SAMPLERS.items()]
+
+
+@a1111_api.get("/upscalers")
+def upscalers() -> list[dict[str, Any]]:
+    """Lanczos and the registry's upscaler models (no paths: they are this server's)."""
+    return [
+        {"name": name, "model_name": model, "model_path": None, "model_url": None, "scale": MAX_SCALE}
+        for name, model in [(LANCZOS_NAME, None), *((model, model) for model in _upscaler_models())]
+    ]
+
+
+class ExtraSingleImageRequest(CompatBody):
+    """POST /sdapi/v1/extra-single-image: the upscale of A1111's Extras tab."""
+
+    image: Annotated[str, reworded("must be a base64-encoded image")]
+    # 0: by upscaling_resize; 1 (to upscaling_resize_w x upscaling_resize_h) is not offered.
+    resize_mode: Annotated[int, reworded("must be 0 (scale by upscaling_resize)")] = 0
+    upscaling_resize: JobParam = 2
+    upscaler_1: str | None = None
+
+    def job_params(self) -> dict[str, Any]:
+        if self.resize_mode != 0:
+            message = "only 0 (scale by upscaling_resize) is offered"
+            raise SubmissionRejected("validation_error", [FieldError("resize_mode", message)])
+        return {
+            "image": image_param(self.image),
+            "scale": self.upscaling_resize,
+            "upscaler": upscaler_named(self.upscaler_1, "upscaler_1"),
+        }
+
+
+@a1111_api.post("/extra-single-image")
+def extra_single_image() -> dict[str, Any]:
+    body = ExtraSingleImageRequest.from_request()
+    job = run_compat_job("upscale", None, body.job_params())
+    [artifact] = job.artifacts
+    return {
+        "html_info": f"<p>{job.params['upscaler']} x{job.params['scale']}: {artifact.width}x{artifact.height}</p>",
+        "image": base64.b64encode(artifact_bytes(artifact)).decode("ascii"),
+    }

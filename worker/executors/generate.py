@@ -1,4 +1,5 @@
-"""The `generate` executor: text to images with a cached diffusers pipeline, one PNG each.
+"""The `generate` executor: text (or an image) to images with a cached diffusers
+pipeline, one PNG each; a hires pass upscales them and denoises them again.
 
 Seeds: image i of a job with seed s is drawn from a generator seeded s + i, so it
 equals image 0 of the same job submitted with seed s + i. The noise is drawn on
@@ -12,7 +13,7 @@ it would get alone; a single job is a batch of one.
 
 import io
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from functools import partial
@@ -24,11 +25,12 @@ from PIL import Image, ImageFilter
 from PIL.PngImagePlugin import PngInfo
 
 from db.batches import batch_key
-from db.kinds.generate import AdapterRef, GenerateSpec
+from db.kinds.generate import AdapterRef, GenerateSpec, hires_size
 from worker.executors.interface import AdapterWeights, ArtifactOutput, JobContext, JobInput, KindExecutor
 from worker.failures import JobFailure, parse_params
 from worker.pipelines import PipelineMode, lora_applied, vae_tiling_for
 from worker.progress import JobCanceled
+from worker.upscalers import upscale_image
 
 
 def run_generate(job: JobInput, context: JobContext) -> list[ArtifactOutput]:
@@ -108,15 +110,16 @@ def _read_input_images(member: _BatchedJob) -> None:
     if spec.init_image is None:
         return
     size = (spec.width, spec.height) if spec.width and spec.height else None
-    init = _decoded(member.context.input_image(uuid.UUID(spec.init_image)), "init_image").convert("RGB")
+    init = decoded_input_image(member.context.input_image(uuid.UUID(spec.init_image)), "init_image").convert("RGB")
     member.init_image = init.resize(size, Image.Resampling.LANCZOS) if size and init.size != size else init
     if spec.mask_image is not None:
-        mask = _decoded(member.context.input_image(uuid.UUID(spec.mask_image)), "mask_image").convert("L")
+        mask = decoded_input_image(member.context.input_image(uuid.UUID(spec.mask_image)), "mask_image").convert("L")
         mask = mask.resize(member.init_image.size, Image.Resampling.LANCZOS)
         member.mask = mask.filter(ImageFilter.GaussianBlur(spec.mask_blur)) if spec.mask_blur else mask
 
 
-def _decoded(data: bytes, param: str) -> Image.Image:
+def decoded_input_image(data: bytes, param: str) -> Image.Image:
+    """An input image's stored bytes (a PNG) as an image; a job failure if they are damaged."""
     try:
         image = Image.open(io.BytesIO(data))
         image.load()
@@ -141,7 +144,8 @@ def _mode_arguments(batch: list[_BatchedJob], width: int, height: int) -> dict[s
 
 
 def _generate(batch: list[_BatchedJob]) -> list[list[Image.Image]]:
-    """One pipeline call for every image of the batch: each job's images, in order."""
+    """One pipeline call for every image of the batch (and one more for a hires
+    pass): each job's images, in order."""
     first = batch[0]
     spec = first.spec
     pipeline = first.context.pipelines.pipeline_for_job(first.job.model, spec.scheduler, _mode(spec))
@@ -151,12 +155,50 @@ def _generate(batch: list[_BatchedJob]) -> list[list[Image.Image]]:
     else:
         native_width = native_height = native
     width, height = spec.width or native_width, spec.height or native_height
-    prompts, negative_prompts, generators = [], [], []
+    prompts, negative_prompts, seeds = [], [], []
     for member in batch:
         for index in range(member.spec.num_images):
             prompts.append(member.spec.prompt)
             negative_prompts.append(member.spec.negative_prompt)
-            generators.append(torch.Generator("cpu").manual_seed(member.spec.seed + index))
+            seeds.append(member.spec.seed + index)
+    # None, not a list of "", when no job has one: SDXL then uses zero
+    # embeddings (force_zeros_for_empty_prompt), as each job alone would.
+    prompt_arguments = {"prompt": prompts, "negative_prompt": negative_prompts if any(negative_prompts) else None}
+    # The hires pass's steps are known when it starts; until then, about strength x steps of them.
+    hires_steps = 0 if spec.hires is None else _hires_timesteps(spec, pipeline.scheduler.order)
+
+    with _adapter_applied(pipeline, first), torch.inference_mode():
+        with (
+            vae_tiling_for(pipeline, width, height),
+            first.context.pipelines.compile_timed(first.job.model, (len(prompts), height, width)),
+        ):
+            result = pipeline(
+                **prompt_arguments,
+                **_mode_arguments(batch, width, height),
+                num_inference_steps=spec.steps,
+                guidance_scale=spec.guidance_scale,
+                num_images_per_prompt=1,
+                generator=_generators(seeds),
+                callback_on_step_end=_progress_reporter(batch, done=0, to_come=hires_steps),
+                output_type="pil",
+            )
+        made = result.images
+        if spec.hires is not None:
+            made = _hires_pass(batch, made, prompt_arguments, seeds, done=pipeline.num_timesteps)
+    images, start = [], 0
+    for member in batch:
+        images.append([_kept_outside_mask(member, image) for image in made[start : start + member.spec.num_images]])
+        start += member.spec.num_images
+    return images
+
+
+def _generators(seeds: list[int]) -> list[torch.Generator]:
+    return [torch.Generator("cpu").manual_seed(seed) for seed in seeds]
+
+
+def _progress_reporter(batch: list[_BatchedJob], *, done: int, to_come: int) -> Callable[..., dict]:
+    """A callback_on_step_end reporting each step to every job still in the batch, as
+    step `done` + this call's, of `done` + this call's + `to_come` (a hires pass)."""
 
     def on_step_end(pipe, step_index: int, _timestep, callback_kwargs: dict) -> dict:
         # num_timesteps, not spec.steps: second-order schedulers (heun) take about
@@ -164,39 +206,68 @@ def _generate(batch: list[_BatchedJob]) -> list[list[Image.Image]]:
         for member in batch:
             if member.canceled is None:
                 try:
-                    member.context.report_progress(step_index + 1, pipe.num_timesteps)
+                    member.context.report_progress(done + step_index + 1, done + pipe.num_timesteps + to_come)
                 except JobCanceled as canceled:
                     member.canceled = canceled
         if all(member.canceled is not None for member in batch):
             raise batch[-1].canceled  # no one is left to use the rest of the run
         return callback_kwargs
 
+    return on_step_end
+
+
+def _hires_timesteps(spec: GenerateSpec, scheduler_order: int) -> int:
+    """The steps an image-to-image pass of the hires spec takes (diffusers runs the
+    last strength x steps of its schedule)."""
+    assert spec.hires is not None
+    steps = spec.hires.steps or spec.steps
+    return min(int(steps * spec.hires.strength), steps) * scheduler_order
+
+
+def _hires_pass(
+    batch: list[_BatchedJob], images: list[Image.Image], prompt_arguments: dict[str, Any], seeds: list[int], done: int
+) -> list[Image.Image]:
+    """AUTOMATIC1111's hires fix: each image upscaled (worker/upscalers.py), then denoised
+    again by the image-to-image pipeline built from the cached one (from_pipe: the same
+    modules, the job's adapter still applied), with the same seeds."""
+    first = batch[0]
+    spec, hires = first.spec, first.spec.hires
+    assert hires is not None
+    steps = hires.steps or spec.steps
+    size = hires_size(images[0].width, images[0].height, hires.scale)
+    upscaled = [
+        upscale_image(
+            image,
+            size,
+            hires.upscaler,
+            first.context.upscalers,
+            prompt=prompt,
+            steps=steps,
+            seed=seed,
+            # The denoising pass that follows reports progress (and hears of a cancel).
+            on_step=lambda _step, _total: None,
+        )
+        for image, prompt, seed in zip(images, prompt_arguments["prompt"], seeds, strict=True)
+    ]
+    pipeline = first.context.pipelines.pipeline_for_job(first.job.model, spec.scheduler, "image")
+    width, height = size
     with (
-        _adapter_applied(pipeline, first),
         vae_tiling_for(pipeline, width, height),
-        first.context.pipelines.compile_timed(first.job.model, (len(prompts), height, width)),
-        torch.inference_mode(),
+        first.context.pipelines.compile_timed(first.job.model, (len(upscaled), height, width)),
     ):
         result = pipeline(
-            prompt=prompts,
-            # None, not a list of "", when no job has one: SDXL then uses zero
-            # embeddings (force_zeros_for_empty_prompt), as each job alone would.
-            negative_prompt=negative_prompts if any(negative_prompts) else None,
-            **_mode_arguments(batch, width, height),
-            num_inference_steps=spec.steps,
+            **prompt_arguments,
+            image=upscaled,
+            strength=hires.strength,
+            num_inference_steps=steps,
             guidance_scale=spec.guidance_scale,
             num_images_per_prompt=1,
-            generator=generators,
-            callback_on_step_end=on_step_end,
+            generator=_generators(seeds),
+            callback_on_step_end=_progress_reporter(batch, done=done, to_come=0),
             output_type="pil",
         )
-    images, start = [], 0
-    for member in batch:
-        images.append(
-            [_kept_outside_mask(member, image) for image in result.images[start : start + member.spec.num_images]]
-        )
-        start += member.spec.num_images
-    return images
+    hired: list[Image.Image] = result.images
+    return hired
 
 
 def _kept_outside_mask(member: _BatchedJob, image: Image.Image) -> Image.Image:
@@ -265,6 +336,8 @@ def png_text(spec: GenerateSpec, model: str, seed: int) -> dict[str, str]:
         text |= {"init_image": spec.init_image, "strength": str(spec.strength)}
     if spec.mask_image is not None:
         text |= {"mask_image": spec.mask_image, "mask_blur": str(spec.mask_blur)}
+    if spec.hires is not None:
+        text |= {f"hires_{name}": str(value) for name, value in spec.hires.model_dump().items()}
     return text
 
 

@@ -14,6 +14,7 @@ from typing import Any, Protocol
 
 from worker.pipelines import PipelineCache
 from worker.text_models import TextModelCache
+from worker.upscalers import UpscalerCache
 
 
 @dataclass(frozen=True)
@@ -88,6 +89,9 @@ class JobContext(Protocol):
 
     @property
     def text_models(self) -> TextModelCache: ...
+
+    @property
+    def upscalers(self) -> UpscalerCache: ...
 
     def report_progress(self, step: int, total: int) -> None:
         """Call after every step; cheap (throttled writes). Raises JobCanceled when
