@@ -6,13 +6,23 @@ import uuid
 from collections.abc import Mapping
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from db.input_images import image_reference
 from db.kinds.definition import Batching, JobKind, NonEmpty, QuotaUnits
 from db.kinds.references import AdapterReference
 from db.settings import Settings
-from db.specs import MAX_SEED, not_blank, prompt_within_cap, random_seed, within_cap
+from db.specs import MAX_SEED, prompt_within_cap, random_seed, within_cap
 
 GENERATE_QUEUE = "generate"
 DEFAULT_STRENGTH = 0.75
@@ -39,7 +49,9 @@ class GenerateSpec(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    prompt: str = Field(min_length=1)
+    # May be blank only with an init image, which then alone says what to paint
+    # (A1111's img2img and OpenAI's variations send none).
+    prompt: str
     negative_prompt: str = ""
     # None: the model's native size (unet sample_size x VAE scale factor).
     width: int | None = Field(default=None, ge=64)
@@ -78,6 +90,15 @@ class GenerateSpec(BaseModel):
             defaults["mask_blur"] = DEFAULT_MASK_BLUR
         return self.model_copy(update=defaults) if defaults else self
 
+    @model_validator(mode="after")
+    def _prompt_or_init_image(self) -> "GenerateSpec":
+        if self.init_image is None and not self.prompt.strip():
+            error = InitErrorDetails(
+                type=PydanticCustomError("value_error", "must not be blank"), loc=("prompt",), input=self.prompt
+            )
+            raise ValidationError.from_exception_data(type(self).__name__, [error])
+        return self
+
     @field_validator("mask_image")
     @classmethod
     def _mask_needs_an_init_image(cls, mask: str | None, info: ValidationInfo) -> str | None:
@@ -87,8 +108,8 @@ class GenerateSpec(BaseModel):
 
     @field_validator("prompt")
     @classmethod
-    def _prompt_not_blank_within_cap(cls, prompt: str, info: ValidationInfo) -> str:
-        return prompt_within_cap(not_blank(prompt), info)
+    def _prompt_within_cap(cls, prompt: str, info: ValidationInfo) -> str:
+        return prompt_within_cap(prompt, info)
 
     @field_validator("negative_prompt")
     @classmethod
