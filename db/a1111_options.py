@@ -8,8 +8,6 @@ from sqlalchemy.orm import Session
 
 from db.models import A1111Options, utcnow
 
-UPSERTS = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}
-
 
 def chosen_checkpoint(session: Session, *, owner: str) -> str | None:
     """The model the owner last chose, or None when they never chose one."""
@@ -19,12 +17,9 @@ def chosen_checkpoint(session: Session, *, owner: str) -> str | None:
 def choose_checkpoint(session: Session, *, owner: str, model: str) -> None:
     """Remember the owner's model: one statement, so concurrent choices of one owner
     never collide on the row's insert (the last one wins)."""
-    insert = UPSERTS[session.get_bind().dialect.name]
-    values = {"owner": owner, "sd_model_checkpoint": model, "updated_at": utcnow()}
-    session.execute(
-        insert(A1111Options)
-        .values(**values)
-        .on_conflict_do_update(
-            index_elements=[A1111Options.owner], set_={"sd_model_checkpoint": model, "updated_at": values["updated_at"]}
-        )
-    )
+    # The two backends genq runs on; both spell the upsert the same way.
+    insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+    now = utcnow()
+    statement = insert(A1111Options).values(owner=owner, sd_model_checkpoint=model, updated_at=now)
+    chosen = {"sd_model_checkpoint": model, "updated_at": now}
+    session.execute(statement.on_conflict_do_update(index_elements=[A1111Options.owner], set_=chosen))

@@ -34,6 +34,13 @@ SCHEDULERS = ("ddim", "euler", "euler_a", "dpmpp_2m", "heun", "pndm", "unipc")
 InputImage = Annotated[str, AfterValidator(image_reference)]
 
 
+def _field_error(field: str, message: str, value: Any) -> ValidationError:
+    """A check of several fields that names the one at fault (a model validator's
+    own errors would name none)."""
+    error = InitErrorDetails(type=PydanticCustomError("value_error", message), loc=(field,), input=value)
+    return ValidationError.from_exception_data(GenerateSpec.__name__, [error])
+
+
 class AdapterRef(BaseModel):
     """A trained adapter (GET /api/v1/adapters) to apply to a generate job's model."""
 
@@ -91,12 +98,14 @@ class GenerateSpec(BaseModel):
         return self.model_copy(update=defaults) if defaults else self
 
     @model_validator(mode="after")
-    def _prompt_or_init_image(self) -> "GenerateSpec":
+    def _something_to_paint(self) -> "GenerateSpec":
+        """A prompt or an init image; and from an init image at least one denoising
+        step: diffusers runs int(steps x strength) of them (the defaults are in by now)."""
         if self.init_image is None and not self.prompt.strip():
-            error = InitErrorDetails(
-                type=PydanticCustomError("value_error", "must not be blank"), loc=("prompt",), input=self.prompt
-            )
-            raise ValidationError.from_exception_data(type(self).__name__, [error])
+            raise _field_error("prompt", "must not be blank", self.prompt)
+        if self.strength is not None and int(self.steps * self.strength) < 1:
+            message = f"with {self.steps} steps must be at least 1/{self.steps}, or no step repaints anything"
+            raise _field_error("strength", message, self.strength)
         return self
 
     @field_validator("mask_image")

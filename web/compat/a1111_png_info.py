@@ -27,7 +27,10 @@ def png_info() -> dict[str, Any]:
     data = data_uri_bytes(as_data_uri(body.image), "image", UploadLimits.for_input_images(platform().settings))
     try:
         with Image.open(io.BytesIO(data), formats=ACCEPTED_FORMATS) as image:
-            size, chunks = image.size, {key: value for key, value in image.info.items() if isinstance(value, str)}
+            size = image.size
+            chunks = {
+                key: value for key, value in image.info.items() if isinstance(key, str) and isinstance(value, str)
+            }
     except (UnidentifiedImageError, Image.DecompressionBombError, OSError, SyntaxError, ValueError):
         raise SubmissionRejected("invalid_image", [FieldError("image", "is not a PNG, JPEG or WebP image")]) from None
     info = chunks.pop(PARAMETERS_CHUNK, None) or infotext_of_genq_chunks(chunks, size) or ""
