@@ -18,6 +18,12 @@ def get_adapter(session: Session, adapter_id: uuid.UUID, *, owner: str) -> Adapt
     return session.scalars(select(Adapter).where(Adapter.id == adapter_id, Adapter.owner == owner)).one_or_none()
 
 
+def adapter_named(session: Session, name: str, *, owner: str, base_model: str) -> Adapter | None:
+    """The owner's newest adapter of that name trained on base_model (names may repeat)."""
+    query = select(Adapter).where(Adapter.owner == owner, Adapter.name == name, Adapter.base_model == base_model)
+    return session.scalars(query.order_by(Adapter.created_at.desc(), Adapter.id.desc()).limit(1)).one_or_none()
+
+
 def list_adapters(
     session: Session, *, owner: str, before: tuple[datetime, uuid.UUID] | None = None, limit: int = 20
 ) -> list[Adapter]:

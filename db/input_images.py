@@ -74,9 +74,9 @@ def get_upload(session: Session, upload_id: uuid.UUID, *, owner: str) -> Upload 
     return session.scalars(select(Upload).where(Upload.id == upload_id, Upload.owner == owner)).one_or_none()
 
 
-def decode_inline_image(value: str, field: str, limits: UploadLimits) -> PreparedImage:
-    """A data URI's image, checked and re-encoded as an upload's would be; raises a
-    Refusal naming `field` (413 when its bytes break the file cap)."""
+def data_uri_bytes(value: str, field: str, limits: UploadLimits) -> bytes:
+    """The bytes a data URI carries, not yet checked as an image; raises a Refusal
+    naming `field` (413 when they break the file cap, refused before decoding)."""
     match = DATA_URI.fullmatch(value)
     if match is None:
         raise Refusal("invalid_image", f"{field}: not base64 data", [FieldError(field, "is not base64 data")])
@@ -91,13 +91,24 @@ def decode_inline_image(value: str, field: str, limits: UploadLimits) -> Prepare
         )
         raise UploadRejected(refused, field)
     try:
-        data = base64.b64decode(match["data"], validate=False)
+        return base64.b64decode(match["data"], validate=False)
     except (binascii.Error, ValueError):
         raise Refusal("invalid_image", f"{field}: not base64 data", [FieldError(field, "is not base64 data")]) from None
+
+
+def decode_inline_image(value: str, field: str, limits: UploadLimits) -> PreparedImage:
+    """A data URI's image, checked and re-encoded as an upload's would be; raises a
+    Refusal naming `field` (413 when its bytes break the file cap)."""
+    data = data_uri_bytes(value, field, limits)
     try:
         return prepare_image(UploadedFile("inline.png", io.BytesIO(data)), limits)
     except UploadRefused as refused:
         raise UploadRejected(refused, field) from None
+
+
+def png_data_uri(png: bytes) -> str:
+    """PNG bytes as a job param's inline image (checked as any other at submit)."""
+    return f"data:{STORED_CONTENT_TYPE};base64,{base64.b64encode(png).decode('ascii')}"
 
 
 def inline_images(

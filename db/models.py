@@ -338,3 +338,15 @@ class WorkerSeen(Base):
     worker_id: Mapped[str] = mapped_column(String(255), primary_key=True)
     kinds: Mapped[list[str]]
     last_seen_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class A1111Options(Base):
+    """The settings an owner set through AUTOMATIC1111's POST /sdapi/v1/options:
+    each owner's own, never the server's (A1111 keeps one set for everyone)."""
+
+    __tablename__ = "a1111_options"
+
+    owner: Mapped[str] = mapped_column(String(64), primary_key=True)
+    # The image model the owner's /sdapi/v1 jobs run on when a call names none.
+    sd_model_checkpoint: Mapped[str] = mapped_column(String(255))
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)

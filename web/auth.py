@@ -1,6 +1,8 @@
 """Who is asking. The API takes `Authorization: Bearer <key>`, or the session
 cookie of a signed-in browser (safe methods, or unsafe ones with the CSRF token);
-pages take the same header or the session. Everything but health checks, metrics,
+pages take the same header or the session. AUTOMATIC1111's API (/sdapi/v1) also
+takes HTTP Basic with the key as the password, as its clients send for its
+--api-auth; nothing else does. Everything but health checks, metrics,
 the sign-in pages and static files needs one. Never log, echo or store a raw key.
 """
 
@@ -25,6 +27,8 @@ API_BLUEPRINT = "api"
 # Answered like the API (a key, or the cookie with the CSRF token; a 401, never a
 # redirect): the JSON API, its admin part and the compatible ones (web/compat).
 API_BLUEPRINTS = frozenset({API_BLUEPRINT, "admin_api", "openai", "a1111"})
+# Where `Authorization: Basic <any user>:<key>` stands for the Bearer key.
+BASIC_AUTH_BLUEPRINTS = frozenset({"a1111"})
 # Everything else needs a signed-in owner: a new blueprint is closed until listed here.
 PUBLIC_BLUEPRINTS = frozenset({"health", "metrics", "signin"})
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
@@ -33,6 +37,7 @@ SESSION_KEY_ID = "api_key_id"
 SESSION_SIGNED_OUT = "signed_out"
 LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})
 CHALLENGE = 'Bearer realm="genq"'
+BASIC_CHALLENGE = 'Basic realm="genq"'
 UNAUTHORIZED_MESSAGE = "a valid API key is required: send the header Authorization: Bearer <key>"
 
 
@@ -47,13 +52,20 @@ def sign_out() -> None:
     session[SESSION_SIGNED_OUT] = True
 
 
-def _bearer_token() -> str | None:
-    """The token of an Authorization header; '' when the header is there but is no Bearer token."""
+def _header_token() -> str | None:
+    """The key of an Authorization header: a Bearer token, or where Basic is taken
+    its password (the user name is not read); '' when the header is there but
+    carries no key."""
     header = request.headers.get("Authorization")
     if header is None:
         return None
     scheme, _, token = header.strip().partition(" ")
-    return token.strip() if scheme.lower() == "bearer" else ""
+    if scheme.lower() == "bearer":
+        return token.strip()
+    credentials = request.authorization
+    if request.blueprint in BASIC_AUTH_BLUEPRINTS and credentials is not None and credentials.type == "basic":
+        return credentials.password or ""
+    return ""
 
 
 def _session_key() -> ApiKey | None:
@@ -92,7 +104,7 @@ def _local_signin_key() -> ApiKey | None:
 def _request_key(*, page: bool) -> tuple[ApiKey | None, bool]:
     """The key this request authenticates with, and whether it came by the session
     cookie. A request with an Authorization header is judged by that header alone."""
-    token = _bearer_token()
+    token = _header_token()
     if token is not None:
         return (authenticate_key(db_session(), token) if token else None), False
     key = _session_key() or (_local_signin_key() if page else None)
@@ -105,7 +117,10 @@ def _checked_api_key(key: ApiKey | None, by_cookie: bool) -> ApiKey:
     if key is None:
         # For operators watching for key guessing; nothing of what was sent is logged.
         log.info("refused %s %s from %s: no valid API key", request.method, request.path, request.remote_addr)
-        raise HttpError(401, "unauthorized", UNAUTHORIZED_MESSAGE, headers={"WWW-Authenticate": CHALLENGE})
+        challenge = CHALLENGE
+        if request.blueprint in BASIC_AUTH_BLUEPRINTS:
+            challenge += f", {BASIC_CHALLENGE}"
+        raise HttpError(401, "unauthorized", UNAUTHORIZED_MESSAGE, headers={"WWW-Authenticate": challenge})
     if by_cookie and request.method not in SAFE_METHODS:
         # A cookie rides along on cross-site requests; the token proves the page is ours.
         try:

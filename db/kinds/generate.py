@@ -7,14 +7,24 @@ import uuid
 from collections.abc import Mapping
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from db.input_images import image_reference
 from db.kinds.definition import Batching, JobKind, NonEmpty, QuotaUnits
 from db.kinds.references import AdapterReference
 from db.kinds.upscale import LANCZOS, Scale, Upscaler
 from db.settings import Settings
-from db.specs import MAX_SEED, not_blank, prompt_within_cap, random_seed, setting_cap, within_cap
+from db.specs import MAX_SEED, prompt_within_cap, random_seed, setting_cap, within_cap
 
 GENERATE_QUEUE = "generate"
 DEFAULT_STRENGTH = 0.75
@@ -25,6 +35,13 @@ SCHEDULERS = ("ddim", "euler", "euler_a", "dpmpp_2m", "heun", "pndm", "unipc")
 
 
 InputImage = Annotated[str, AfterValidator(image_reference)]
+
+
+def _field_error(field: str, message: str, value: Any) -> ValidationError:
+    """A check of several fields that names the one at fault (a model validator's
+    own errors would name none)."""
+    error = InitErrorDetails(type=PydanticCustomError("value_error", message), loc=(field,), input=value)
+    return ValidationError.from_exception_data(GenerateSpec.__name__, [error])
 
 
 class AdapterRef(BaseModel):
@@ -64,7 +81,9 @@ class GenerateSpec(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    prompt: str = Field(min_length=1)
+    # May be blank only with an init image, which then alone says what to paint
+    # (A1111's img2img and OpenAI's variations send none).
+    prompt: str
     negative_prompt: str = ""
     # None: the model's native size (unet sample_size x VAE scale factor).
     width: int | None = Field(default=None, ge=64)
@@ -105,6 +124,17 @@ class GenerateSpec(BaseModel):
             defaults["mask_blur"] = DEFAULT_MASK_BLUR
         return self.model_copy(update=defaults) if defaults else self
 
+    @model_validator(mode="after")
+    def _something_to_paint(self) -> "GenerateSpec":
+        """A prompt or an init image; and from an init image at least one denoising
+        step: diffusers runs int(steps x strength) of them (the defaults are in by now)."""
+        if self.init_image is None and not self.prompt.strip():
+            raise _field_error("prompt", "must not be blank", self.prompt)
+        if self.strength is not None and int(self.steps * self.strength) < 1:
+            message = f"with {self.steps} steps must be at least 1/{self.steps}, or no step repaints anything"
+            raise _field_error("strength", message, self.strength)
+        return self
+
     @field_validator("mask_image")
     @classmethod
     def _mask_needs_an_init_image(cls, mask: str | None, info: ValidationInfo) -> str | None:
@@ -133,8 +163,8 @@ class GenerateSpec(BaseModel):
 
     @field_validator("prompt")
     @classmethod
-    def _prompt_not_blank_within_cap(cls, prompt: str, info: ValidationInfo) -> str:
-        return prompt_within_cap(not_blank(prompt), info)
+    def _prompt_within_cap(cls, prompt: str, info: ValidationInfo) -> str:
+        return prompt_within_cap(prompt, info)
 
     @field_validator("negative_prompt")
     @classmethod

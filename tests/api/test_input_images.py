@@ -111,11 +111,12 @@ def test_a_data_uri_is_stored_as_an_upload_and_the_job_names_it(client, session)
         ({"mask_image": "{upload}"}, 422, "params.mask_image"),
         ({"init_image": "{upload}", "strength": 0}, 422, "params.strength"),
         ({"init_image": "{upload}", "strength": 1.5}, 422, "params.strength"),
+        ({"init_image": "{upload}", "strength": 0.3, "steps": 3}, 422, "params.strength"),
         ({"init_image": "https://example.com/cat.png"}, 422, "params.init_image"),
         ({"init_image": data_uri(b"GIF89a not really")}, 415, "params.init_image"),
         ({"init_image": data_uri(png_claiming(20000, 20000))}, 413, "params.init_image"),
     ],
-    ids=["mask-without-init", "strength-0", "strength-1.5", "a-url", "not-an-image", "bomb-header"],
+    ids=["mask-without-init", "strength-0", "strength-1.5", "no-step-repaints", "a-url", "not-an-image", "bomb-header"],
 )
 def test_bad_image_params_are_refused_naming_the_field_and_store_nothing(client, session, params, status, field):
     upload = post_upload(client, image_bytes((64, 64))).json
@@ -138,3 +139,15 @@ def test_an_oversized_data_uri_is_a_413(client_with, session):
     assert response.json["error"]["code"] == "file_too_large"
     assert response.json["error"]["details"][0]["field"] == "params.init_image"
     assert stored_uploads(session) == 0
+
+
+def test_an_image_to_image_job_may_have_a_blank_prompt(client):
+    upload = post_upload(client, image_bytes((64, 64))).json
+
+    response = submit(client, prompt="", init_image=upload["id"])
+    blank_text_to_image = submit(client, prompt="")
+
+    assert response.status_code == 202, response.json
+    assert response.json["params"]["prompt"] == ""
+    assert blank_text_to_image.status_code == 422
+    assert blank_text_to_image.json["error"]["details"] == [{"field": "params.prompt", "message": "must not be blank"}]

@@ -5,12 +5,9 @@ several tiny models for the cache's own tests, and a random LoRA for the tiny mo
 from pathlib import Path
 
 import pytest
-import torch
-from diffusers import StableDiffusionPipeline
-from diffusers.utils import convert_state_dict_to_diffusers
-from peft import LoraConfig, get_peft_model_state_dict
 
 from db.settings import Settings
+from tests.support.loras import save_random_lora
 from worker.pipelines import PipelineCache
 from worker.tiny_models import build_tiny_sd
 
@@ -39,15 +36,5 @@ def three_models_dir(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def lora_file(models_dir, tmp_path_factory) -> Path:
-    """A LoRA on the tiny UNet's attention projections with random weights (not a
-    no-op: init_lora_weights=False makes B random too, where training starts it at
-    zero), saved as diffusers' training scripts save theirs."""
-    unet = StableDiffusionPipeline.from_pretrained(models_dir / TINY_MODEL, safety_checker=None).unet
-    torch.manual_seed(0)
-    unet.add_adapter(
-        LoraConfig(r=4, lora_alpha=4, init_lora_weights=False, target_modules=["to_q", "to_k", "to_v", "to_out.0"])
-    )
-    directory = tmp_path_factory.mktemp("lora")
-    layers = convert_state_dict_to_diffusers(get_peft_model_state_dict(unet))
-    StableDiffusionPipeline.save_lora_weights(directory, unet_lora_layers=layers, safe_serialization=True)
-    return directory / "pytorch_lora_weights.safetensors"
+    """A LoRA with random weights on the tiny UNet's attention projections."""
+    return save_random_lora(models_dir / TINY_MODEL, tmp_path_factory.mktemp("lora"))

@@ -18,10 +18,13 @@ from web.api.listing import owned_page
 from web.api.serializers import serialize_dataset
 from web.context import current_owner, db_session, platform
 
-# The API's upload and the fine-tuning form's (web/pages/training.py), which uploads the same way.
-UPLOAD_ENDPOINTS = frozenset({"api.upload_dataset", "api.upload_image", "pages.finetune_submit"})
-# JSON bodies that may carry images inline (data URIs in params).
-IMAGE_JSON_ENDPOINTS = frozenset({"api.submit", "a1111.extra_single_image"})
+# The API's uploads, the fine-tuning form's (web/pages/training.py), which uploads
+# the same way, and OpenAI's image edits (multipart, web/compat/openai_edits.py).
+UPLOAD_ENDPOINTS = frozenset(
+    {"api.upload_dataset", "api.upload_image", "pages.finetune_submit", "openai.edit_images", "openai.vary_image"}
+)
+# JSON bodies that may carry images inline (data URIs in params, A1111's base64 images).
+IMAGE_JSON_ENDPOINTS = frozenset({"api.submit", "a1111.img2img", "a1111.png_info", "a1111.extra_single_image"})
 MAX_NAME_LENGTH = 100  # datasets.name
 
 

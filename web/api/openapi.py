@@ -384,7 +384,9 @@ def _request_schemas(settings: Settings) -> dict[str, Any]:
     generate = schemas["GenerateSpec"]["properties"]
     for name in ("prompt", "negative_prompt"):
         generate[name]["maxLength"] = settings.max_prompt_chars
-    generate["prompt"]["pattern"] = r"\S"  # not blank
+    # Not blank. The spec also takes a blank one with an init_image; the document
+    # states the stricter rule, which JSON Schema can say of one field.
+    generate["prompt"]["pattern"] = r"\S"
     for name, cap in (("width", settings.max_width), ("height", settings.max_height)):
         generate[name]["anyOf"][0].update(maximum=cap, multipleOf=8)
 

@@ -1,46 +1,51 @@
 """AUTOMATIC1111-compatible endpoints under /sdapi/v1, for the clients of its web
-UI's API (Open WebUI, Krita plugins, SillyTavern, bots): txt2img (hires fix
-included) as a generate job, extra-single-image as an upscale job, the caller's
-current job's progress and interrupt, and the model, sampler and upscaler lists.
-docs/compatibility.md maps every field. Errors come as `{"error", "detail"}`.
+UI's API (Open WebUI, Krita plugins, SillyTavern, bots, the webuiapi package):
+txt2img (hires fix included) and img2img as generate jobs, extra-single-image as
+an upscale job, the caller's current job's progress and interrupt, and the model,
+sampler, scheduler, upscaler and LoRA lists; options and png-info are
+a1111_options.py and a1111_png_info.py. docs/compatibility.md maps every field.
+Errors come as `{"error", "detail"}`.
 """
 
 import base64
 import json
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from flask import Blueprint
-from pydantic import ConfigDict
+from pydantic import ConfigDict, Field
 
+from db.a1111_options import chosen_checkpoint
+from db.adapters import list_adapters
 from db.eta import job_position
+from db.infotext import SAMPLERS, SCHEDULER_OF_SAMPLER
 from db.job_json import isoformat, position_json, progress_json
 from db.jobs import list_jobs
 from db.kinds.upscale import LANCZOS, MAX_SCALE
 from db.models import Job
 from db.refusals import FieldError, SubmissionRejected
-from db.registry import list_models
+from db.registry import default_model, list_models
 from web.cancel import cancel_owned_job
 from web.compat.bodies import CompatBody, JobParam, present, reworded
 from web.compat.jobs import artifact_bytes, run_compat_job
+from web.compat.loras import lora_json, lora_params
 from web.context import current_owner, db_session, platform
 
 a1111_api = Blueprint("a1111", __name__, url_prefix="/sdapi/v1")
 
-# A1111's sampler names (and its k-diffusion aliases) for genq's schedulers. Its
-# "Karras" variants differ only in the sigma schedule, which genq leaves to the model.
-SAMPLERS: dict[str, tuple[str, list[str]]] = {
-    "Euler": ("euler", ["k_euler"]),
-    "Euler a": ("euler_a", ["k_euler_a"]),
-    "DDIM": ("ddim", []),
-    "DPM++ 2M": ("dpmpp_2m", ["k_dpmpp_2m"]),
-    "DPM++ 2M Karras": ("dpmpp_2m", ["k_dpmpp_2m_ka"]),
-    "Heun": ("heun", ["k_heun"]),
-    "PLMS": ("pndm", []),
-    "UniPC": ("unipc", []),
-}
-SCHEDULER_OF_SAMPLER = {
-    name.lower(): scheduler for sampler, (scheduler, aliases) in SAMPLERS.items() for name in (sampler, *aliases)
-}
+# The one sigma schedule genq offers: the one the model's scheduler config says.
+SCHEDULERS = [
+    {"name": "automatic", "label": "Automatic", "aliases": None, "default_rho": -1, "need_inner_model": False}
+]
+# GET /sdapi/v1/loras lists at most this many of the caller's adapters, newest first.
+MAX_LISTED_LORAS = 500
+
+
+def a1111_blueprint() -> Blueprint:
+    """The blueprint with every route on it; the other modules' routes are added
+    when imported, here, as web.api does."""
+    from web.compat import a1111_options, a1111_png_info  # noqa: F401
+
+    return a1111_api
 
 
 # A1111's name of genq's lanczos, and the names that mean it here: its "None" still
@@ -107,8 +112,12 @@ class Txt2ImgRequest(CompatBody):
 
     @property
     def checkpoint(self) -> Any:
-        """The model asked for; absent: the default image model."""
+        """The model asked for, if the call asks for one."""
         return (self.override_settings or {}).get("sd_model_checkpoint")
+
+    def echoed(self) -> dict[str, Any]:
+        """The request as the answer's `parameters` repeat it."""
+        return self.model_dump(exclude_unset=True)
 
     def job_params(self) -> dict[str, Any]:
         batch_size, n_iter = self.batches
@@ -149,17 +158,65 @@ class Txt2ImgRequest(CompatBody):
         return scheduler
 
 
-@a1111_api.post("/txt2img")
-def txt2img() -> dict[str, Any]:
-    body = Txt2ImgRequest.from_request()
-    job = run_compat_job("generate", body.checkpoint, body.job_params())
+class Img2ImgRequest(Txt2ImgRequest):
+    """POST /sdapi/v1/img2img: txt2img's fields and the image to start from."""
 
+    prompt: JobParam = ""  # A1111's default: the image alone says what to paint
+    init_images: Annotated[list[str], Field(min_length=1, max_length=1), reworded("must be a list of one base64 image")]
+    mask: Annotated[str | None, reworded("must be a base64 image")] = None
+    denoising_strength: JobParam = None
+    mask_blur: JobParam = None
+    # 1 repaints the black of the mask; genq repaints its white only.
+    inpainting_mask_invert: Annotated[Literal[0] | None, reworded("must be 0: genq repaints the mask's white")] = None
+    include_init_images: Annotated[bool, reworded("must be a boolean")] = False
+
+    def job_params(self) -> dict[str, Any]:
+        params = super().job_params() | {"init_image": as_data_uri(self.init_images[0])}
+        return params | present(
+            {
+                "mask_image": None if self.mask is None else as_data_uri(self.mask),
+                "strength": self.denoising_strength,
+                "mask_blur": self.mask_blur,
+            }
+        )
+
+    def echoed(self) -> dict[str, Any]:
+        """A1111 echoes the images back only when asked to."""
+        if self.include_init_images:
+            return super().echoed()
+        return super().echoed() | {"init_images": None, "mask": None}
+
+
+def as_data_uri(image: str) -> str:
+    """A1111 takes an image as plain base64 or as a data URI; genq's params take the
+    URI (the format is read from the bytes, whatever the URI says)."""
+    return image if image.startswith("data:") else f"data:image/png;base64,{image}"
+
+
+def _run(body: Txt2ImgRequest) -> Job:
+    """The body's generate job, as the caller's, with its prompt's LoRA applied, on
+    the model it asks for, else the caller's chosen one (POST /sdapi/v1/options),
+    else the default image model."""
+    params = body.job_params()
+    model = body.checkpoint
+    if model is None:
+        model = chosen_checkpoint(db_session(), owner=current_owner())
+    params |= lora_params(
+        db_session(),
+        params["prompt"],
+        owner=current_owner(),
+        model=model if model is not None else default_model(platform().settings, "image"),
+    )
+    return run_compat_job("generate", model, params)
+
+
+def _answer(body: Txt2ImgRequest, job: Job) -> dict[str, Any]:
     images = [base64.b64encode(artifact_bytes(artifact)).decode("ascii") for artifact in job.artifacts]
     spec = job.params
     seeds = [artifact.seed for artifact in job.artifacts]
     size = (job.artifacts[0].width, job.artifacts[0].height) if job.artifacts else (spec["width"], spec["height"])
     batch_size, n_iter = body.batches
-    parameters = body.model_dump(exclude_unset=True) | {
+    parameters = body.echoed() | {
         "seed": spec["seed"],
         "width": size[0],
         "height": size[1],
@@ -181,11 +238,24 @@ def txt2img() -> dict[str, Any]:
         "cfg_scale": spec["guidance_scale"],
         "steps": spec["steps"],
         "batch_size": batch_size,
+        "denoising_strength": spec.get("strength"),
         "sd_model_name": job.model,
         "job_timestamp": isoformat(job.created_at),
         "genq_job_id": str(job.id),
     }
     return {"images": images, "parameters": parameters, "info": json.dumps(info)}
+
+
+@a1111_api.post("/txt2img")
+def txt2img() -> dict[str, Any]:
+    body = Txt2ImgRequest.from_request()
+    return _answer(body, _run(body))
+
+
+@a1111_api.post("/img2img")
+def img2img() -> dict[str, Any]:
+    body = Img2ImgRequest.from_request()
+    return _answer(body, _run(body))
 
 
 def _current_job() -> Job | None:
@@ -261,6 +331,19 @@ def sd_models() -> list[dict[str, Any]]:
 @a1111_api.get("/samplers")
 def samplers() -> list[dict[str, Any]]:
     return [{"name": name, "aliases": aliases, "options": {}} for name, (_, aliases) in SAMPLERS.items()]
+
+
+@a1111_api.get("/schedulers")
+def schedulers() -> list[dict[str, Any]]:
+    return SCHEDULERS
+
+
+@a1111_api.get("/loras")
+def loras() -> list[dict[str, Any]]:
+    """The caller's adapters: what `<lora:NAME:WEIGHT>` in their prompts may name."""
+    return [
+        lora_json(adapter) for adapter in list_adapters(db_session(), owner=current_owner(), limit=MAX_LISTED_LORAS)
+    ]
 
 
 @a1111_api.get("/upscalers")

@@ -41,6 +41,16 @@ class CompatBody(BaseModel):
         body = request.get_json(silent=True)
         if not isinstance(body, dict):
             raise HttpError(400, "invalid_json", "the body must be a JSON object")
+        return cls._validated(body)
+
+    @classmethod
+    def from_form(cls) -> Self:
+        """The fields of a multipart body (its files are the endpoint's to read);
+        every value is text, which the job's spec converts as JSON's would be."""
+        return cls._validated(request.form.to_dict())
+
+    @classmethod
+    def _validated(cls, body: dict[str, Any]) -> Self:
         try:
             return cls.model_validate(body)
         except ValidationError as error:

@@ -1,5 +1,5 @@
 """OpenAI-compatible endpoints under /v1, for the `openai` SDK and the tools built on
-it: images (generate jobs), completions and chat completions (textgen jobs, also
+it: images (generate jobs; edits and variations are openai_edits.py), completions and chat completions (textgen jobs, also
 streamed as OpenAI's SSE chunks), and the model list. docs/compatibility.md maps
 every field. Errors come in OpenAI's shape; auth is a genq key as the Bearer token.
 """
@@ -131,13 +131,25 @@ class ChatCompletionsRequest(TextRequest):
     max_tokens: JobParam = None
 
 
-@openai_api.post("/images/generations")
-def generate_images() -> dict[str, Any]:
-    body = ImagesRequest.from_request()
+def openai_blueprint() -> Blueprint:
+    """The blueprint with every route on it; the image edits' routes are added when
+    imported, here, as web.api does."""
+    from web.compat import openai_edits  # noqa: F401
+
+    return openai_api
+
+
+def image_model(body: ImagesRequest) -> str | None:
+    """The genq model of an images call: OpenAI's own model names (clients'
+    defaults) mean the default image model (None)."""
     model = body.model
     if model is not None and OPENAI_IMAGE_MODELS.match(model) and not find_model(platform().settings, model):
-        model = None
-    job = run_compat_job("generate", model, body.job_params())
+        return None
+    return model
+
+
+def images_answer(body: ImagesRequest, job: Job) -> dict[str, Any]:
+    """The images of a finished job in OpenAI's images answer."""
     data = []
     for artifact in job.artifacts:
         if body.response_format == "b64_json":
@@ -148,6 +160,12 @@ def generate_images() -> dict[str, Any]:
             url = serialize_artifact(platform().storage, artifact)["url"]
             data.append({"url": urljoin(request.host_url, url), "revised_prompt": None})
     return {"created": _created(job), "data": data}
+
+
+@openai_api.post("/images/generations")
+def generate_images() -> dict[str, Any]:
+    body = ImagesRequest.from_request()
+    return images_answer(body, run_compat_job("generate", image_model(body), body.job_params()))
 
 
 @openai_api.post("/completions")
