@@ -1,13 +1,15 @@
 """What AUTOMATIC1111's API answers before any job runs, in-process: HTTP Basic
-with the key as password (on /sdapi/v1 only), each owner's own options, png-info
-of an image genq made, the scheduler list, and img2img, png-info and options
-bodies that do not fit, each a 4xx in A1111's shape with nothing stored."""
+with the key as password (on /sdapi/v1 only), each owner's own options and the
+model their calls then run on, png-info of A1111's infotext, the scheduler list,
+and img2img, LoRA tags, png-info and options bodies that do not fit, each a 4xx
+in A1111's shape with nothing stored."""
 
 import base64
 import io
 
 import pytest
 from PIL import Image
+from PIL.PngImagePlugin import PngInfo
 
 from db.infotext import format_infotext, parse_infotext
 from tests.api.conftest import close_app
@@ -22,8 +24,6 @@ def basic(key: str, user: str = "anyone") -> dict[str, str]:
 
 
 def png_b64(image: Image.Image, **text: str) -> str:
-    from PIL.PngImagePlugin import PngInfo
-
     info = PngInfo()
     for name, value in text.items():
         info.add_text(name, value)

@@ -13,19 +13,13 @@ import requests
 from PIL import Image
 
 from tests.support.http import pixels
+from tests.support.uploads import png_bytes, ramp_image
 
 SIZE = 64
 
 
-def png(image: Image.Image) -> bytes:
-    buffer = io.BytesIO()
-    image.save(buffer, format="PNG")
-    return buffer.getvalue()
-
-
 def photo() -> Image.Image:
-    ramp = (np.indices((SIZE, SIZE)).sum(axis=0) * 2 % 256).astype(np.uint8)
-    return Image.fromarray(np.stack([ramp, ramp[::-1], 255 - ramp], axis=-1))
+    return ramp_image((SIZE, SIZE))
 
 
 def left_half_transparent() -> Image.Image:
@@ -44,8 +38,8 @@ def owner_jobs(platform) -> list[dict]:
 
 def test_an_edit_repaints_the_masks_transparent_pixels_only(openai_client, platform):
     result = openai_client.images.edit(
-        image=("photo.png", png(photo()), "image/png"),
-        mask=("mask.png", png(left_half_transparent()), "image/png"),
+        image=("photo.png", png_bytes(photo()), "image/png"),
+        mask=("mask.png", png_bytes(left_half_transparent()), "image/png"),
         prompt="a red door",
         response_format="b64_json",
         extra_body={"seed": 4, "steps": 4},
@@ -65,7 +59,7 @@ def test_an_edit_without_a_mask_repaints_the_images_own_transparent_pixels(opena
     image.paste((0, 0, 0, 0), (0, 0, SIZE // 2, SIZE))
 
     result = openai_client.images.edit(
-        image=("photo.png", png(image), "image/png"),
+        image=("photo.png", png_bytes(image), "image/png"),
         prompt="a window",
         response_format="b64_json",
         extra_body={"seed": 4, "steps": 4},
@@ -77,7 +71,7 @@ def test_an_edit_without_a_mask_repaints_the_images_own_transparent_pixels(opena
 
 def test_variations_start_from_the_image_alone(openai_client, platform):
     result = openai_client.images.create_variation(
-        image=("photo.png", png(photo()), "image/png"), n=2, size="64x64", response_format="b64_json"
+        image=("photo.png", png_bytes(photo()), "image/png"), n=2, size="64x64", response_format="b64_json"
     )
 
     assert [decoded(item).size for item in result.data] == [(SIZE, SIZE)] * 2
@@ -86,7 +80,7 @@ def test_variations_start_from_the_image_alone(openai_client, platform):
 
 
 def test_a_variation_as_a_url(openai_client):
-    result = openai_client.images.create_variation(image=("photo.png", png(photo()), "image/png"), size="64x64")
+    result = openai_client.images.create_variation(image=("photo.png", png_bytes(photo()), "image/png"), size="64x64")
 
     downloaded = requests.get(result.data[0].url, timeout=10)
     assert Image.open(io.BytesIO(downloaded.content)).size == (SIZE, SIZE)
@@ -95,9 +89,9 @@ def test_a_variation_as_a_url(openai_client):
 @pytest.mark.parametrize(
     ("files", "status", "code", "param"),
     [
-        ({"image": png(photo()), "mask": png(photo())}, 422, "validation_error", "mask"),
+        ({"image": png_bytes(photo()), "mask": png_bytes(photo())}, 422, "validation_error", "mask"),
         ({"image": b"not an image"}, 415, "unsupported_image_format", "image"),
-        ({"mask": png(left_half_transparent())}, 422, "validation_error", "image"),
+        ({"mask": png_bytes(left_half_transparent())}, 422, "validation_error", "image"),
     ],
     ids=["mask-without-alpha", "not-an-image", "no-image"],
 )
@@ -118,7 +112,7 @@ def test_bad_files_are_openai_errors_naming_the_field(platform, files, status, c
 
 def test_the_sdk_raises_its_own_error_for_a_bad_size(openai_client, platform):
     with pytest.raises(openai.UnprocessableEntityError) as raised:
-        openai_client.images.create_variation(image=("photo.png", png(photo()), "image/png"), size="huge")
+        openai_client.images.create_variation(image=("photo.png", png_bytes(photo()), "image/png"), size="huge")
 
     assert raised.value.body["param"] == "size"
     assert owner_jobs(platform) == []

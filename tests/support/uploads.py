@@ -1,9 +1,11 @@
 """Dataset uploads as the API receives them: small images whose pixels show their
-orientation, the multipart POST, and the objects the upload left in the bucket."""
+orientation, the multipart POST, and the objects the upload left in the bucket;
+input images of jobs (a smooth ramp, PNG bytes of any image)."""
 
 import io
 
 import boto3
+import numpy as np
 from PIL import Image
 
 
@@ -14,6 +16,18 @@ def image_bytes(size: tuple[int, int] = (8, 6), *, format: str = "PNG", mode: st
     encoded = io.BytesIO()
     image.save(encoded, format=format, **save)
     return encoded.getvalue()
+
+
+def png_bytes(image: Image.Image) -> bytes:
+    encoded = io.BytesIO()
+    image.save(encoded, format="PNG")
+    return encoded.getvalue()
+
+
+def ramp_image(size: tuple[int, int]) -> Image.Image:
+    """A smooth RGB image: unlike noise, the tiny model's VAE keeps much of it."""
+    ramp = (np.indices((size[1], size[0])).sum(axis=0) * 2 % 256).astype(np.uint8)
+    return Image.fromarray(np.stack([ramp, ramp[::-1], 255 - ramp], axis=-1))
 
 
 def upload(client, files: list[tuple[str, bytes]], **form):

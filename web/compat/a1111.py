@@ -174,7 +174,8 @@ class Img2ImgRequest(Txt2ImgRequest):
         params = super().job_params() | {"init_image": as_data_uri(self.init_images[0])}
         return params | present(
             {
-                "mask_image": None if self.mask is None else as_data_uri(self.mask),
+                # An empty one is none, as A1111 reads it.
+                "mask_image": as_data_uri(self.mask) if self.mask else None,
                 "strength": self.denoising_strength,
                 "mask_blur": self.mask_blur,
             }

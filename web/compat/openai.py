@@ -1,7 +1,8 @@
 """OpenAI-compatible endpoints under /v1, for the `openai` SDK and the tools built on
-it: images (generate jobs; edits and variations are openai_edits.py), completions and chat completions (textgen jobs, also
-streamed as OpenAI's SSE chunks), and the model list. docs/compatibility.md maps
-every field. Errors come in OpenAI's shape; auth is a genq key as the Bearer token.
+it: images (generate jobs; edits and variations are openai_edits.py), completions
+and chat completions (textgen jobs, also streamed as OpenAI's SSE chunks), and
+the model list. docs/compatibility.md maps every field. Errors come in OpenAI's
+shape; auth is a genq key as the Bearer token.
 """
 
 import base64
