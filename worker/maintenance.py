@@ -1,7 +1,9 @@
 """Each worker process's periodic upkeep, in a thread of its own: put back the
-jobs whose lease ran out (the reaper, db.claims) and send the wake-ups owed to
-queued jobs (the reconciler, db.outbox). Every change it makes is conditional,
-so any number of workers doing it at once is harmless. It never runs a job.
+jobs whose lease ran out (the reaper, db.claims), send the wake-ups owed to
+queued jobs (the reconciler, db.outbox) and sweep what retention no longer keeps
+(db.retention, one process at a time by its lock). Every change it makes is
+conditional, so any number of workers doing it at once is harmless. It never
+runs a job.
 """
 
 import logging
@@ -13,7 +15,9 @@ from celery import Celery
 from db.jobs import recover_expired_leases
 from db.kinds import job_kinds
 from db.outbox import resend_owed_wake_ups
+from db.retention import sweep_expired
 from db.settings import Settings
+from db.storage import make_storage
 from worker.resources import process_session_factory
 
 log = logging.getLogger(__name__)
@@ -24,6 +28,7 @@ class Maintenance:
         self.settings = settings
         self.celery = celery
         self.sessions = process_session_factory(settings.database_url)
+        self.storage = make_storage(settings)
         self.time_limits = {kind: settings.time_limit_for(kind) for kind in job_kinds()}
 
     def run_once(self) -> None:
@@ -36,6 +41,9 @@ class Maintenance:
                 ", ".join(map(str, requeued)),
             )
         resend_owed_wake_ups(self.sessions, self.celery, resend_after_seconds=self.settings.resend_after_seconds)
+        swept = sweep_expired(self.sessions, self.storage, self.settings)
+        if swept:
+            log.info("retention swept %s", swept)
 
     def start(self) -> None:
         threading.Thread(target=self._loop, name="genq-maintenance", daemon=True).start()
