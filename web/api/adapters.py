@@ -1,15 +1,16 @@
-"""Adapters over the API: the owner's trained LoRA adapters, read one and list.
-They are made by finetune jobs (worker), never through this API."""
+"""Adapters over the API: the owner's trained LoRA adapters, read one, list and
+delete. They are made by finetune jobs (worker), never through this API."""
 
 import uuid
 from typing import Any
 
 from db.adapters import get_adapter, list_adapters
+from db.deletion import delete_adapter
 from web.api import api
 from web.api.errors import ApiError
 from web.api.listing import owned_page
 from web.api.serializers import serialize_adapter
-from web.context import current_owner, db_session
+from web.context import current_owner, db_session, platform
 
 
 @api.get("/adapters/<uuid:adapter_id>")
@@ -18,6 +19,20 @@ def get_adapter_by_id(adapter_id: uuid.UUID) -> dict[str, Any]:
     if adapter is None:
         raise ApiError(404, "not_found", "no such adapter")
     return serialize_adapter(adapter)
+
+
+@api.delete("/adapters/<uuid:adapter_id>")
+def delete_adapter_by_id(adapter_id: uuid.UUID) -> tuple[str, int]:
+    """204 once the adapter and its weights are gone (its training job stays, the
+    weights artifact expired); 409 while a queued or running job uses it."""
+    session = db_session()
+    outcome = delete_adapter(session, platform().storage, adapter_id, owner=current_owner())
+    if outcome == "not_found":
+        raise ApiError(404, "not_found", "no such adapter")
+    if outcome == "in_use":
+        raise ApiError(409, "adapter_in_use", "a queued or running job uses the adapter; cancel it or wait")
+    session.commit()
+    return "", 204
 
 
 @api.get("/adapters")

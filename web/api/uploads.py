@@ -1,12 +1,14 @@
 """Input images over the API (POST /api/v1/uploads, multipart field `file`, one
 image): checked and re-encoded by db/uploads.py's rules, stored as an upload that
-jobs name by id (image-to-image, inpainting, upscaling). Owner-scoped reads."""
+jobs name by id (image-to-image, inpainting, upscaling). Owner-scoped reads and
+deletes."""
 
 import uuid
 from typing import Any
 
 from flask import url_for
 
+from db.deletion import delete_upload
 from db.input_images import add_upload, get_upload
 from db.uploads import UploadLimits, UploadRefused, prepare_image
 from web.api import api
@@ -40,3 +42,16 @@ def get_upload_by_id(upload_id: uuid.UUID) -> dict[str, Any]:
     if upload is None:
         raise ApiError(404, "not_found", "no such upload")
     return serialize_upload(upload)
+
+
+@api.delete("/uploads/<uuid:upload_id>")
+def delete_upload_by_id(upload_id: uuid.UUID) -> tuple[str, int]:
+    """204 once the upload and its image are gone; 409 while a queued or running job reads it."""
+    session = db_session()
+    outcome = delete_upload(session, platform().storage, upload_id, owner=current_owner())
+    if outcome == "not_found":
+        raise ApiError(404, "not_found", "no such upload")
+    if outcome == "in_use":
+        raise ApiError(409, "upload_in_use", "a queued or running job reads the upload; cancel it or wait")
+    session.commit()
+    return "", 204
