@@ -18,7 +18,7 @@ ones no queued or running job names.
 import logging
 import uuid
 from collections import defaultdict
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, fields, replace
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
@@ -94,6 +94,25 @@ class Swept:
 def owner_retention(session: Session, owner: str, settings: Settings) -> Retention:
     overrides = session.scalar(select(Owner.retention).where(Owner.name == owner))
     return Retention.from_settings(settings).overridden(overrides)
+
+
+def override_owner_retention(
+    session: Session, owner: str, *, kept: Mapping[str, float | None], defaults: Iterable[str] = ()
+) -> dict[str, float | None]:
+    """Set the owner's overrides in `kept` (None: for ever) and drop those named in
+    `defaults`; the overrides now. LookupError when there is no such owner."""
+    row = session.get(Owner, owner)
+    if row is None:
+        raise LookupError(f"no owner {owner!r} (genq keys create --owner makes one)")
+    defaults = set(defaults)
+    unknown = (set(kept) | defaults) - set(RETENTION_FIELDS)
+    if unknown:
+        raise ValueError(f"not a retention: {', '.join(sorted(unknown))}")
+    overrides = {name: value for name, value in (row.retention or {}).items() if name not in defaults}
+    overrides.update(kept)
+    row.retention = overrides or None  # a new value: the JSON column sees the change
+    session.flush()
+    return overrides
 
 
 def owner_groups(session: Session, default: Retention) -> list[OwnerGroup]:
