@@ -10,6 +10,7 @@ import pytest
 from sqlalchemy import select
 
 from db.accounts import ensure_owner
+from db.deletion import ids_in_use
 from db.models import Adapter, Artifact, Dataset, Job, JobEvent, Upload
 from db.retention import Retention, owner_retention, sweep_expired
 from db.session import make_session_factory
@@ -192,3 +193,48 @@ def test_one_process_sweeps_at_a_time(backend, request, tmp_path, storage, reten
         assert session.get(Job, job.id).artifacts[0].expired_at is not None
     other_process.dispose()
     sessions.kw["bind"].dispose()
+
+
+def test_what_queued_and_running_jobs_name_is_in_use(sessions):
+    adapter_id, dataset_id, upload_id, mask_id, idle_id = (uuid.uuid4() for _ in range(5))
+    with sessions() as session:
+        session.add_all(
+            [
+                Job(
+                    owner="alice",
+                    kind="generate",
+                    model="tiny-sd",
+                    params={
+                        "prompt": "x",
+                        "adapter": {"id": str(adapter_id), "scale": 1.0},
+                        "mask_image": str(mask_id),
+                    },
+                ),
+                Job(
+                    owner="alice",
+                    kind="finetune",
+                    model="tiny-sd",
+                    status="running",
+                    params={"dataset_id": str(dataset_id)},
+                ),
+                Job(
+                    owner="alice",
+                    kind="generate",
+                    model="tiny-sd",
+                    params={"prompt": "x", "init_image": str(upload_id)},
+                ),
+                Job(
+                    owner="alice",
+                    kind="generate",
+                    model="tiny-sd",
+                    status="succeeded",
+                    params={"prompt": "x", "init_image": str(idle_id)},
+                ),
+            ]
+        )
+        session.commit()
+
+        assert ids_in_use(session, Adapter, [adapter_id, idle_id]) == {adapter_id}
+        assert ids_in_use(session, Dataset, [dataset_id, adapter_id]) == {dataset_id}
+        assert ids_in_use(session, Upload, [upload_id, mask_id, idle_id, adapter_id]) == {upload_id, mask_id}
+        assert ids_in_use(session, Upload, []) == set()
