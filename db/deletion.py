@@ -8,8 +8,8 @@ caller commits.
 """
 
 import uuid
-from collections.abc import Collection, Iterable
-from typing import Any, Literal, cast
+from collections.abc import Callable, Collection, Sequence
+from typing import Any, Literal, TypeVar, cast
 
 from sqlalchemy import ColumnElement, CursorResult, SQLColumnExpression, delete, exists, select, union_all, update
 from sqlalchemy.orm import Session
@@ -24,6 +24,7 @@ from db.storage import Storage, job_prefix
 
 JobDeletion = Literal["deleted", "not_found", "not_finished", "has_adapter"]
 Deletion = Literal["deleted", "not_found", "in_use"]
+Owned = TypeVar("Owned", Adapter, Dataset, Upload)
 
 
 def ids_in_use(session: Session, target: type, ids: Collection[uuid.UUID]) -> set[uuid.UUID]:
@@ -87,57 +88,57 @@ def delete_finished_job(session: Session, storage: Storage, job_id: uuid.UUID, *
     return "deleted"
 
 
-def delete_adapter(session: Session, storage: Storage, adapter_id: uuid.UUID, *, owner: str) -> Deletion:
-    """The owner's adapter row and its weights; the training job stays, its weights
-    artifact expired."""
-    adapter = get_adapter(session, adapter_id, owner=owner)
-    if adapter is None:
-        return "not_found"
-    if ids_in_use(session, Adapter, [adapter.id]):
-        return "in_use"
-    storage.delete_keys([adapter.artifact.storage_key])
+def delete_adapters(session: Session, storage: Storage, adapters: Sequence[Adapter]) -> None:
+    """These adapters' weights, then their rows; their training jobs stay, the
+    weights artifacts expired."""
+    storage.delete_keys([adapter.artifact.storage_key for adapter in adapters])
     session.execute(
         update(Artifact)
-        .where(Artifact.id == adapter.artifact_id)
+        .where(Artifact.id.in_([adapter.artifact_id for adapter in adapters]))
         .values(expired_at=utcnow())
         .execution_options(synchronize_session=False)
     )
-    session.execute(delete(Adapter).where(Adapter.id == adapter.id).execution_options(synchronize_session=False))
-    return "deleted"
+    ids = [adapter.id for adapter in adapters]
+    session.execute(delete(Adapter).where(Adapter.id.in_(ids)).execution_options(synchronize_session=False))
 
 
-def delete_datasets(session: Session, storage: Storage, datasets: Iterable[Dataset]) -> None:
+def delete_datasets(session: Session, storage: Storage, datasets: Sequence[Dataset]) -> None:
     """These datasets' objects (everything under their folders), then their rows."""
-    ids = []
     for dataset in datasets:
         storage.delete_keys(storage.list_keys(dataset_prefix(dataset.id)))
-        ids.append(dataset.id)
+    ids = [dataset.id for dataset in datasets]
     session.execute(delete(Dataset).where(Dataset.id.in_(ids)).execution_options(synchronize_session=False))
 
 
-def delete_dataset(session: Session, storage: Storage, dataset_id: uuid.UUID, *, owner: str) -> Deletion:
-    dataset = get_dataset(session, dataset_id, owner=owner)
-    if dataset is None:
-        return "not_found"
-    if ids_in_use(session, Dataset, [dataset.id]):
-        return "in_use"
-    delete_datasets(session, storage, [dataset])
-    return "deleted"
-
-
-def delete_uploads(session: Session, storage: Storage, uploads: Iterable[Upload]) -> None:
+def delete_uploads(session: Session, storage: Storage, uploads: Sequence[Upload]) -> None:
     """These uploads' objects, then their rows."""
-    uploads = list(uploads)
     storage.delete_keys([upload.storage_key for upload in uploads])
     ids = [upload.id for upload in uploads]
     session.execute(delete(Upload).where(Upload.id.in_(ids)).execution_options(synchronize_session=False))
 
 
+def delete_adapter(session: Session, storage: Storage, adapter_id: uuid.UUID, *, owner: str) -> Deletion:
+    return _delete_unless_in_use(session, storage, get_adapter(session, adapter_id, owner=owner), delete_adapters)
+
+
+def delete_dataset(session: Session, storage: Storage, dataset_id: uuid.UUID, *, owner: str) -> Deletion:
+    return _delete_unless_in_use(session, storage, get_dataset(session, dataset_id, owner=owner), delete_datasets)
+
+
 def delete_upload(session: Session, storage: Storage, upload_id: uuid.UUID, *, owner: str) -> Deletion:
-    upload = get_upload(session, upload_id, owner=owner)
-    if upload is None:
+    return _delete_unless_in_use(session, storage, get_upload(session, upload_id, owner=owner), delete_uploads)
+
+
+def _delete_unless_in_use(
+    session: Session,
+    storage: Storage,
+    row: Owned | None,
+    delete_rows: Callable[[Session, Storage, Sequence[Owned]], None],
+) -> Deletion:
+    """The owner's row (None: missing or another owner's), unless a job in flight names it."""
+    if row is None:
         return "not_found"
-    if ids_in_use(session, Upload, [upload.id]):
+    if ids_in_use(session, type(row), [row.id]):
         return "in_use"
-    delete_uploads(session, storage, [upload])
+    delete_rows(session, storage, [row])
     return "deleted"

@@ -34,6 +34,7 @@ from db.sweeper_lock import sweeper_lock
 
 log = logging.getLogger(__name__)
 Row = TypeVar("Row")
+Unused = TypeVar("Unused", Upload, Dataset)
 
 
 @dataclass(frozen=True)
@@ -252,35 +253,24 @@ class _Sweep:
             return delete_job_rows(session, done)
 
     def uploads(self) -> int:
-        with self.sessions.begin() as session:
-            uploads: list[Upload] = self._due(
-                session,
-                lambda retention: _days(retention.upload_days),
-                lambda group, cutoff: (
-                    select(Upload)
-                    .where(Upload.created_at < cutoff, group.where(Upload.owner))
-                    .order_by(Upload.created_at)
-                ),
-            )
-            in_use = ids_in_use(session, Upload, [upload.id for upload in uploads])
-            unused = [upload for upload in uploads if upload.id not in in_use]
-            delete_uploads(session, self.storage, unused)
-        return len(unused)
+        return self._unused(Upload, delete_uploads)
 
     def datasets(self) -> int:
+        return self._unused(Dataset, delete_datasets)
+
+    def _unused(self, model: type[Unused], delete_rows: Callable[[Session, Storage, Sequence[Unused]], None]) -> int:
+        """Delete the uploads or datasets older than upload_days that no job in flight names."""
         with self.sessions.begin() as session:
-            datasets: list[Dataset] = self._due(
+            rows: list[Unused] = self._due(
                 session,
                 lambda retention: _days(retention.upload_days),
                 lambda group, cutoff: (
-                    select(Dataset)
-                    .where(Dataset.created_at < cutoff, group.where(Dataset.owner))
-                    .order_by(Dataset.created_at)
+                    select(model).where(model.created_at < cutoff, group.where(model.owner)).order_by(model.created_at)
                 ),
             )
-            in_use = ids_in_use(session, Dataset, [dataset.id for dataset in datasets])
-            unused = [dataset for dataset in datasets if dataset.id not in in_use]
-            delete_datasets(session, self.storage, unused)
+            in_use = ids_in_use(session, model, [row.id for row in rows])
+            unused = [row for row in rows if row.id not in in_use]
+            delete_rows(session, self.storage, unused)
         return len(unused)
 
 

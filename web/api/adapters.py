@@ -7,10 +7,11 @@ from typing import Any
 from db.adapters import get_adapter, list_adapters
 from db.deletion import delete_adapter
 from web.api import api
+from web.api.deleting import delete_owned
 from web.api.errors import ApiError
 from web.api.listing import owned_page
 from web.api.serializers import serialize_adapter
-from web.context import current_owner, db_session, platform
+from web.context import current_owner, db_session
 
 
 @api.get("/adapters/<uuid:adapter_id>")
@@ -25,14 +26,7 @@ def get_adapter_by_id(adapter_id: uuid.UUID) -> dict[str, Any]:
 def delete_adapter_by_id(adapter_id: uuid.UUID) -> tuple[str, int]:
     """204 once the adapter and its weights are gone (its training job stays, the
     weights artifact expired); 409 while a queued or running job uses it."""
-    session = db_session()
-    outcome = delete_adapter(session, platform().storage, adapter_id, owner=current_owner())
-    if outcome == "not_found":
-        raise ApiError(404, "not_found", "no such adapter")
-    if outcome == "in_use":
-        raise ApiError(409, "adapter_in_use", "a queued or running job uses the adapter; cancel it or wait")
-    session.commit()
-    return "", 204
+    return delete_owned("adapter", delete_adapter, adapter_id, "a queued or running job uses the adapter")
 
 
 @api.get("/adapters")

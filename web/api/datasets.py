@@ -14,6 +14,7 @@ from db.deletion import delete_dataset
 from db.settings import Settings
 from db.uploads import UploadedFile, UploadLimits, UploadRefused, prepare_dataset
 from web.api import api
+from web.api.deleting import delete_owned
 from web.api.errors import ApiError
 from web.api.listing import owned_page
 from web.api.serializers import serialize_dataset
@@ -100,14 +101,7 @@ def get_dataset_by_id(dataset_id: uuid.UUID) -> dict[str, Any]:
 def delete_dataset_by_id(dataset_id: uuid.UUID) -> tuple[str, int]:
     """204 once the dataset and its images are gone; 409 while a queued or running
     job trains on it."""
-    session = db_session()
-    outcome = delete_dataset(session, platform().storage, dataset_id, owner=current_owner())
-    if outcome == "not_found":
-        raise ApiError(404, "not_found", "no such dataset")
-    if outcome == "in_use":
-        raise ApiError(409, "dataset_in_use", "a queued or running job trains on the dataset; cancel it or wait")
-    session.commit()
-    return "", 204
+    return delete_owned("dataset", delete_dataset, dataset_id, "a queued or running job trains on the dataset")
 
 
 @api.get("/datasets")

@@ -13,6 +13,7 @@ from db.input_images import add_upload, get_upload
 from db.uploads import UploadLimits, UploadRefused, prepare_image
 from web.api import api
 from web.api.datasets import multipart_parts
+from web.api.deleting import delete_owned
 from web.api.errors import ApiError
 from web.api.serializers import serialize_upload
 from web.context import current_owner, db_session, platform
@@ -47,11 +48,4 @@ def get_upload_by_id(upload_id: uuid.UUID) -> dict[str, Any]:
 @api.delete("/uploads/<uuid:upload_id>")
 def delete_upload_by_id(upload_id: uuid.UUID) -> tuple[str, int]:
     """204 once the upload and its image are gone; 409 while a queued or running job reads it."""
-    session = db_session()
-    outcome = delete_upload(session, platform().storage, upload_id, owner=current_owner())
-    if outcome == "not_found":
-        raise ApiError(404, "not_found", "no such upload")
-    if outcome == "in_use":
-        raise ApiError(409, "upload_in_use", "a queued or running job reads the upload; cancel it or wait")
-    session.commit()
-    return "", 204
+    return delete_owned("upload", delete_upload, upload_id, "a queued or running job reads the upload")
