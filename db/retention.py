@@ -39,12 +39,12 @@ Unused = TypeVar("Unused", Upload, Dataset)
 
 @dataclass(frozen=True)
 class Retention:
-    """How long each thing is kept; None: for ever."""
+    """How long each thing is kept (the settings' defaults: from_settings); None: for ever."""
 
-    result_days: float | None = None
-    checkpoint_hours: float | None = 24.0
-    upload_days: float | None = None
-    job_days: float | None = None
+    result_days: float | None
+    checkpoint_hours: float | None
+    upload_days: float | None
+    job_days: float | None
 
     @classmethod
     def from_settings(cls, settings: Settings) -> "Retention":

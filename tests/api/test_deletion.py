@@ -153,6 +153,8 @@ def test_an_expired_artifact_reads_as_expired_and_its_download_is_410(client, ma
     download = client.get(f"/api/v1/jobs/{job.id}/artifacts/0")
     assert download.status_code == 410 and download.json["error"]["code"] == "artifact_expired"
     assert folder_keys(platform, job_prefix(job.id)) == []
+    page = client.get(f"/jobs/{job.id}").get_data(as_text=True)
+    assert "image 1: expired" in page and f"/api/v1/jobs/{job.id}/artifacts/0" not in page
 
 
 def test_an_unexpired_artifact_says_so(client, make_job):
