@@ -1,12 +1,31 @@
-"""`genq keys create|list|revoke`: API keys for owners, run by an administrator
-against the configured database. A key is printed once, by create, to stdout
-alone (so `KEY=$(genq keys create --owner alice)` works); it is never stored."""
+"""`genq keys create|list|revoke|retention`: API keys for owners and how long an
+owner's things are kept, run by an administrator against the configured database.
+A key is printed once, by create, to stdout alone (so `KEY=$(genq keys create
+--owner alice)` works); it is never stored."""
 
 import click
 
 from db.settings import get_settings
 
 LIMIT = click.IntRange(min=1)
+KEEP, DEFAULT = "keep", "default"
+
+
+class RetentionPeriod(click.ParamType):
+    """A number (0 or more), `keep` (for ever) or `default` (the settings')."""
+
+    name = "number|keep|default"
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, float) or value in (KEEP, DEFAULT):
+            return value
+        try:
+            period = float(value)
+        except ValueError:
+            self.fail(f"{value!r} is not a number, {KEEP!r} or {DEFAULT!r}", param, ctx)
+        if period < 0:
+            self.fail("must be 0 or more", param, ctx)
+        return period
 
 
 def database_sessions():
@@ -88,3 +107,33 @@ def revoke(prefix: str) -> None:
     if not revoked:
         raise click.ClickException(f"no live key has the prefix {prefix!r}")
     click.echo(f"revoked {prefix}")
+
+
+@keys.command("retention")
+@click.argument("owner")
+@click.option("--result-days", type=RetentionPeriod(), help="Override GENQ_RESULT_RETENTION_DAYS.")
+@click.option("--checkpoint-hours", type=RetentionPeriod(), help="Override GENQ_CHECKPOINT_RETENTION_HOURS.")
+@click.option("--upload-days", type=RetentionPeriod(), help="Override GENQ_UPLOAD_RETENTION_DAYS.")
+@click.option("--job-days", type=RetentionPeriod(), help="Override GENQ_JOB_RETENTION_DAYS.")
+def retention(owner: str, **periods: float | str | None) -> None:
+    """Show, or override, how long OWNER's results, checkpoints, uploads and jobs are
+    kept (for all of the owner's keys): a number, `keep` for ever, or `default`."""
+    from db.retention import RETENTION_FIELDS, override_owner_retention, owner_retention
+
+    # The options are named as the fields of db.retention.Retention.
+    kept = {
+        name: None if value == KEEP else float(value) for name, value in periods.items() if value not in (None, DEFAULT)
+    }
+    defaults = [name for name, value in periods.items() if value == DEFAULT]
+    settings = get_settings()
+    with database_sessions()() as session:
+        try:
+            overrides = override_owner_retention(session, owner, kept=kept, defaults=defaults)
+        except LookupError as error:
+            raise click.BadParameter(str(error), param_hint="OWNER") from None
+        session.commit()
+        effective = owner_retention(session, owner, settings)
+    for name in RETENTION_FIELDS:
+        value = getattr(effective, name)
+        shown = KEEP if value is None else f"{value:g}"
+        click.echo(f"{name}\t{shown}\t{'override' if name in overrides else 'default'}")

@@ -15,8 +15,13 @@ from db.storage import Storage
 from db.uploads import STORED_CONTENT_TYPE, STORED_EXTENSION, PreparedImage
 
 
+def dataset_prefix(dataset_id: uuid.UUID) -> str:
+    """The folder of a dataset's images."""
+    return f"datasets/{dataset_id}/"
+
+
 def dataset_file_key(dataset_id: uuid.UUID, index: int) -> str:
-    return f"datasets/{dataset_id}/{index}.{STORED_EXTENSION}"
+    return f"{dataset_prefix(dataset_id)}{index}.{STORED_EXTENSION}"
 
 
 def create_dataset(

@@ -20,7 +20,7 @@ from db.losses import LossPoint, latest_losses
 from db.models import Artifact, Job, JobStatus, WebhookDelivery
 from db.storage import Storage
 
-ArtifactUrl = Callable[[Artifact], str]
+ArtifactUrl = Callable[[Artifact], str | None]
 # The web's download route for artifacts in local storage (web/api/jobs.py), for
 # callers outside a request (webhooks); a test checks that the two agree.
 LOCAL_ARTIFACT_PATH = "/api/v1/jobs/{job_id}/artifacts/{index}"
@@ -36,21 +36,25 @@ def local_artifact_path(artifact: Artifact) -> str:
     return LOCAL_ARTIFACT_PATH.format(job_id=artifact.job_id, index=artifact.index)
 
 
-def artifact_url_from(storage: Storage, local_url: ArtifactUrl = local_artifact_path) -> ArtifactUrl:
-    """Presigned URLs where storage makes them, else `local_url`."""
+def artifact_url_from(storage: Storage, local_url: Callable[[Artifact], str] = local_artifact_path) -> ArtifactUrl:
+    """Presigned URLs where storage makes them, else `local_url`; None once the
+    artifact's object was deleted (retention, or its adapter deleted)."""
 
-    def url(artifact: Artifact) -> str:
+    def url(artifact: Artifact) -> str | None:
+        if artifact.expired_at is not None:
+            return None
         return storage.presigned_url(artifact.storage_key) or local_url(artifact)
 
     return url
 
 
-def artifact_json(artifact: Artifact, url: str) -> dict[str, Any]:
+def artifact_json(artifact: Artifact, url: str | None) -> dict[str, Any]:
     described = {
         "id": str(artifact.id),
         "index": artifact.index,
         "kind": artifact.kind,
         "url": url,
+        "expired": artifact.expired_at is not None,
         "content_type": artifact.content_type,
         "width": artifact.width,
         "height": artifact.height,

@@ -55,6 +55,10 @@ ACTIVE_STATUSES = (JobStatus.QUEUED, JobStatus.RUNNING)
 FINISHED_STATUSES = frozenset({JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELED})
 
 
+LEFTOVERS_UNSWEPT = text("finished_at IS NOT NULL AND leftovers_swept_at IS NULL")
+RESULTS_UNSWEPT = text("finished_at IS NOT NULL AND results_swept_at IS NULL")
+
+
 def utcnow() -> datetime:
     return datetime.now(UTC)
 
@@ -99,6 +103,16 @@ class Job(Base):
         ),
         # ETAs read the most recent finished runs of a model (db/eta.py).
         Index(None, "model", "finished_at"),
+        # The retention sweep (db/retention.py) finds finished jobs by age among
+        # those whose stage is still ahead, not among the whole history.
+        Index(None, "finished_at"),
+        Index(
+            "ix_jobs_leftovers_unswept",
+            "finished_at",
+            postgresql_where=LEFTOVERS_UNSWEPT,
+            sqlite_where=LEFTOVERS_UNSWEPT,
+        ),
+        Index("ix_jobs_results_unswept", "finished_at", postgresql_where=RESULTS_UNSWEPT, sqlite_where=RESULTS_UNSWEPT),
         UniqueConstraint("owner", "idempotency_key"),
     )
 
@@ -141,6 +155,11 @@ class Job(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     started_at: Mapped[datetime | None]
     finished_at: Mapped[datetime | None]
+    # When the retention sweep deleted the objects under the job's folder that no
+    # artifact references (its checkpoint, a lost attempt's), and when it deleted
+    # its artifacts' objects (db/retention.py); None: not yet.
+    leftovers_swept_at: Mapped[datetime | None]
+    results_swept_at: Mapped[datetime | None]
 
     artifacts: Mapped[list["Artifact"]] = relationship(
         back_populates="job", order_by="Artifact.index", cascade="all, delete-orphan"
@@ -173,6 +192,9 @@ class Artifact(Base):
     prompt_tokens: Mapped[int | None] = mapped_column(Integer)
     completion_tokens: Mapped[int | None] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # When its object was deleted (retention, or its adapter deleted): the row stays
+    # with the job, and says the artifact expired.
+    expired_at: Mapped[datetime | None]
 
     job: Mapped[Job] = relationship(back_populates="artifacts")
 
@@ -199,6 +221,9 @@ class Owner(Base):
 
     name: Mapped[str] = mapped_column(String(64), primary_key=True)
     webhook_secret: Mapped[str] = mapped_column(String(128))
+    # Overrides of the settings' retention ({"result_days": 7, "job_days": null, ...};
+    # a null value keeps for ever, an absent one is the default): db/retention.py.
+    retention: Mapped[dict[str, Any] | None] = mapped_column(JSON(none_as_null=True))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 

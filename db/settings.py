@@ -150,6 +150,21 @@ class Settings(BaseSettings):
     maintenance_interval_seconds: float = Field(default=10.0, gt=0)
     resend_after_seconds: float = Field(default=30.0, gt=0)
 
+    # Retention (db/retention.py), counted from when a job finished or an upload was
+    # made; None keeps for ever. An owner may override each (`genq keys retention`).
+    # Results: the objects of a finished job's artifacts (an adapter's weights stay
+    # while the adapter does). Checkpoints: what a finished job's folder holds
+    # besides its artifacts (a training's checkpoint, a lost attempt's objects).
+    # Uploads: input images and datasets no queued or running job names. Jobs: the
+    # rows of finished jobs (with their events), and what storage holds for them.
+    result_retention_days: float | None = Field(default=None, gt=0)
+    checkpoint_retention_hours: float | None = Field(default=24.0, ge=0)
+    upload_retention_days: float | None = Field(default=None, gt=0)
+    job_retention_days: float | None = Field(default=None, gt=0)
+    # The sweep, in the maintenance round of one worker at a time: at most this many
+    # jobs, uploads or datasets per stage and round.
+    retention_batch_size: int = Field(default=100, ge=1)
+
     @field_validator("trusted_proxies")
     @classmethod
     def _proxies_are_networks(cls, proxies: list[str]) -> list[str]:

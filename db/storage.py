@@ -7,6 +7,7 @@ MinIO or any S3-speaking server and hands out presigned URLs.
 
 import shutil
 import uuid
+from collections.abc import Iterable
 from pathlib import Path, PurePosixPath
 from typing import Protocol
 
@@ -15,6 +16,9 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from db.settings import Settings
+
+# The most keys one S3 DeleteObjects request takes.
+S3_DELETE_BATCH = 1000
 
 
 class ObjectNotFound(LookupError):
@@ -30,6 +34,12 @@ class Storage(Protocol):
         """Delete every object whose key starts with `prefix`, a folder ending in '/';
         returns how many there were."""
 
+    def list_keys(self, prefix: str) -> list[str]:
+        """The keys of every object under `prefix`, a folder ending in '/'."""
+
+    def delete_keys(self, keys: Iterable[str]) -> None:
+        """Delete these objects; a key with no object is no error."""
+
     def presigned_url(self, key: str) -> str | None:
         """A URL the client can fetch directly, or None when the web must serve it."""
 
@@ -37,9 +47,20 @@ class Storage(Protocol):
         """Raise if the storage cannot be reached (for /readyz)."""
 
 
+def job_prefix(job_id: uuid.UUID) -> str:
+    """The folder of everything a job's attempts store: their artifacts and its checkpoint."""
+    return f"jobs/{job_id}/"
+
+
 def attempt_prefix(job_id: uuid.UUID, attempt: int) -> str:
     """The folder of one attempt's artifacts (artifact_key)."""
-    return f"jobs/{job_id}/{attempt}/"
+    return f"{job_prefix(job_id)}{attempt}/"
+
+
+def checkpoint_key(job_id: uuid.UUID) -> str:
+    """One checkpoint per job, overwritten by each save: a resume wants only the latest.
+    The object is the step (8 bytes, big-endian) followed by the executor's data."""
+    return f"{job_prefix(job_id)}checkpoint/latest"
 
 
 def artifact_key(job_id: uuid.UUID, attempt: int, index: int, extension: str) -> str:
@@ -81,6 +102,25 @@ class LocalStorage:
         count = sum(1 for path in folder.rglob("*") if path.is_file())
         shutil.rmtree(folder)
         return count
+
+    def list_keys(self, prefix: str) -> list[str]:
+        folder = self._path(_folder(prefix))
+        if not folder.is_dir():
+            return []
+        return sorted(path.relative_to(self.root).as_posix() for path in folder.rglob("*") if path.is_file())
+
+    def delete_keys(self, keys: Iterable[str]) -> None:
+        for key in keys:
+            path = self._path(key)
+            path.unlink(missing_ok=True)
+            # Emptied folders go too, so a swept job leaves no directory behind.
+            for folder in path.parents:
+                if folder == self.root or not folder.is_relative_to(self.root):
+                    break
+                try:
+                    folder.rmdir()
+                except OSError:
+                    break  # not empty (or gone already)
 
     def presigned_url(self, key: str) -> None:
         return None
@@ -127,6 +167,22 @@ class S3Storage:
                 self.client.delete_objects(Bucket=self.bucket, Delete={"Objects": keys, "Quiet": True})
                 count += len(keys)
         return count
+
+    def list_keys(self, prefix: str) -> list[str]:
+        pages = self.client.get_paginator("list_objects_v2").paginate(
+            Bucket=self.bucket, Prefix=self._key(_folder(prefix))
+        )
+        return [item["Key"].removeprefix(self.prefix) for page in pages for item in page.get("Contents", [])]
+
+    def delete_keys(self, keys: Iterable[str]) -> None:
+        objects = [{"Key": self._key(key)} for key in keys]
+        for start in range(0, len(objects), S3_DELETE_BATCH):
+            answer = self.client.delete_objects(
+                Bucket=self.bucket, Delete={"Objects": objects[start : start + S3_DELETE_BATCH], "Quiet": True}
+            )
+            if answer.get("Errors"):
+                first = answer["Errors"][0]
+                raise RuntimeError(f"S3 did not delete {first['Key']}: {first.get('Code')} {first.get('Message')}")
 
     def presigned_url(self, key: str) -> str:
         return self.presigning_client.generate_presigned_url(

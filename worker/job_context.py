@@ -19,7 +19,7 @@ from db.input_images import get_upload
 from db.job_signals import JobSignals
 from db.jobs import AttemptState, record_reports
 from db.models import Job
-from db.storage import ObjectNotFound
+from db.storage import ObjectNotFound, checkpoint_key
 from worker.adapters import process_adapter_files
 from worker.executors.interface import AdapterWeights, Checkpoint, TrainingImage
 from worker.failures import JobFailure, is_transient
@@ -32,12 +32,6 @@ from worker.text_models import TextModelCache
 from worker.upscalers import UpscalerCache
 
 log = logging.getLogger(__name__)
-
-
-def checkpoint_key(job_id: uuid.UUID) -> str:
-    """One checkpoint per job, overwritten by each save: a resume wants only the latest.
-    The object is the step (8 bytes, big-endian) followed by the executor's data."""
-    return f"jobs/{job_id}/checkpoint/latest"
 
 
 class RunnerJobContext:

@@ -1,8 +1,10 @@
 """Each worker process's periodic upkeep, in a thread of its own: report itself
 alive with the kinds it takes (db.queue_admin, for GET /api/v1/admin/queues),
-put back the jobs whose lease ran out (the reaper) and send the wake-ups owed to
-queued jobs (the reconciler, db.outbox). Every change it makes is conditional,
-so any number of workers doing it at once is harmless. It never runs a job.
+put back the jobs whose lease ran out (the reaper), send the wake-ups owed to
+queued jobs (the reconciler, db.outbox) and sweep what retention no longer keeps
+(db.retention, one process at a time by its lock). Every change it makes is
+conditional, so any number of workers doing it at once is harmless. It never
+runs a job.
 """
 
 import logging
@@ -15,7 +17,9 @@ from db.jobs import recover_expired_leases
 from db.kinds import job_kinds, kinds_on_queue
 from db.outbox import resend_owed_wake_ups
 from db.queue_admin import record_worker_seen
+from db.retention import sweep_expired
 from db.settings import Settings
+from db.storage import make_storage
 from worker.resources import process_session_factory, worker_id
 
 log = logging.getLogger(__name__)
@@ -26,6 +30,7 @@ class Maintenance:
         self.settings = settings
         self.celery = celery
         self.sessions = process_session_factory(settings.database_url)
+        self.storage = make_storage(settings)
         self.time_limits = {kind: settings.time_limit_for(kind) for kind in job_kinds()}
         # The queues this worker consumes (its --queues), known in the child after the fork.
         consumed = celery.amqp.queues.consume_from
@@ -43,6 +48,9 @@ class Maintenance:
                 ", ".join(map(str, requeued)),
             )
         resend_owed_wake_ups(self.sessions, self.celery, resend_after_seconds=self.settings.resend_after_seconds)
+        swept = sweep_expired(self.sessions, self.storage, self.settings)
+        if swept:
+            log.info("retention swept %s", swept)
 
     def start(self) -> None:
         threading.Thread(target=self._loop, name="genq-maintenance", daemon=True).start()

@@ -13,7 +13,7 @@ from pydantic import BaseModel
 from sqlalchemy import ColumnElement, case, func
 from sqlalchemy.orm import Session
 
-from db.models import Job
+from db.models import Job, Upload
 from db.registry import ModelKind
 from db.settings import Settings
 
@@ -57,9 +57,19 @@ class Batching:
 class Reference(Protocol):
     """Something a job's params name that must be its owner's (a dataset, an
     adapter, an upload): check raises db.refusals.ReferenceNotFound when it is not,
-    SubmissionRejected when it does not fit the job."""
+    SubmissionRejected when it does not fit the job. While the job is queued or
+    running, the row it names is in use (db/retention.py neither sweeps nor deletes it)."""
+
+    @property
+    def target(self) -> type:
+        """The model of the rows it names (Dataset, Adapter, Upload)."""
+        ...
 
     def check(self, session: Session, *, owner: str, model: str, params: Mapping[str, Any]) -> None: ...
+
+    def named_id(self) -> ColumnElement[str]:
+        """The id it names, as SQL over a job row's params (the id's text)."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -93,6 +103,14 @@ class JobKind:
     records_loss: bool = False
     # Called in the transaction that records a success, after its artifacts.
     on_success: Callable[[Session, Job], None] | None = None
+
+    def named_ids(self, target: type) -> list[ColumnElement[str]]:
+        """SQL for the ids of `target` rows a job's params name: its references' and,
+        for uploads, its image params'."""
+        named = [reference.named_id() for reference in self.references if reference.target is target]
+        if target is Upload:
+            named += [Job.params[param].as_string() for param in self.image_params]
+        return named
 
     def images(self, params: Mapping[str, Any]) -> int:
         """What a job with these params counts against the daily budget."""

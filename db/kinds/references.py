@@ -7,10 +7,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from sqlalchemy import ColumnElement
 from sqlalchemy.orm import Session
 
 from db.adapters import get_adapter
 from db.datasets import get_dataset
+from db.models import Adapter, Dataset, Job
 from db.refusals import FieldError, ReferenceNotFound, SubmissionRejected
 
 
@@ -19,6 +21,7 @@ class DatasetReference:
     """The param holds the id of one of the owner's datasets."""
 
     param: str
+    target = Dataset
 
     def check(self, session: Session, *, owner: str, model: str, params: Mapping[str, Any]) -> None:
         dataset_id = params.get(self.param)
@@ -27,6 +30,10 @@ class DatasetReference:
                 "dataset_not_found", f"params.{self.param}", "no such dataset; see GET /api/v1/datasets"
             )
 
+    def named_id(self) -> ColumnElement[str]:
+        named: ColumnElement[str] = Job.params[self.param].as_string()
+        return named
+
 
 @dataclass(frozen=True)
 class AdapterReference:
@@ -34,6 +41,7 @@ class AdapterReference:
     job's model (a LoRA's shapes fit only the model it was trained on)."""
 
     param: str
+    target = Adapter
 
     def check(self, session: Session, *, owner: str, model: str, params: Mapping[str, Any]) -> None:
         reference = params.get(self.param)
@@ -46,3 +54,7 @@ class AdapterReference:
         if adapter.base_model != model:
             message = f"the adapter was trained for model {adapter.base_model!r}, not {model!r}"
             raise SubmissionRejected("adapter_model_mismatch", [FieldError(field, message)])
+
+    def named_id(self) -> ColumnElement[str]:
+        named: ColumnElement[str] = Job.params[(self.param, "id")].as_string()
+        return named

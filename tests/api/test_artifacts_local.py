@@ -2,8 +2,12 @@
 URL exists, so the job JSON points at the web's download route, which reads
 the object through db.storage after the owner check."""
 
+from datetime import timedelta
+
 import pytest
 
+from db.models import utcnow
+from db.retention import sweep_expired
 from tests.api.conftest import PNG_BYTES, close_app
 from web import create_app
 
@@ -45,3 +49,18 @@ def test_an_artifact_whose_object_is_gone_is_not_found(client, make_job, objects
 
     assert response.status_code == 404
     assert "storage" in response.json["error"]["message"]
+
+
+def test_an_expired_artifact_is_gone_from_the_directory_and_its_download_is_410(
+    client, make_job, platform, objects_dir
+):
+    job = make_job("succeeded")
+    retention = platform.settings.model_copy(update={"result_retention_days": 1.0})
+
+    sweep_expired(platform.sessions, platform.storage, retention, now=utcnow() + timedelta(days=2))
+
+    [artifact] = client.get(f"/api/v1/jobs/{job.id}").json["artifacts"]
+    assert artifact["expired"] is True and artifact["url"] is None
+    response = client.get(f"/api/v1/jobs/{job.id}/artifacts/0")
+    assert response.status_code == 410 and response.json["error"]["code"] == "artifact_expired"
+    assert not (objects_dir / "jobs" / str(job.id)).exists()

@@ -80,3 +80,32 @@ def test_deleting_a_folder_deletes_only_the_objects_under_it(storage):
     assert storage.get(second) == storage.get(neighbour) == b"image"
     with pytest.raises(ValueError):
         storage.delete_prefix(f"jobs/{job_id}/1")  # not a folder: it would take attempt 11 too
+
+
+def test_a_folder_lists_the_keys_under_it_and_chosen_keys_are_deleted(storage):
+    job_id = uuid.uuid4()
+    kept, swept = artifact_key(job_id, 1, 0, "png"), artifact_key(job_id, 2, 0, "png")
+    neighbour = artifact_key(job_id, 11, 0, "png")
+    for key in (kept, swept, neighbour):
+        storage.put(key, b"image", "image/png")
+
+    assert sorted(storage.list_keys(f"jobs/{job_id}/")) == sorted([kept, swept, neighbour])
+    assert storage.list_keys(f"jobs/{job_id}/1/") == [kept]
+    assert storage.list_keys(f"jobs/{uuid.uuid4()}/") == []
+
+    storage.delete_keys([swept, neighbour, artifact_key(job_id, 3, 0, "png")])  # the last never existed
+
+    assert storage.list_keys(f"jobs/{job_id}/") == [kept]
+    assert storage.get(kept) == b"image"
+    with pytest.raises(ValueError):
+        storage.list_keys(f"jobs/{job_id}")
+
+
+def test_deleting_the_last_object_of_a_local_folder_removes_the_folder(tmp_path):
+    storage = LocalStorage(tmp_path / "objects")
+    key = artifact_key(uuid.uuid4(), 1, 0, "png")
+    storage.put(key, b"image", "image/png")
+
+    storage.delete_keys([key])
+
+    assert list((tmp_path / "objects").iterdir()) == []

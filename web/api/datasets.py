@@ -1,4 +1,4 @@
-"""Datasets over the API: upload (multipart), read one, list. The rules an upload
+"""Datasets over the API: upload (multipart), read one, list, delete. The rules an upload
 must meet are db/uploads.py's; this module turns them into HTTP statuses and lets
 an upload's body be larger (GENQ_MAX_UPLOAD_BYTES) than any other request's.
 """
@@ -10,9 +10,11 @@ from flask import Flask, request, url_for
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from db.datasets import create_dataset, get_dataset, list_datasets
+from db.deletion import delete_dataset
 from db.settings import Settings
 from db.uploads import UploadedFile, UploadLimits, UploadRefused, prepare_dataset
 from web.api import api
+from web.api.deleting import delete_owned
 from web.api.errors import ApiError
 from web.api.listing import owned_page
 from web.api.serializers import serialize_dataset
@@ -96,6 +98,13 @@ def get_dataset_by_id(dataset_id: uuid.UUID) -> dict[str, Any]:
     if dataset is None:
         raise ApiError(404, "not_found", "no such dataset")
     return serialize_dataset(dataset)
+
+
+@api.delete("/datasets/<uuid:dataset_id>")
+def delete_dataset_by_id(dataset_id: uuid.UUID) -> tuple[str, int]:
+    """204 once the dataset and its images are gone; 409 while a queued or running
+    job trains on it."""
+    return delete_owned("dataset", delete_dataset, dataset_id, "a queued or running job trains on the dataset")
 
 
 @api.get("/datasets")

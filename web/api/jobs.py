@@ -1,4 +1,4 @@
-"""Jobs over JSON: submit, read one, list, download an artifact.
+"""Jobs over JSON: submit, read one, list, download an artifact, delete a finished one.
 
 Views validate, call db/ functions with the request's owner, and serialize;
 they never touch Celery except through web.submission, and never run a job.
@@ -12,6 +12,7 @@ from flask import Response, request, url_for
 from pydantic import ValidationError
 from werkzeug.exceptions import BadRequest
 
+from db.deletion import delete_finished_job
 from db.idempotency import MAX_KEY_LENGTH, IdempotentRequest, request_hash
 from db.jobs import get_job, list_jobs, reprioritize_queued_job
 from db.kinds import job_kinds
@@ -139,6 +140,21 @@ def change(job_id: uuid.UUID) -> dict[str, Any]:
     return serialize_job(session, platform().storage, job)
 
 
+@api.delete("/jobs/<uuid:job_id>")
+def delete_one(job_id: uuid.UUID) -> tuple[str, int]:
+    """204 once the finished job, its objects and its events are gone."""
+    session = db_session()
+    outcome = delete_finished_job(session, platform().storage, job_id, owner=current_owner())
+    if outcome == "not_found":
+        raise ApiError(404, "not_found", "no such job")
+    if outcome == "not_finished":
+        raise ApiError(409, "job_not_finished", "the job is queued or running; cancel it first")
+    if outcome == "has_adapter":
+        raise ApiError(409, "job_has_adapter", "the job trained an adapter; delete the adapter first")
+    session.commit()
+    return "", 204
+
+
 @api.get("/jobs")
 def list_all() -> dict[str, Any]:
     page = owned_page(
@@ -154,6 +170,8 @@ def download_artifact(job_id: uuid.UUID, index: int) -> Response:
     artifact = next((artifact for artifact in job.artifacts if artifact.index == index), None)
     if artifact is None:
         raise ApiError(404, "not_found", "no such artifact")
+    if artifact.expired_at is not None:
+        raise ApiError(410, "artifact_expired", "the artifact's object was deleted (retention, or its adapter deleted)")
     try:
         data = platform().storage.get(artifact.storage_key)
     except ObjectNotFound:

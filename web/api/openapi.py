@@ -61,6 +61,7 @@ PAGE_PARAMETERS = [
     {"name": "cursor", "in": "query", "schema": {"type": "string"}},
 ]
 JOB_NOT_FOUND = error("no such job, or another owner's (the same answer for both)")
+DELETED = {"description": "deleted: objects first, then rows"}
 
 PATHS: dict[str, dict[str, Any]] = {
     "/jobs": {
@@ -126,6 +127,15 @@ PATHS: dict[str, dict[str, Any]] = {
                 "409": error("the job is not queued (job_not_queued)"),
                 "415": error("the body is not application/json"),
                 "422": error("a priority outside -10..10, or another field"),
+            },
+        },
+        "delete": {
+            "summary": "Delete a finished job: its objects, its row and its events",
+            "parameters": [JOB_ID],
+            "responses": {
+                "204": DELETED,
+                "404": JOB_NOT_FOUND,
+                "409": error("job_not_finished (queued or running: cancel it first), or job_has_adapter"),
             },
         },
     },
@@ -207,6 +217,7 @@ PATHS: dict[str, dict[str, Any]] = {
                 },
                 "304": {"description": "not modified (If-None-Match)"},
                 "404": error("no such job or artifact"),
+                "410": error("artifact_expired: its object was deleted by retention (or with its adapter)"),
             },
         }
     },
@@ -312,7 +323,16 @@ PATHS: dict[str, dict[str, Any]] = {
                 "200": json_body(ref("Dataset"), "the dataset"),
                 "404": error("no such dataset, or another owner's (the same answer for both)"),
             },
-        }
+        },
+        "delete": {
+            "summary": "Delete a dataset and its images",
+            "parameters": [uuid_parameter("dataset_id")],
+            "responses": {
+                "204": DELETED,
+                "404": error("no such dataset, or another owner's (the same answer for both)"),
+                "409": error("dataset_in_use: a queued or running job trains on it"),
+            },
+        },
     },
     "/adapters": {
         "get": {
@@ -333,7 +353,16 @@ PATHS: dict[str, dict[str, Any]] = {
                 "200": json_body(ref("Adapter"), "the adapter"),
                 "404": error("no such adapter, or another owner's (the same answer for both)"),
             },
-        }
+        },
+        "delete": {
+            "summary": "Delete an adapter and its weights (its training job stays, the artifact expired)",
+            "parameters": [uuid_parameter("adapter_id")],
+            "responses": {
+                "204": DELETED,
+                "404": error("no such adapter, or another owner's (the same answer for both)"),
+                "409": error("adapter_in_use: a queued or running job uses it"),
+            },
+        },
     },
     "/uploads": {
         "post": {
@@ -363,7 +392,16 @@ PATHS: dict[str, dict[str, Any]] = {
                 "200": json_body(ref("Upload"), "the upload"),
                 "404": error("no such upload, or another owner's (the same answer for both)"),
             },
-        }
+        },
+        "delete": {
+            "summary": "Delete an upload and its image",
+            "parameters": [uuid_parameter("upload_id")],
+            "responses": {
+                "204": DELETED,
+                "404": error("no such upload, or another owner's (the same answer for both)"),
+                "409": error("upload_in_use: a queued or running job reads it"),
+            },
+        },
     },
     "/openapi.json": {
         "get": {

@@ -54,12 +54,19 @@ COMMON_RESPONSES = {
 
 ARTIFACT = {
     "type": "object",
-    "required": ["id", "index", "url", "content_type", "width", "height", "seed", "bytes", "sha256"],
+    "required": ["id", "index", "url", "expired", "content_type", "width", "height", "seed", "bytes", "sha256"],
     "properties": {
         "id": {"type": "string", "format": "uuid"},
         "index": {"type": "integer", "minimum": 0},
         "kind": {"type": "string", "description": "image, text, or adapter (a finetune job's LoRA .safetensors)"},
-        "url": {"type": "string", "description": "presigned S3 URL, or this API's download path"},
+        "url": {
+            "type": ["string", "null"],
+            "description": "presigned S3 URL, or this API's download path; null once expired",
+        },
+        "expired": {
+            "type": "boolean",
+            "description": "its object was deleted (GENQ_RESULT_RETENTION_DAYS, or its adapter deleted)",
+        },
         "content_type": {"type": "string"},
         "width": {"type": ["integer", "null"]},
         "height": {"type": ["integer", "null"]},

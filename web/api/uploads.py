@@ -1,16 +1,19 @@
 """Input images over the API (POST /api/v1/uploads, multipart field `file`, one
 image): checked and re-encoded by db/uploads.py's rules, stored as an upload that
-jobs name by id (image-to-image, inpainting, upscaling). Owner-scoped reads."""
+jobs name by id (image-to-image, inpainting, upscaling). Owner-scoped reads and
+deletes."""
 
 import uuid
 from typing import Any
 
 from flask import url_for
 
+from db.deletion import delete_upload
 from db.input_images import add_upload, get_upload
 from db.uploads import UploadLimits, UploadRefused, prepare_image
 from web.api import api
 from web.api.datasets import multipart_parts
+from web.api.deleting import delete_owned
 from web.api.errors import ApiError
 from web.api.serializers import serialize_upload
 from web.context import current_owner, db_session, platform
@@ -40,3 +43,9 @@ def get_upload_by_id(upload_id: uuid.UUID) -> dict[str, Any]:
     if upload is None:
         raise ApiError(404, "not_found", "no such upload")
     return serialize_upload(upload)
+
+
+@api.delete("/uploads/<uuid:upload_id>")
+def delete_upload_by_id(upload_id: uuid.UUID) -> tuple[str, int]:
+    """204 once the upload and its image are gone; 409 while a queued or running job reads it."""
+    return delete_owned("upload", delete_upload, upload_id, "a queued or running job reads the upload")
