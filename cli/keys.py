@@ -77,13 +77,12 @@ def list_keys(owner: str | None) -> None:
     with database_sessions()() as session:
         rows = list_api_keys(session, owner=owner)
     click.echo(
-        "prefix\towner\tadmin\tname\trequests_per_minute\tmax_active_jobs\tdaily_image_budget\tcreated\tlast_used\trevoked"
+        "prefix\towner\tname\trequests_per_minute\tmax_active_jobs\tdaily_image_budget\tcreated\tlast_used\trevoked\tadmin"
     )
     for key in rows:
         fields = (
             key.prefix,
             key.owner,
-            "yes" if key.admin else "no",
             key.name,
             key.requests_per_minute,
             key.max_active_jobs,
@@ -91,6 +90,7 @@ def list_keys(owner: str | None) -> None:
             key.created_at,
             key.last_used_at,
             key.revoked_at,
+            "yes" if key.admin else "no",
         )
         click.echo("\t".join("-" if field is None else str(field) for field in fields))
 

@@ -127,12 +127,12 @@ def retry(job_id: uuid.UUID) -> tuple[dict[str, Any], int, dict[str, str]]:
 @api.patch("/jobs/<uuid:job_id>")
 def change(job_id: uuid.UUID) -> dict[str, Any]:
     """A queued job's priority: to the front (higher) or back (lower) of its owner's turn."""
+    job = owned_job(job_id)  # another owner's job is a 404 whatever the body says
     try:
         change = JobChange.model_validate(_json_body())
     except ValidationError as error:
         raise SubmissionRejected("validation_error", field_errors(error)) from None
     session = db_session()
-    job = owned_job(job_id)
     if not reprioritize_queued_job(session, job.id, owner=job.owner, priority=change.priority):
         raise ApiError(409, "job_not_queued", "only a queued job's priority can change")
     session.commit()
