@@ -17,7 +17,8 @@ from worker.executors import ArtifactOutput, JobInput
 from worker.executors.generate import run_generate
 from worker.executors.upscale import run_upscale
 from worker.pipelines import PipelineCache
-from worker.upscalers import UpscalerCache
+from worker.progress import JobCanceled
+from worker.upscalers import UpscalerCache, model_passes
 
 UPSCALER = "tiny-upscaler"  # the name tests/conftest.py builds it under
 IMAGE_ID = uuid.uuid4()
@@ -126,3 +127,28 @@ def test_a_hires_pass_changes_the_upscaled_image_and_is_deterministic(upscalers)
     assert decoded(first).size == (96, 104)
     upscaled = decoded(base).resize((96, 104), Image.Resampling.LANCZOS)
     assert not np.array_equal(np.asarray(decoded(first).convert("RGB")), np.asarray(upscaled))
+
+
+@pytest.mark.parametrize(
+    ("factor", "image_size", "size", "passes"),
+    [(4, (40, 24), (80, 48), 1), (4, (40, 24), (160, 96), 1), (2, (40, 24), (80, 48), 1), (2, (40, 24), (160, 96), 2)],
+)
+def test_a_model_runs_the_passes_of_its_factor_that_reach_the_size(factor, image_size, size, passes):
+    assert model_passes(factor, image_size, size) == passes
+
+
+def test_a_canceled_upscale_stops_at_the_step_it_heard_of_it(upscalers):
+    def cancel_at_step_2(step: int, _total: int) -> None:
+        if step == 2:
+            raise JobCanceled(step)
+
+    context = LocalJobContext(
+        PipelineCache(upscalers.settings),
+        on_progress=cancel_at_step_2,
+        upscalers=upscalers,
+        uploads={IMAGE_ID: png(source_image())},
+    )
+    params = {"image": str(IMAGE_ID), "upscaler": UPSCALER, "scale": 4, "steps": 5}
+
+    with pytest.raises(JobCanceled):
+        run_upscale(JobInput(uuid.uuid4(), UPSCALER, params), context)
