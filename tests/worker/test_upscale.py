@@ -1,6 +1,6 @@
-"""The upscale executor in-process: lanczos is exactly Pillow's Lanczos resize, a
-tiny x4 upscaler model (built offline, loaded with from_pretrained) returns the
-requested size for scales 2 and 4, deterministically, reporting its steps; a
+"""The upscale executor in-process: lanczos is exactly Pillow's Lanczos resize, the
+tiny x4 and x2 latent upscaler models (built offline, loaded with from_pretrained)
+return the requested size for scales 2 and 4, deterministically, reporting their steps; a
 generate job's hires pass returns scale x its base size."""
 
 import io
@@ -20,7 +20,8 @@ from worker.pipelines import PipelineCache
 from worker.progress import JobCanceled
 from worker.upscalers import UpscalerCache, model_passes
 
-UPSCALER = "tiny-upscaler"  # the name tests/conftest.py builds it under
+# The names tests/conftest.py builds them under.
+UPSCALER, LATENT_UPSCALER = "tiny-upscaler", "tiny-latent-upscaler"
 IMAGE_ID = uuid.uuid4()
 
 
@@ -82,6 +83,16 @@ def test_an_upscaler_model_returns_the_requested_size(upscalers, scale, size):
     assert decoded(output).size == size == (output.width, output.height)
     assert progress[-1] == (3, 3)  # one pass of the x4 model, its steps reported
     assert decoded(output).text["upscaler"] == UPSCALER
+
+
+@pytest.mark.parametrize(("scale", "size", "passes"), [(2, (80, 48), 1), (4, (160, 96), 2)])
+def test_the_latent_upscaler_doubles_per_pass_to_the_requested_size(upscalers, scale, size, passes):
+    progress: list = []
+
+    output = upscale(upscalers, source_image(), progress, upscaler=LATENT_UPSCALER, scale=scale, steps=2)
+
+    assert decoded(output).size == size
+    assert progress[-1] == (2 * passes, 2 * passes)
 
 
 def test_an_upscaler_model_makes_the_same_image_from_the_same_seed(upscalers):
