@@ -119,11 +119,12 @@ def models_build_tiny_text(directory: str) -> None:
 
 @models.command("build-tiny-upscaler")
 @click.argument("directory", type=click.Path(file_okay=False))
-def models_build_tiny_upscaler(directory: str) -> None:
+@click.option("--latent", is_flag=True, help="The x2 latent upscaler (StableDiffusionLatentUpscalePipeline).")
+def models_build_tiny_upscaler(directory: str, latent: bool) -> None:
     """Write a tiny x4 upscaler (StableDiffusionUpscalePipeline) with random weights to DIRECTORY."""
-    from worker.tiny_models import build_tiny_upscaler
+    from worker.tiny_models import build_tiny_latent_upscaler, build_tiny_upscaler
 
-    build_tiny_upscaler(directory)
+    (build_tiny_latent_upscaler if latent else build_tiny_upscaler)(directory)
     click.echo(f"tiny upscaler written to {directory}")
 
 

@@ -66,14 +66,16 @@ def models_dir(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def upscaler_models_dir(models_dir, tmp_path_factory) -> Path:
-    """models_dir's models (linked) and the tiny x4 upscaler `tiny-upscaler`, built
-    offline once: a directory of its own, as other tests assert models_dir's listing."""
-    from worker.tiny_models import build_tiny_upscaler
+    """models_dir's models (linked), the tiny x4 upscaler `tiny-upscaler` and the tiny
+    x2 latent upscaler `tiny-latent-upscaler`, built offline once: a directory of its
+    own, as other tests assert models_dir's listing."""
+    from worker.tiny_models import build_tiny_latent_upscaler, build_tiny_upscaler
 
     root = tmp_path_factory.mktemp("upscaler-models")
     for model in models_dir.iterdir():
         (root / model.name).symlink_to(model)
     build_tiny_upscaler(root / "tiny-upscaler")
+    build_tiny_latent_upscaler(root / "tiny-latent-upscaler")
     return root
 
 

@@ -1,5 +1,6 @@
 """Tiny Stable-Diffusion-shaped models with random weights, built offline: a
-text-to-image pipeline (or an inpainting one) and a x4 upscaler.
+text-to-image pipeline (or an inpainting one) and the two upscalers diffusers has
+(SD's x4 upscaler and the x2 latent upscaler).
 
 No machine here reaches a model hub, so tests and the first run use a pipeline
 genq builds itself and saves with save_pretrained; jobs then load it through the
@@ -16,6 +17,7 @@ from diffusers import (
     DDIMScheduler,
     DDPMScheduler,
     EulerDiscreteScheduler,
+    StableDiffusionLatentUpscalePipeline,
     StableDiffusionPipeline,
     StableDiffusionUpscalePipeline,
     UNet2DConditionModel,
@@ -174,6 +176,57 @@ def build_tiny_upscaler(directory: str | Path, seed: int = 0) -> Path:
         low_res_scheduler=DDPMScheduler(),
         scheduler=DDIMScheduler(prediction_type="v_prediction"),
         max_noise_level=99,
+    )
+    pipeline.save_pretrained(directory, safe_serialization=True)
+    return directory
+
+
+def build_tiny_latent_upscaler(directory: str | Path, seed: int = 0) -> Path:
+    """Write a tiny StableDiffusionLatentUpscalePipeline shaped like sd-x2-latent-upscaler:
+    an SD VAE encodes the image, a k-diffusion UNet (Fourier time embedding, conditioned
+    on the text encoder's pooled output and the nearest-upscaled latents: 8 channels in,
+    4 + a variance channel out) denoises latents twice the size, and the VAE decodes them."""
+    directory = Path(directory)
+    torch.manual_seed(seed)
+    tokenizer = build_byte_level_tokenizer(directory / "tokenizer")
+    text_encoder = _tiny_text_encoder(tokenizer)
+    unet = UNet2DConditionModel(
+        in_channels=8,
+        out_channels=5,
+        block_out_channels=(32, 32, 64, 64),
+        layers_per_block=1,
+        down_block_types=("KDownBlock2D", "KCrossAttnDownBlock2D", "KCrossAttnDownBlock2D", "KCrossAttnDownBlock2D"),
+        up_block_types=("KCrossAttnUpBlock2D", "KCrossAttnUpBlock2D", "KCrossAttnUpBlock2D", "KUpBlock2D"),
+        mid_block_type=None,
+        only_cross_attention=False,
+        cross_attention_dim=text_encoder.config.hidden_size,
+        attention_head_dim=8,
+        act_fn="gelu",
+        norm_num_groups=None,
+        conv_in_kernel=1,
+        conv_out_kernel=1,
+        resnet_time_scale_shift="scale_shift",
+        time_embedding_type="fourier",
+        timestep_post_act="gelu",
+        # The pipeline's noise-level embedding (128) and the pooled prompt.
+        time_cond_proj_dim=128 + text_encoder.config.hidden_size,
+    )
+    vae = AutoencoderKL(
+        in_channels=3,
+        out_channels=3,
+        block_out_channels=(16, 16, 16, 16),
+        down_block_types=("DownEncoderBlock2D",) * 4,
+        up_block_types=("UpDecoderBlock2D",) * 4,
+        latent_channels=4,
+        layers_per_block=1,
+        norm_num_groups=8,
+    )
+    pipeline = StableDiffusionLatentUpscalePipeline(
+        vae=vae,
+        text_encoder=text_encoder,
+        tokenizer=tokenizer,
+        unet=unet,
+        scheduler=EulerDiscreteScheduler(prediction_type="sample"),
     )
     pipeline.save_pretrained(directory, safe_serialization=True)
     return directory

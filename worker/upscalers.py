@@ -64,7 +64,18 @@ def upscale_image(
         pipeline = upscalers.get(upscaler)
         passes = model_passes(pass_factor(pipeline), image.size, size)
         for done in range(passes):
-            image = _model_pass(pipeline, image, prompt, steps, seed, done, passes, on_step)
+            image = _model_pass(pipeline, _pass_input(pipeline, image), prompt, steps, seed, done, passes, on_step)
+    return image if image.size == size else image.resize(size, Image.Resampling.LANCZOS)
+
+
+def _pass_input(pipeline: DiffusionPipeline, image: Image.Image) -> Image.Image:
+    """The image resized up to the size a pass takes: the latent upscaler's UNet halves
+    its latents at every level, so its input must be a multiple of the VAE's factor
+    times that (64 pixels for sd-x2-latent-upscaler). The x4 pipeline takes any size."""
+    if not isinstance(pipeline, StableDiffusionLatentUpscalePipeline):
+        return image
+    multiple = pipeline.vae_scale_factor * 2 ** (len(pipeline.unet.config.block_out_channels) - 1)
+    size = (-(-image.width // multiple) * multiple, -(-image.height // multiple) * multiple)
     return image if image.size == size else image.resize(size, Image.Resampling.LANCZOS)
 
 

@@ -159,7 +159,11 @@ class GenerateSpec(BaseModel):
             cap = setting_cap(info, name)
             if cap is not None and size > cap:
                 raise ValueError(f"makes {result[0]}x{result[1]} images, more than GENQ_{name.upper()} ({cap}) allows")
-        return hires if hires.steps is not None else hires.model_copy(update={"steps": info.data["steps"]})
+        hires = hires if hires.steps is not None else hires.model_copy(update={"steps": info.data["steps"]})
+        if hires.steps is not None and int(hires.steps * hires.strength) < 1:
+            # diffusers runs the last strength x steps of the schedule: none would be no pass at all.
+            raise ValueError(f"runs no step: steps ({hires.steps}) x strength ({hires.strength}) is below 1")
+        return hires
 
     @field_validator("prompt")
     @classmethod

@@ -133,9 +133,21 @@ def test_a_hires_pass_is_stored_with_its_defaults_and_is_part_of_the_batch_key(c
         ({"hires": {"scale": 2, "upscaler": "Latent"}}, "params.hires.upscaler"),
         ({"hires": {"scale": 2, "strength": 0}}, "params.hires.strength"),
         ({"hires": {}}, "params.hires.scale"),
+        ({"steps": 1, "hires": {"scale": 2, "strength": 0.5}}, "params.hires"),  # no step in the second pass
         ({"init_image": data_uri(image_bytes((64, 64))), "hires": {"scale": 2}}, "params.hires"),
     ],
-    ids=["too-wide", "too-high", "no-size", "scale-5", "3-for-a-model", "unknown", "strength-0", "no-scale", "img2img"],
+    ids=[
+        "too-wide",
+        "too-high",
+        "no-size",
+        "scale-5",
+        "3-for-a-model",
+        "unknown",
+        "strength-0",
+        "no-scale",
+        "no-step",
+        "img2img",
+    ],
 )
 def test_a_bad_hires_pass_is_refused_naming_the_field_and_stores_nothing(upscale_client, session, params, field):
     response = submit_generate(upscale_client, **params)
@@ -155,3 +167,11 @@ def test_the_openapi_document_describes_upscale_jobs_and_the_hires_pass(client):
     assert schemas["UpscaleSpec"]["properties"]["scale"]["maximum"] == 4
     assert schemas["HiresSpec"]["required"] == ["scale"]
     assert "hires" in schemas["GenerateSpec"]["properties"]
+
+
+def test_an_upscale_jobs_page_and_the_lists_show_it(client):
+    job = submit_upscale(client, image=data_uri(image_bytes((32, 32)))).json
+
+    assert client.get(f"/jobs/{job['id']}").status_code == 200
+    assert client.get("/jobs").status_code == 200
+    assert [listed["id"] for listed in client.get("/api/v1/jobs?kind=upscale").json["jobs"]] == [job["id"]]

@@ -103,6 +103,7 @@ def test_upscalers_lists_lanczos_and_the_registrys_upscaler_models(upscaler_clie
 
     assert [(upscaler["name"], upscaler["model_name"]) for upscaler in listed] == [
         ("Lanczos", None),
+        ("tiny-latent-upscaler", "tiny-latent-upscaler"),
         ("tiny-upscaler", "tiny-upscaler"),
     ]
     assert all(upscaler["model_path"] is None for upscaler in listed)

@@ -1,6 +1,6 @@
-"""The upscale executor in-process: lanczos is exactly Pillow's Lanczos resize, a
-tiny x4 upscaler model (built offline, loaded with from_pretrained) returns the
-requested size for scales 2 and 4, deterministically, reporting its steps; a
+"""The upscale executor in-process: lanczos is exactly Pillow's Lanczos resize, the
+tiny x4 and x2 latent upscaler models (built offline, loaded with from_pretrained)
+return the requested size for scales 2 and 4, deterministically, reporting their steps; a
 generate job's hires pass returns scale x its base size."""
 
 import io
@@ -17,9 +17,11 @@ from worker.executors import ArtifactOutput, JobInput
 from worker.executors.generate import run_generate
 from worker.executors.upscale import run_upscale
 from worker.pipelines import PipelineCache
-from worker.upscalers import UpscalerCache
+from worker.progress import JobCanceled
+from worker.upscalers import UpscalerCache, model_passes
 
-UPSCALER = "tiny-upscaler"  # the name tests/conftest.py builds it under
+# The names tests/conftest.py builds them under.
+UPSCALER, LATENT_UPSCALER = "tiny-upscaler", "tiny-latent-upscaler"
 IMAGE_ID = uuid.uuid4()
 
 
@@ -83,6 +85,16 @@ def test_an_upscaler_model_returns_the_requested_size(upscalers, scale, size):
     assert decoded(output).text["upscaler"] == UPSCALER
 
 
+@pytest.mark.parametrize(("scale", "size", "passes"), [(2, (80, 48), 1), (4, (160, 96), 2)])
+def test_the_latent_upscaler_doubles_per_pass_to_the_requested_size(upscalers, scale, size, passes):
+    progress: list = []
+
+    output = upscale(upscalers, source_image(), progress, upscaler=LATENT_UPSCALER, scale=scale, steps=2)
+
+    assert decoded(output).size == size
+    assert progress[-1] == (2 * passes, 2 * passes)
+
+
 def test_an_upscaler_model_makes_the_same_image_from_the_same_seed(upscalers):
     first = upscale(upscalers, source_image(), upscaler=UPSCALER, scale=2, steps=2)
     again = upscale(upscalers, source_image(), upscaler=UPSCALER, scale=2, steps=2)
@@ -126,3 +138,28 @@ def test_a_hires_pass_changes_the_upscaled_image_and_is_deterministic(upscalers)
     assert decoded(first).size == (96, 104)
     upscaled = decoded(base).resize((96, 104), Image.Resampling.LANCZOS)
     assert not np.array_equal(np.asarray(decoded(first).convert("RGB")), np.asarray(upscaled))
+
+
+@pytest.mark.parametrize(
+    ("factor", "image_size", "size", "passes"),
+    [(4, (40, 24), (80, 48), 1), (4, (40, 24), (160, 96), 1), (2, (40, 24), (80, 48), 1), (2, (40, 24), (160, 96), 2)],
+)
+def test_a_model_runs_the_passes_of_its_factor_that_reach_the_size(factor, image_size, size, passes):
+    assert model_passes(factor, image_size, size) == passes
+
+
+def test_a_canceled_upscale_stops_at_the_step_it_heard_of_it(upscalers):
+    def cancel_at_step_2(step: int, _total: int) -> None:
+        if step == 2:
+            raise JobCanceled(step)
+
+    context = LocalJobContext(
+        PipelineCache(upscalers.settings),
+        on_progress=cancel_at_step_2,
+        upscalers=upscalers,
+        uploads={IMAGE_ID: png(source_image())},
+    )
+    params = {"image": str(IMAGE_ID), "upscaler": UPSCALER, "scale": 4, "steps": 5}
+
+    with pytest.raises(JobCanceled):
+        run_upscale(JobInput(uuid.uuid4(), UPSCALER, params), context)

@@ -56,12 +56,12 @@ LANCZOS_ALIASES = ("lanczos", "none", "latent")
 
 
 def upscaler_named(name: str | None, field: str) -> str:
-    """The genq upscaler (an upscale job's `upscaler`) for an A1111 upscaler name:
-    lanczos, or an upscaler model of the registry by its name."""
+    """The genq upscaler (an upscale job's `upscaler`) for an A1111 upscaler name: an
+    upscaler model of the registry by its name, else lanczos for the names that mean it."""
+    if name is not None and name in _upscaler_models():
+        return name
     if name is None or name.lower().startswith(LANCZOS_ALIASES):
         return LANCZOS
-    if name in _upscaler_models():
-        return name
     message = f"{name!r} is not offered; see GET /sdapi/v1/upscalers"
     raise SubmissionRejected("unknown_upscaler", [FieldError(field, message)])
 
