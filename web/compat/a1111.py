@@ -70,13 +70,6 @@ def _upscaler_models() -> list[str]:
     return [entry.name for entry in list_models(platform().settings) if entry.kind == "upscaler"]
 
 
-def image_param(value: str) -> str:
-    """An A1111 image (base64, with or without a data: prefix) as a genq image param:
-    a data URI, decoded and checked by db/input_images.py whatever type it claims
-    (the format is read from the bytes)."""
-    return value if value.startswith("data:") else f"data:image/png;base64,{value}"
-
-
 class Txt2ImgRequest(CompatBody):
     """POST /sdapi/v1/txt2img."""
 
@@ -370,7 +363,7 @@ class ExtraSingleImageRequest(CompatBody):
             message = "only 0 (scale by upscaling_resize) is offered"
             raise SubmissionRejected("validation_error", [FieldError("resize_mode", message)])
         return {
-            "image": image_param(self.image),
+            "image": as_data_uri(self.image),
             "scale": self.upscaling_resize,
             "upscaler": upscaler_named(self.upscaler_1, "upscaler_1"),
         }
