@@ -82,7 +82,7 @@ main.add_command(keys)
 
 @main.group()
 def models() -> None:
-    """List models, or build the tiny offline ones (image, text) or a benchmark one."""
+    """List models, or build the tiny offline ones (image, text, speech) or a benchmark one."""
 
 
 @models.command("list")
@@ -113,6 +113,16 @@ def models_build_tiny_text(directory: str) -> None:
 
     build_tiny_gpt2(directory)
     click.echo(f"tiny text model written to {directory}")
+
+
+@models.command("build-tiny-speech")
+@click.argument("directory", type=click.Path(file_okay=False))
+def models_build_tiny_speech(directory: str) -> None:
+    """Write a tiny VITS text-to-speech model with random weights and its character tokenizer to DIRECTORY."""
+    from worker.tiny_speech_models import build_tiny_vits
+
+    build_tiny_vits(directory)
+    click.echo(f"tiny speech model written to {directory}")
 
 
 @models.command("build-reference")

@@ -3,8 +3,9 @@
 A model is a directory under GENQ_MODELS_DIR, or a hub id / path listed in
 GENQ_HUB_MODELS. Each has a kind: an `image` model is a diffusers pipeline (a
 model_index.json), a `text` model a transformers causal LM (a config.json naming a
-*ForCausalLM / *LMHeadModel architecture, and no model_index.json); hub ids are
-image models. Both web (validation, listing) and worker (loading) read it;
+*ForCausalLM / *LMHeadModel architecture, and no model_index.json), a `speech`
+model a transformers text-to-waveform model (a config.json naming one of
+SPEECH_ARCHITECTURES: VITS, the MMS-TTS family); hub ids are image models. Both web (validation, listing) and worker (loading) read it;
 nothing here loads weights.
 """
 
@@ -15,9 +16,12 @@ from typing import Literal
 
 from db.settings import Settings
 
-ModelKind = Literal["image", "text"]
-MODEL_KINDS: tuple[ModelKind, ...] = ("image", "text")
+ModelKind = Literal["image", "text", "speech"]
+MODEL_KINDS: tuple[ModelKind, ...] = ("image", "text", "speech")
 CAUSAL_LM_SUFFIXES = ("ForCausalLM", "LMHeadModel")
+# Text-to-waveform architectures whose forward pass returns the waveform (and takes
+# a speaking rate): what worker/speech_models.py loads with AutoModelForTextToWaveform.
+SPEECH_ARCHITECTURES = ("VitsModel",)
 
 
 @dataclass(frozen=True)
@@ -37,10 +41,11 @@ def local_model_kind(directory: Path) -> ModelKind | None:
     except (OSError, ValueError):
         return None
     architectures = config.get("architectures") if isinstance(config, dict) else None
-    if isinstance(architectures, list) and any(
-        isinstance(name, str) and name.endswith(CAUSAL_LM_SUFFIXES) for name in architectures
-    ):
+    names = [name for name in architectures if isinstance(name, str)] if isinstance(architectures, list) else []
+    if any(name.endswith(CAUSAL_LM_SUFFIXES) for name in names):
         return "text"
+    if any(name in SPEECH_ARCHITECTURES for name in names):
+        return "speech"
     return None
 
 

@@ -28,6 +28,7 @@ from worker.pipelines import PipelineCache
 from worker.progress import JobCanceled, StepTimer, ThrottledProgress
 from worker.resources import WorkerResources
 from worker.retries import retry_transient
+from worker.speech_models import SpeechModelCache
 from worker.text_models import TextModelCache
 
 log = logging.getLogger(__name__)
@@ -41,11 +42,18 @@ def checkpoint_key(job_id: uuid.UUID) -> str:
 
 class RunnerJobContext:
     def __init__(
-        self, resources: WorkerResources, pipelines: PipelineCache, job: Job, *, text_models: TextModelCache
+        self,
+        resources: WorkerResources,
+        pipelines: PipelineCache,
+        job: Job,
+        *,
+        text_models: TextModelCache,
+        speech_models: SpeechModelCache,
     ) -> None:
         self._resources = resources
         self._pipelines = pipelines
         self._text_models = text_models
+        self._speech_models = speech_models
         self._job = job
         # Each output's latest text, until the next progress write; Redis gets every one at once.
         self._unwritten_texts: dict[int, str] = {}
@@ -67,6 +75,10 @@ class RunnerJobContext:
     @property
     def text_models(self) -> TextModelCache:
         return self._text_models
+
+    @property
+    def speech_models(self) -> SpeechModelCache:
+        return self._speech_models
 
     def report_progress(self, step: int, total: int) -> None:
         self.timer(step)

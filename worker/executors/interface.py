@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from worker.pipelines import PipelineCache
+from worker.speech_models import SpeechModelCache
 from worker.text_models import TextModelCache
 
 
@@ -33,6 +34,14 @@ class TextUsage:
 
 
 @dataclass(frozen=True)
+class AudioInfo:
+    """What an audio output holds: samples per second and its length."""
+
+    sample_rate: int
+    duration_seconds: float
+
+
+@dataclass(frozen=True)
 class ArtifactOutput:
     """One file an executor made; the runner stores it and records it as an artifact."""
 
@@ -49,6 +58,7 @@ class ArtifactOutput:
     seed: int | None = None
     # Text: why its generation ended and its token counts.
     usage: TextUsage | None = None
+    audio: AudioInfo | None = None
 
     def encoded(self) -> bytes:
         return self.data() if callable(self.data) else self.data
@@ -88,6 +98,9 @@ class JobContext(Protocol):
 
     @property
     def text_models(self) -> TextModelCache: ...
+
+    @property
+    def speech_models(self) -> SpeechModelCache: ...
 
     def report_progress(self, step: int, total: int) -> None:
         """Call after every step; cheap (throttled writes). Raises JobCanceled when
