@@ -24,7 +24,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     from web.compat.a1111 import a1111_api
     from web.compat.errors import a1111_error_body, openai_error_body
     from web.compat.jobs import WAIT_SLOTS
-    from web.compat.openai import openai_api
+    from web.compat.openai import openai_blueprint
     from web.context import EXTENSION_NAME, Platform, close_db_session
     from web.errors import install_error_handlers
     from web.health import health
@@ -65,7 +65,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.teardown_appcontext(close_db_session)
 
     api = api_blueprint()
-    compat_blueprints = (openai_api, a1111_api)
+    compat_blueprints = (openai_blueprint(), a1111_api)
     csrf.init_app(app)
     csrf.exempt(api)  # web.auth demands the token where the API is used with a cookie
     for blueprint in compat_blueprints:

@@ -1,7 +1,8 @@
 """OpenAI-compatible endpoints under /v1, for the `openai` SDK and the tools built on
 it: images (generate jobs), completions and chat completions (textgen jobs, also
-streamed as OpenAI's SSE chunks), and the model list. docs/compatibility.md maps
-every field. Errors come in OpenAI's shape; auth is a genq key as the Bearer token.
+streamed as OpenAI's SSE chunks), the model list, and speech (speech.py, speech
+jobs). docs/compatibility.md maps every field. Errors come in OpenAI's shape;
+auth is a genq key as the Bearer token.
 """
 
 import base64
@@ -27,6 +28,14 @@ from web.compat.waiting import JobWaiter
 from web.context import current_owner, platform
 
 openai_api = Blueprint("openai", __name__, url_prefix="/v1")
+
+
+def openai_blueprint() -> Blueprint:
+    """The blueprint with every OpenAI endpoint on it: speech.py adds its own when imported."""
+    from web.compat import speech  # noqa: F401
+
+    return openai_api
+
 
 # Model names OpenAI image clients send by default: genq's default image model.
 OPENAI_IMAGE_MODELS = re.compile(r"^(dall-e-\d|gpt-image-.*)$")
