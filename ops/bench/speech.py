@@ -13,7 +13,6 @@ Run:
 import argparse
 import os
 import platform as host
-import statistics
 import tempfile
 import time
 import uuid
@@ -76,37 +75,36 @@ def main() -> None:
     cache = SpeechModelCache(Settings(models_dir=model_dir.parent, device=args.device))
     loaded = cache.get(model_dir.name)
 
-    def bare(seed: int) -> int:
+    def bare(seed: int) -> float:
         inputs = loaded.tokenizer(TEXT, return_tensors="pt").to(device)
         torch.manual_seed(seed)
         with torch.inference_mode():
             output = loaded.model(**inputs)
-        return int(output.sequence_lengths[0])
+        return int(output.sequence_lengths[0]) / loaded.sample_rate
 
     context = BenchJobContext(cache)
 
-    def executor(seed: int) -> None:
+    def executor(seed: int) -> float:
         params = SpeechSpec(text=TEXT, seed=seed).model_dump(mode="json")
         [output] = run_speech(JobInput(uuid.uuid4(), model_dir.name, params), context)
         output.encoded()
+        assert output.audio is not None
+        return output.audio.duration_seconds
 
-    bare_audio = bare(0) / loaded.sample_rate
-    [spoken] = run_speech(
-        JobInput(uuid.uuid4(), model_dir.name, SpeechSpec(text=TEXT, seed=0).model_dump(mode="json")), context
-    )
-    assert spoken.audio is not None
-    executor_audio = spoken.audio.duration_seconds
-    # After those warm-up runs the two take turns: on a shared machine the load changes.
     runs = {"bare": bare, "executor": executor}
-    timings: dict[str, list[float]] = {name: [] for name in runs}
+    for run in runs.values():
+        run(args.repeats)  # warm-up
+    # Each run's own factor (the seed changes how long the speech is), the two
+    # taking turns: on a shared machine the load changes.
+    factors: dict[str, list[tuple[float, float, float]]] = {name: [] for name in runs}
     for seed in range(args.repeats):
         for name, run in runs.items():
             synchronize(device)
             started = time.perf_counter()
-            run(seed)
+            audio_seconds = run(seed)
             synchronize(device)
-            timings[name].append(time.perf_counter() - started)
-    bare_seconds, executor_seconds = (statistics.median(timings[name]) for name in runs)
+            seconds = time.perf_counter() - started
+            factors[name].append((seconds / audio_seconds, seconds, audio_seconds))
 
     if device.type == "cuda":
         name = torch.cuda.get_device_name(device)
@@ -118,9 +116,9 @@ def main() -> None:
         f"model: {model_dir} ; {len(TEXT)} characters, 10 sentences ; repeats {args.repeats} ; "
         f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}"
     )
-    for row, seconds, audio in (("bare", bare_seconds, bare_audio), ("executor", executor_seconds, executor_audio)):
-        rtf = seconds / audio
-        print(f"{row:<8}  RTF {rtf:8.4f}  ({1 / rtf:7.1f} x real time; {seconds:.3f} s for {audio:.2f} s of audio)")
+    for name, measured in factors.items():
+        rtf, seconds, audio = sorted(measured)[len(measured) // 2]  # the median run
+        print(f"{name:<8}  RTF {rtf:8.4f}  ({1 / rtf:7.1f} x real time; {seconds:.3f} s for {audio:.2f} s of audio)")
 
 
 if __name__ == "__main__":
