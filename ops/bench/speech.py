@@ -7,6 +7,7 @@ audio; below 1 is faster than real time), two ways, same model and text.
 
 Run:
   python -m ops.bench.speech                                   # CPU, tiny model
+  python -m ops.bench.speech --threads 1                       # the same, on one thread (a busy machine)
   python -m ops.bench.speech --model DIR --device cuda         # e.g. an MMS-TTS checkpoint
 """
 
@@ -63,7 +64,10 @@ def main() -> None:
     parser.add_argument("--model", type=Path, help="a speech model directory; default: the tiny VITS")
     parser.add_argument("--device", default="auto", help="as GENQ_DEVICE: auto, cpu, cuda, cuda:N")
     parser.add_argument("--repeats", type=int, default=5, help="timed runs per measurement (after one warm-up)")
+    parser.add_argument("--threads", type=int, help="torch's CPU threads (torch.set_num_threads); default: torch's")
     args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
     transformers.logging.disable_progress_bar()  # loading bars would bury the report
 
     model_dir = args.model
@@ -112,7 +116,8 @@ def main() -> None:
         name = f"{host.processor() or host.machine()}, {os.cpu_count()} CPU cores"
     print("\n== speech, real-time factor (compute seconds per audio second; lower is faster)")
     print(
-        f"device: {device} ({name}); float32; torch {torch.__version__}; transformers {transformers.__version__}\n"
+        f"device: {device} ({name}); float32; {torch.get_num_threads()} torch threads; torch {torch.__version__}; "
+        f"transformers {transformers.__version__}\n"
         f"model: {model_dir} ; {len(TEXT)} characters, 10 sentences ; repeats {args.repeats} ; "
         f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}"
     )
