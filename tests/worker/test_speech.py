@@ -4,19 +4,17 @@ and cancel, run in-process; then speech jobs through the runner against the real
 services (the audio artifact in storage and in the job's JSON, a cancel)."""
 
 import io
-import threading
 import uuid
 
 import numpy as np
 import pytest
 import soundfile
 
-from db.cancellation import signal_cancel
 from db.job_json import job_json
-from db.jobs import LOCAL_OWNER, cancel_job, create_job, get_job
+from db.jobs import LOCAL_OWNER, create_job, get_job
 from db.kinds.speech import SpeechSpec, split_sentences
 from db.session import make_session_factory
-from tests.support.waiting import wait_for
+from tests.worker.cancels import run_and_cancel
 from tests.worker.contexts import LocalJobContext
 from worker.executors import ArtifactOutput, JobInput
 from worker.executors.speech import run_speech
@@ -162,22 +160,10 @@ def test_a_running_speech_job_is_canceled_between_sentences(settings):
         job_id = create_job(session, owner=LOCAL_OWNER, kind="speech", model=TINY_SPEECH_MODEL, params=params).id
     runner = JobRunner(settings)
     runner.speech_models.get(TINY_SPEECH_MODEL)  # loaded first, so the cancel lands mid-speech
-    outcome = []
-    run = threading.Thread(target=lambda: outcome.append(runner.run(job_id)))
-    run.start()
-    wait_for(lambda: _status(sessions, job_id) == "running", timeout=30, what="the job to start")
-    with sessions.begin() as session:
-        assert cancel_job(session, job_id, owner=LOCAL_OWNER) == "cancel_requested"
-    assert signal_cancel(settings, job_id)
-    run.join(timeout=60)
+    outcome = run_and_cancel(settings, runner, job_id)
 
     assert outcome == ["canceled"]
     with sessions() as session:
         job = get_job(session, job_id, owner=None)
     assert job.status == "canceled" and job.artifacts == [] and job.progress_step < SENTENCES
     sessions.kw["bind"].dispose()
-
-
-def _status(sessions, job_id) -> str:
-    with sessions() as session:
-        return get_job(session, job_id, owner=None).status
