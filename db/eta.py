@@ -141,7 +141,7 @@ class _QueuePricing:
                 self.step_seconds.update(_step_seconds_by_shape(session, kind, model))
 
     def _steps(self, kind: JobKind, job: Job) -> tuple[int, int]:
-        total = job.progress_total or int(job.params.get(kind.steps_param, 0))
+        total = job.progress_total or kind.steps(job.params)
         done = job.progress_step if job.status == JobStatus.RUNNING else 0
         return total, max(total - done, 0)
 

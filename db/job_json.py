@@ -67,6 +67,9 @@ def artifact_json(artifact: Artifact, url: str | None) -> dict[str, Any]:
     if artifact.finish_reason is not None:
         described["finish_reason"] = artifact.finish_reason
         described["usage"] = {"prompt_tokens": artifact.prompt_tokens, "completion_tokens": artifact.completion_tokens}
+    if artifact.sample_rate is not None:
+        described["sample_rate"] = artifact.sample_rate
+        described["duration_seconds"] = artifact.duration_seconds
     return described
 
 

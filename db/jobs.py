@@ -57,10 +57,13 @@ class NewArtifact:
     finish_reason: str | None = None
     prompt_tokens: int | None = None
     completion_tokens: int | None = None
+    # An audio artifact's: samples per second and length.
+    sample_rate: int | None = None
+    duration_seconds: float | None = None
 
 
-# A text artifact's: in its `artifacts` event only when it has them.
-TEXT_USAGE_FIELDS = ("finish_reason", "prompt_tokens", "completion_tokens")
+# A text or audio artifact's: in its `artifacts` event only when it has them.
+KIND_SPECIFIC_FIELDS = ("finish_reason", "prompt_tokens", "completion_tokens", "sample_rate", "duration_seconds")
 
 
 def create_job(
@@ -251,7 +254,7 @@ def finish_job(
         {
             key: value
             for key, value in vars(artifact).items()
-            if key not in ("storage_key", "text") and (value is not None or key not in TEXT_USAGE_FIELDS)
+            if key not in ("storage_key", "text") and (value is not None or key not in KIND_SPECIFIC_FIELDS)
         }
         for artifact in artifacts
     ]

@@ -191,6 +191,9 @@ class Artifact(Base):
     finish_reason: Mapped[str | None] = mapped_column(String(16))
     prompt_tokens: Mapped[int | None] = mapped_column(Integer)
     completion_tokens: Mapped[int | None] = mapped_column(Integer)
+    # An audio artifact's (speech): samples per second and length.
+    sample_rate: Mapped[int | None] = mapped_column(Integer)
+    duration_seconds: Mapped[float | None] = mapped_column(Float)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     # When its object was deleted (retention, or its adapter deleted): the row stays
     # with the job, and says the artifact expired.

@@ -4,8 +4,9 @@ A model is a directory under GENQ_MODELS_DIR, or a hub id / path listed in
 GENQ_HUB_MODELS. Each has a kind: an `image` model is a diffusers pipeline (a
 model_index.json), an `upscaler` one of diffusers' upscale pipelines (its
 model_index.json names one of UPSCALE_PIPELINES), a `text` model a transformers causal LM (a config.json naming a
-*ForCausalLM / *LMHeadModel architecture, and no model_index.json); hub ids are
-image models. Both web (validation, listing) and worker (loading) read it;
+*ForCausalLM / *LMHeadModel architecture, and no model_index.json), a `speech`
+model a transformers text-to-waveform model (a config.json naming one of
+SPEECH_ARCHITECTURES: VITS, the MMS-TTS family); hub ids are image models. Both web (validation, listing) and worker (loading) read it;
 nothing here loads weights.
 """
 
@@ -16,11 +17,14 @@ from typing import Literal
 
 from db.settings import Settings
 
-ModelKind = Literal["image", "text", "upscaler"]
-MODEL_KINDS: tuple[ModelKind, ...] = ("image", "text", "upscaler")
+ModelKind = Literal["image", "text", "upscaler", "speech"]
+MODEL_KINDS: tuple[ModelKind, ...] = ("image", "text", "upscaler", "speech")
 # The diffusers pipelines that make an image larger (upscale jobs, a generate job's hires pass).
 UPSCALE_PIPELINES = ("StableDiffusionUpscalePipeline", "StableDiffusionLatentUpscalePipeline")
 CAUSAL_LM_SUFFIXES = ("ForCausalLM", "LMHeadModel")
+# Text-to-waveform architectures whose forward pass returns the waveform (and takes
+# a speaking rate): what worker/speech_models.py loads with AutoModelForTextToWaveform.
+SPEECH_ARCHITECTURES = ("VitsModel",)
 
 
 @dataclass(frozen=True)
@@ -36,12 +40,12 @@ def local_model_kind(directory: Path) -> ModelKind | None:
     if (directory / "model_index.json").is_file():
         index = _json_file(directory / "model_index.json")
         return "upscaler" if index.get("_class_name") in UPSCALE_PIPELINES else "image"
-    config = _json_file(directory / "config.json")
-    architectures = config.get("architectures")
-    if isinstance(architectures, list) and any(
-        isinstance(name, str) and name.endswith(CAUSAL_LM_SUFFIXES) for name in architectures
-    ):
+    architectures = _json_file(directory / "config.json").get("architectures")
+    names = [name for name in architectures if isinstance(name, str)] if isinstance(architectures, list) else []
+    if any(name.endswith(CAUSAL_LM_SUFFIXES) for name in names):
         return "text"
+    if any(name in SPEECH_ARCHITECTURES for name in names):
+        return "speech"
     return None
 
 

@@ -86,6 +86,9 @@ class Settings(BaseSettings):
     # Caps on what one textgen job may ask for.
     max_new_tokens: int = Field(default=1024, ge=1)
 
+    # Cap on a speech job's text (OpenAI's speech endpoint takes 4096 characters).
+    max_speech_chars: int = Field(default=4096, ge=1)
+
     # Event streams (SSE) hold a web thread each: a stream ends after this long (the
     # browser reconnects with Last-Event-ID), a web process serves at most this many
     # at once (503 beyond), and each polls job_events at this interval.

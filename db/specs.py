@@ -28,10 +28,14 @@ def not_blank(prompt: str) -> str:
 
 
 def prompt_within_cap(prompt: str, info: ValidationInfo) -> str:
-    cap = setting_cap(info, "max_prompt_chars")
-    if cap is not None and len(prompt) > cap:
+    return text_within_cap(prompt, info, "max_prompt_chars")
+
+
+def text_within_cap(text: str, info: ValidationInfo, name: str) -> str:
+    cap = setting_cap(info, name)
+    if cap is not None and len(text) > cap:
         raise ValueError(f"must be at most {cap} characters")
-    return prompt
+    return text
 
 
 def within_cap(value: int, info: ValidationInfo, name: str) -> int:

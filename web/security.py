@@ -36,19 +36,22 @@ def secret_key(settings: Settings) -> str:
 
 
 def content_security_policy(settings: Settings) -> str:
-    # Images may come from the S3 endpoint as presigned URLs; with AWS itself the
-    # bucket's host is not known here, so any https origin is allowed for images.
-    image_sources = ["'self'", "data:"]
+    # Images and audio may come from the S3 endpoint as presigned URLs; with AWS
+    # itself the bucket's host is not known here, so any https origin is allowed.
+    storage_origins = []
     if settings.storage_url.startswith("s3://"):
         if settings.s3_endpoint_url:
             endpoint = urlsplit(settings.s3_endpoint_url)
-            image_sources.append(f"{endpoint.scheme}://{endpoint.netloc}")
+            storage_origins.append(f"{endpoint.scheme}://{endpoint.netloc}")
         else:
-            image_sources.append("https:")
+            storage_origins.append("https:")
+    image_sources = ["'self'", "data:", *storage_origins]
+    media_sources = ["'self'", *storage_origins]
     return "; ".join(
         [
             "default-src 'self'",
             f"img-src {' '.join(image_sources)}",
+            f"media-src {' '.join(media_sources)}",
             "object-src 'none'",
             "base-uri 'self'",
             "form-action 'self'",

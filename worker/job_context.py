@@ -28,6 +28,7 @@ from worker.pipelines import PipelineCache
 from worker.progress import JobCanceled, StepTimer, ThrottledProgress
 from worker.resources import WorkerResources
 from worker.retries import retry_transient
+from worker.speech_models import SpeechModelCache
 from worker.text_models import TextModelCache
 from worker.upscalers import UpscalerCache
 
@@ -43,11 +44,13 @@ class RunnerJobContext:
         *,
         text_models: TextModelCache,
         upscalers: UpscalerCache,
+        speech_models: SpeechModelCache,
     ) -> None:
         self._resources = resources
         self._pipelines = pipelines
         self._text_models = text_models
         self._upscalers = upscalers
+        self._speech_models = speech_models
         self._job = job
         # Each output's latest text, until the next progress write; Redis gets every one at once.
         self._unwritten_texts: dict[int, str] = {}
@@ -73,6 +76,9 @@ class RunnerJobContext:
     @property
     def upscalers(self) -> UpscalerCache:
         return self._upscalers
+
+    def speech_models(self) -> SpeechModelCache:
+        return self._speech_models
 
     def report_progress(self, step: int, total: int) -> None:
         self.timer(step)

@@ -41,6 +41,7 @@ from worker.pipelines import PipelineCache
 from worker.progress import JobCanceled
 from worker.resources import WorkerResources, worker_id
 from worker.retries import retry_delay_seconds, retry_transient
+from worker.speech_models import SpeechModelCache
 from worker.text_models import TextModelCache
 from worker.upscalers import UpscalerCache
 
@@ -98,6 +99,9 @@ class JobRunner(WorkerResources):
     @cached_property
     def upscalers(self) -> UpscalerCache:
         return UpscalerCache(self.settings)
+
+    def speech_models(self) -> SpeechModelCache:
+        return SpeechModelCache(self.settings)
 
     @property
     def worker_id(self) -> str:
@@ -372,7 +376,14 @@ class JobRunner(WorkerResources):
         return retry_transient(transaction, what=what)
 
     def _context(self, job: Job) -> RunnerJobContext:
-        return RunnerJobContext(self, self.pipelines, job, text_models=self.text_models, upscalers=self.upscalers)
+        return RunnerJobContext(
+            self,
+            self.pipelines,
+            job,
+            text_models=self.text_models,
+            upscalers=self.upscalers,
+            speech_models=self.speech_models,
+        )
 
     def _keep(
         self, job: Job, outputs: list[ArtifactOutput] | BaseException, context: RunnerJobContext
@@ -403,6 +414,8 @@ class JobRunner(WorkerResources):
             finish_reason=output.usage.finish_reason if output.usage else None,
             prompt_tokens=output.usage.prompt_tokens if output.usage else None,
             completion_tokens=output.usage.completion_tokens if output.usage else None,
+            sample_rate=output.audio.sample_rate if output.audio else None,
+            duration_seconds=output.audio.duration_seconds if output.audio else None,
             # Text is small enough to ride in the job's JSON as well.
             text=data.decode("utf-8") if output.kind == "text" else None,
         )

@@ -12,7 +12,13 @@ from db.kinds.definition import JobKind
 from db.registry import ModelKind
 from db.webhooks import WEBHOOKS_QUEUE
 
-BUILTIN_KIND_MODULES = ("db.kinds.generate", "db.kinds.finetune", "db.kinds.textgen", "db.kinds.upscale")
+BUILTIN_KIND_MODULES = (
+    "db.kinds.generate",
+    "db.kinds.finetune",
+    "db.kinds.textgen",
+    "db.kinds.upscale",
+    "db.kinds.speech",
+)
 
 _kinds: dict[str, JobKind] = {}
 

@@ -81,8 +81,9 @@ class JobKind:
     model_kind: ModelKind
     # The module whose EXECUTOR runs its jobs (worker/executors/); imported by workers only.
     executor_module: str
-    # The param that sets how many progress steps a job takes (ETAs).
-    steps_param: str
+    # How many progress steps a job takes (ETAs): the integer param of this name, or
+    # a function of the params for a kind whose steps no one param says (speech: sentences).
+    steps_param: str | Callable[[Mapping[str, Any]], int]
     # The params a step's cost depends on: ETAs are made from runs that agree on them.
     eta_params: tuple[str, ...] = ()
     quota: QuotaUnits | None = None
@@ -111,6 +112,11 @@ class JobKind:
         if target is Upload:
             named += [Job.params[param].as_string() for param in self.image_params]
         return named
+
+    def steps(self, params: Mapping[str, Any]) -> int:
+        if callable(self.steps_param):
+            return self.steps_param(params)
+        return int(params.get(self.steps_param, 0))
 
     def images(self, params: Mapping[str, Any]) -> int:
         """What a job with these params counts against the daily budget."""

@@ -60,5 +60,7 @@ def test_every_response_carries_the_security_headers(client, settings, path):
     assert "unsafe-inline" not in policy
     # Presigned S3 image URLs point at the endpoint, so images may load from it.
     assert f"img-src 'self' data: {settings.s3_endpoint_url}" in policy
+    # And presigned audio URLs (speech jobs), for the job page's player.
+    assert f"media-src 'self' {settings.s3_endpoint_url}" in policy
     assert headers["X-Content-Type-Options"] == "nosniff"
     assert headers["Referrer-Policy"] == "same-origin"

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 
 from worker.executors.interface import AdapterWeights, Checkpoint, TrainingImage
 from worker.pipelines import PipelineCache
+from worker.speech_models import SpeechModelCache
 from worker.text_models import TextModelCache
 from worker.upscalers import UpscalerCache
 
@@ -17,6 +18,7 @@ class LocalJobContext:
     on_progress: Callable[[int, int], None] = lambda step, total: None
     text_models: TextModelCache | None = None
     upscalers: UpscalerCache | None = None
+    speech_models: SpeechModelCache | None = None
     datasets: dict[uuid.UUID, list[TrainingImage]] = field(default_factory=dict)
     adapters: dict[uuid.UUID, AdapterWeights] = field(default_factory=dict)
     uploads: dict[uuid.UUID, bytes] = field(default_factory=dict)

@@ -2,15 +2,12 @@
 Postgres, Redis and S3: the per-step check stops the run long before its next
 progress write would, and nothing it made is kept."""
 
-import threading
-
 import boto3
 
-from db.cancellation import signal_cancel
-from db.jobs import LOCAL_OWNER, cancel_job, create_job, get_job
+from db.jobs import LOCAL_OWNER, create_job, get_job
 from db.kinds.generate import GenerateSpec
 from db.session import make_session_factory
-from tests.support.waiting import wait_for
+from tests.worker.cancels import run_and_cancel
 from tests.worker.conftest import TINY_MODEL
 from worker.runner import JobRunner
 
@@ -22,20 +19,7 @@ def test_the_per_step_check_stops_a_run_between_progress_writes(settings, s3_end
     params = GenerateSpec(prompt="a long walk", steps=150, width=64, height=64, seed=3).model_dump(mode="json")
     with sessions.begin() as session:
         job_id = create_job(session, owner=LOCAL_OWNER, kind="generate", model=TINY_MODEL, params=params).id
-    runner = JobRunner(settings)
-    outcome = []
-    run = threading.Thread(target=lambda: outcome.append(runner.run(job_id)))
-    run.start()
-
-    def status() -> str:
-        with sessions() as session:
-            return get_job(session, job_id, owner=None).status
-
-    wait_for(lambda: status() == "running", timeout=60, what="the claim")
-    with sessions.begin() as session:
-        assert cancel_job(session, job_id, owner=LOCAL_OWNER) == "cancel_requested"
-    assert signal_cancel(settings, job_id)
-    run.join(timeout=60)
+    outcome = run_and_cancel(settings, JobRunner(settings), job_id)
 
     assert outcome == ["canceled"]
     with sessions() as session:

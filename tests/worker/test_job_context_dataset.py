@@ -43,7 +43,14 @@ def dataset_context(sessions, settings, dataset_id: uuid.UUID) -> RunnerJobConte
             params={"dataset_id": str(dataset_id), "instance_prompt": "sks"},
         )
     runner = JobRunner(settings)
-    return RunnerJobContext(runner, runner.pipelines, job, text_models=runner.text_models, upscalers=runner.upscalers)
+    return RunnerJobContext(
+        runner,
+        runner.pipelines,
+        job,
+        text_models=runner.text_models,
+        upscalers=runner.upscalers,
+        speech_models=runner.speech_models,
+    )
 
 
 def test_the_executor_reads_the_owners_images_in_upload_order(sessions, settings):

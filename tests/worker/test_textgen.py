@@ -2,20 +2,18 @@
 max_new_tokens, stop strings, several outputs, streamed text and cancel, run
 in-process; then a textgen job through the runner against the real services."""
 
-import threading
 import uuid
 
 import pytest
 from sqlalchemy import select
 
-from db.cancellation import signal_cancel
 from db.events import TEXT
 from db.job_json import job_json
-from db.jobs import LOCAL_OWNER, cancel_job, create_job, get_job
+from db.jobs import LOCAL_OWNER, create_job, get_job
 from db.kinds.textgen import TextgenSpec
 from db.models import JobEvent
 from db.session import make_session_factory
-from tests.support.waiting import wait_for
+from tests.worker.cancels import run_and_cancel
 from tests.worker.contexts import LocalJobContext
 from worker.executors import ArtifactOutput, JobInput
 from worker.executors.textgen import run_textgen
@@ -155,22 +153,10 @@ def test_a_running_textgen_job_is_canceled_between_tokens(settings):
         job_id = create_job(session, owner=LOCAL_OWNER, kind="textgen", model=TINY_TEXT_MODEL, params=params).id
     runner = JobRunner(settings)
     runner.text_models.get(TINY_TEXT_MODEL)  # loaded first, so the cancel lands mid-generation
-    outcome = []
-    run = threading.Thread(target=lambda: outcome.append(runner.run(job_id)))
-    run.start()
-    wait_for(lambda: _status(sessions, job_id) == "running", timeout=30, what="the job to start")
-    with sessions.begin() as session:
-        assert cancel_job(session, job_id, owner=LOCAL_OWNER) == "cancel_requested"
-    assert signal_cancel(settings, job_id)
-    run.join(timeout=60)
+    outcome = run_and_cancel(settings, runner, job_id)
 
     assert outcome == ["canceled"]
     with sessions() as session:
         job = get_job(session, job_id, owner=None)
     assert job.status == "canceled" and job.artifacts == [] and job.progress_step < 1024
     sessions.kw["bind"].dispose()
-
-
-def _status(sessions, job_id) -> str:
-    with sessions() as session:
-        return get_job(session, job_id, owner=None).status

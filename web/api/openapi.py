@@ -246,7 +246,7 @@ PATHS: dict[str, dict[str, Any]] = {
                             "default": {"type": ["string", "null"], "description": "the image default"},
                             "defaults": {
                                 "type": "object",
-                                "description": "each kind's default: image (generate, finetune), text (textgen);"
+                                "description": "each kind's default: image (generate, finetune), text (textgen), speech (speech);"
                                 " upscale jobs name their upscaler in params.upscaler",
                                 "properties": {kind: {"type": ["string", "null"]} for kind in defaulted_model_kinds()},
                             },
@@ -427,6 +427,7 @@ def _request_schemas(settings: Settings) -> dict[str, Any]:
     generate["prompt"]["pattern"] = r"\S"
     for name, cap in (("width", settings.max_width), ("height", settings.max_height)):
         generate[name]["anyOf"][0].update(maximum=cap, multipleOf=8)
+    schemas["SpeechSpec"]["properties"]["text"].update(maxLength=settings.max_speech_chars, pattern=r"\S")
 
     schemas["JobChange"] = JobChange.model_json_schema(ref_template=SCHEMA_REF)
     submit = SubmitRequest.model_json_schema(ref_template=SCHEMA_REF)

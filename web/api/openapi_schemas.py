@@ -58,7 +58,10 @@ ARTIFACT = {
     "properties": {
         "id": {"type": "string", "format": "uuid"},
         "index": {"type": "integer", "minimum": 0},
-        "kind": {"type": "string", "description": "image, text, or adapter (a finetune job's LoRA .safetensors)"},
+        "kind": {
+            "type": "string",
+            "description": "image, text, audio, or adapter (a finetune job's LoRA .safetensors)",
+        },
         "url": {
             "type": ["string", "null"],
             "description": "presigned S3 URL, or this API's download path; null once expired",
@@ -85,6 +88,8 @@ ARTIFACT = {
             "required": ["prompt_tokens", "completion_tokens"],
             "properties": {"prompt_tokens": {"type": "integer"}, "completion_tokens": {"type": "integer"}},
         },
+        "sample_rate": {"type": "integer", "description": "audio artifacts only: samples per second"},
+        "duration_seconds": {"type": "number", "description": "audio artifacts only: its length"},
     },
 }
 

@@ -1,7 +1,7 @@
 """OpenAI-compatible endpoints under /v1, for the `openai` SDK and the tools built on
 it: images (generate jobs; edits and variations are openai_edits.py), completions
-and chat completions (textgen jobs, also streamed as OpenAI's SSE chunks), and
-the model list. docs/compatibility.md maps every field. Errors come in OpenAI's
+and chat completions (textgen jobs, also streamed as OpenAI's SSE chunks), the
+model list, and speech (speech.py, speech jobs). docs/compatibility.md maps every field. Errors come in OpenAI's
 shape; auth is a genq key as the Bearer token.
 """
 
@@ -28,6 +28,7 @@ from web.compat.waiting import JobWaiter
 from web.context import current_owner, platform
 
 openai_api = Blueprint("openai", __name__, url_prefix="/v1")
+
 
 # Model names OpenAI image clients send by default: genq's default image model.
 OPENAI_IMAGE_MODELS = re.compile(r"^(dall-e-\d|gpt-image-.*)$")
@@ -133,9 +134,9 @@ class ChatCompletionsRequest(TextRequest):
 
 
 def openai_blueprint() -> Blueprint:
-    """The blueprint with every route on it; the image edits' routes are added when
-    imported, here, as web.api does."""
-    from web.compat import openai_edits  # noqa: F401
+    """The blueprint with every route on it; the image edits' and speech's routes are
+    added when imported, here, as web.api does."""
+    from web.compat import openai_edits, speech  # noqa: F401
 
     return openai_api
 

@@ -86,6 +86,38 @@
     return block;
   }
 
+  // An audio artifact: a player, the waveform the server draws
+  // (GET <job page>/artifacts/<index>/waveform.svg) and what it holds.
+  function audioBlock(artifact) {
+    const audio = document.createElement("audio");
+    audio.controls = true;
+    audio.preload = "metadata";
+    audio.src = artifact.url;
+    const waveform = document.createElement("img");
+    waveform.className = "waveform";
+    waveform.src = root.dataset.pageUrl + "/artifacts/" + artifact.index + "/waveform.svg";
+    waveform.alt = "waveform of audio " + (artifact.index + 1);
+    waveform.width = 640;
+    waveform.height = 120;
+    const duration = document.createElement("span");
+    duration.className = "duration";
+    duration.textContent = artifact.duration_seconds.toFixed(2);
+    const seed = document.createElement("span");
+    seed.className = "seed";
+    seed.textContent = String(artifact.seed);
+    const download = document.createElement("a");
+    download.href = artifact.url;
+    download.download = "";
+    download.textContent = "download";
+    const caption = document.createElement("figcaption");
+    caption.append(duration, " s at " + artifact.sample_rate + " Hz, seed ", seed, " · ", download);
+    const figure = document.createElement("figure");
+    figure.className = "artifact-audio";
+    figure.dataset.index = String(artifact.index);
+    figure.append(audio, waveform, caption);
+    return figure;
+  }
+
   function renderText(data) {
     const texts = document.getElementById("texts");
     if (!texts) {
@@ -111,6 +143,10 @@
     for (const artifact of data.artifacts) {
       if (artifact.kind === "text") {
         container.appendChild(textBlock(artifact.index, artifact.text));
+        continue;
+      }
+      if (artifact.kind === "audio") {
+        container.appendChild(audioBlock(artifact));
         continue;
       }
       if (artifact.kind !== "image") {

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from worker.pipelines import PipelineCache
+from worker.speech_models import SpeechModelCache
 from worker.text_models import TextModelCache
 from worker.upscalers import UpscalerCache
 
@@ -34,6 +35,14 @@ class TextUsage:
 
 
 @dataclass(frozen=True)
+class AudioInfo:
+    """What an audio output holds: samples per second and its length."""
+
+    sample_rate: int
+    duration_seconds: float
+
+
+@dataclass(frozen=True)
 class ArtifactOutput:
     """One file an executor made; the runner stores it and records it as an artifact."""
 
@@ -50,6 +59,7 @@ class ArtifactOutput:
     seed: int | None = None
     # Text: why its generation ended and its token counts.
     usage: TextUsage | None = None
+    audio: AudioInfo | None = None
 
     def encoded(self) -> bytes:
         return self.data() if callable(self.data) else self.data
@@ -92,6 +102,7 @@ class JobContext(Protocol):
 
     @property
     def upscalers(self) -> UpscalerCache: ...
+    def speech_models(self) -> SpeechModelCache: ...
 
     def report_progress(self, step: int, total: int) -> None:
         """Call after every step; cheap (throttled writes). Raises JobCanceled when
