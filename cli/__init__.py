@@ -82,7 +82,7 @@ main.add_command(keys)
 
 @main.group()
 def models() -> None:
-    """List models, or build the tiny offline ones (image, text) or a benchmark one."""
+    """List models, or build the tiny offline ones (image, text, clip) or a benchmark one."""
 
 
 @models.command("list")
@@ -113,6 +113,16 @@ def models_build_tiny_text(directory: str) -> None:
 
     build_tiny_gpt2(directory)
     click.echo(f"tiny text model written to {directory}")
+
+
+@models.command("build-tiny-clip")
+@click.argument("directory", type=click.Path(file_okay=False))
+def models_build_tiny_clip(directory: str) -> None:
+    """Write a tiny CLIP model (text and vision towers) with random weights and its processor to DIRECTORY."""
+    from worker.tiny_clip_models import build_tiny_clip
+
+    build_tiny_clip(directory)
+    click.echo(f"tiny clip model written to {directory}")
 
 
 @models.command("build-reference")

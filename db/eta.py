@@ -137,7 +137,7 @@ class _QueuePricing:
                 self.step_seconds.update(_step_seconds_by_shape(session, kind, model))
 
     def _steps(self, kind: JobKind, job: Job) -> tuple[int, int]:
-        total = job.progress_total or int(job.params.get(kind.steps_param, 0))
+        total = job.progress_total or (int(job.params.get(kind.steps_param, 0)) if kind.steps_param else 0)
         done = job.progress_step if job.status == JobStatus.RUNNING else 0
         return total, max(total - done, 0)
 

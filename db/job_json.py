@@ -63,6 +63,8 @@ def artifact_json(artifact: Artifact, url: str) -> dict[str, Any]:
     if artifact.finish_reason is not None:
         described["finish_reason"] = artifact.finish_reason
         described["usage"] = {"prompt_tokens": artifact.prompt_tokens, "completion_tokens": artifact.completion_tokens}
+    if artifact.clip_score is not None:
+        described["clip_score"] = artifact.clip_score
     return described
 
 
@@ -149,6 +151,7 @@ def jobs_json(session: Session, jobs: Sequence[Job], artifact_url: ArtifactUrl) 
                 **position_json(positions[job.id]),
                 "attempt": job.attempt,
                 "params": job.params,
+                "result": job.result,
                 "artifacts": [artifact_json(artifact, artifact_url(artifact)) for artifact in job.artifacts],
                 "webhook": webhook_json(job, deliveries[job.id]),
                 "error": error,

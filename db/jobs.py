@@ -57,10 +57,12 @@ class NewArtifact:
     finish_reason: str | None = None
     prompt_tokens: int | None = None
     completion_tokens: int | None = None
+    # An image's CLIP score, when it was scored.
+    clip_score: float | None = None
 
 
-# A text artifact's: in its `artifacts` event only when it has them.
-TEXT_USAGE_FIELDS = ("finish_reason", "prompt_tokens", "completion_tokens")
+# In an artifact's `artifacts` event only when it has them: a text's usage, an image's score.
+OPTIONAL_ARTIFACT_FIELDS = ("finish_reason", "prompt_tokens", "completion_tokens", "clip_score")
 
 
 def create_job(
@@ -221,11 +223,14 @@ def finish_job(
     attempt: int,
     artifacts: list[NewArtifact],
     *,
+    result: dict[str, Any] | None = None,
     step_seconds: float | None = None,
     total_steps: int | None = None,
     opening: bool = False,
 ) -> bool:
     """Record the artifacts and mark the job succeeded, unless this attempt no longer owns it.
+
+    result: the figures the job measured (an evaluation's), shown as the job's `result`.
 
     step_seconds: the measured seconds per progress step, which ETAs are made from.
     total_steps: the attempt's last reported total (its progress, complete); None:
@@ -238,6 +243,7 @@ def finish_job(
             progress_step=total,
             progress_total=total,
             step_seconds=step_seconds,
+            result=result,
         )
     )
     if result.rowcount != 1:
@@ -248,7 +254,7 @@ def finish_job(
         {
             key: value
             for key, value in vars(artifact).items()
-            if key not in ("storage_key", "text") and (value is not None or key not in TEXT_USAGE_FIELDS)
+            if key not in ("storage_key", "text") and (value is not None or key not in OPTIONAL_ARTIFACT_FIELDS)
         }
         for artifact in artifacts
     ]

@@ -134,6 +134,8 @@ class Job(Base):
     enqueued_at: Mapped[datetime | None]
     # Measured seconds per progress step of the finished run, for ETAs.
     step_seconds: Mapped[float | None] = mapped_column(Float)
+    # The figures a succeeded job measured (an evaluation's scores); None for most kinds.
+    result: Mapped[dict[str, Any] | None] = mapped_column(JSON)
 
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     started_at: Mapped[datetime | None]
@@ -169,6 +171,8 @@ class Artifact(Base):
     finish_reason: Mapped[str | None] = mapped_column(String(16))
     prompt_tokens: Mapped[int | None] = mapped_column(Integer)
     completion_tokens: Mapped[int | None] = mapped_column(Integer)
+    # An image's CLIP score against its prompt, when the job asked for one.
+    clip_score: Mapped[float | None] = mapped_column(Float)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     job: Mapped[Job] = relationship(back_populates="artifacts")

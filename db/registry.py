@@ -3,8 +3,9 @@
 A model is a directory under GENQ_MODELS_DIR, or a hub id / path listed in
 GENQ_HUB_MODELS. Each has a kind: an `image` model is a diffusers pipeline (a
 model_index.json), a `text` model a transformers causal LM (a config.json naming a
-*ForCausalLM / *LMHeadModel architecture, and no model_index.json); hub ids are
-image models. Both web (validation, listing) and worker (loading) read it;
+*ForCausalLM / *LMHeadModel architecture, and no model_index.json), a `clip` model a
+transformers CLIPModel with its processor (scores images against prompts); hub ids
+are image models. Both web (validation, listing) and worker (loading) read it;
 nothing here loads weights.
 """
 
@@ -15,9 +16,10 @@ from typing import Literal
 
 from db.settings import Settings
 
-ModelKind = Literal["image", "text"]
-MODEL_KINDS: tuple[ModelKind, ...] = ("image", "text")
+ModelKind = Literal["image", "text", "clip"]
+MODEL_KINDS: tuple[ModelKind, ...] = ("image", "text", "clip")
 CAUSAL_LM_SUFFIXES = ("ForCausalLM", "LMHeadModel")
+CLIP_ARCHITECTURES = ("CLIPModel",)
 
 
 @dataclass(frozen=True)
@@ -37,10 +39,13 @@ def local_model_kind(directory: Path) -> ModelKind | None:
     except (OSError, ValueError):
         return None
     architectures = config.get("architectures") if isinstance(config, dict) else None
-    if isinstance(architectures, list) and any(
-        isinstance(name, str) and name.endswith(CAUSAL_LM_SUFFIXES) for name in architectures
-    ):
+    if not isinstance(architectures, list):
+        return None
+    names = [name for name in architectures if isinstance(name, str)]
+    if any(name.endswith(CAUSAL_LM_SUFFIXES) for name in names):
         return "text"
+    if any(name in CLIP_ARCHITECTURES for name in names):
+        return "clip"
     return None
 
 
@@ -61,8 +66,10 @@ def find_model(settings: Settings, name: str) -> ModelEntry | None:
 
 
 def default_model(settings: Settings, kind: ModelKind = "image") -> str | None:
-    """GENQ_DEFAULT_MODEL when it is a model of this kind, else the first of the kind."""
+    """The model named in settings when it is of this kind (GENQ_SCORE_MODEL for
+    clip, GENQ_DEFAULT_MODEL for the others), else the first of the kind."""
     names = [entry.name for entry in list_models(settings) if entry.kind == kind]
-    if settings.default_model in names:
-        return settings.default_model
+    preferred = settings.score_model if kind == "clip" else settings.default_model
+    if preferred in names:
+        return preferred
     return names[0] if names else None

@@ -34,6 +34,7 @@ from db.kinds import find_kind, job_kinds
 from db.models import Job
 from db.settings import Settings
 from db.storage import artifact_key, attempt_prefix
+from worker.clip_models import ClipModelCache
 from worker.executors import ArtifactOutput, BatchExecutor, Executor, JobInput, load_executors
 from worker.failures import JobFailure, describe_failure, is_retryable
 from worker.finisher import BackgroundFinisher
@@ -95,6 +96,10 @@ class JobRunner(WorkerResources):
     @cached_property
     def text_models(self) -> TextModelCache:
         return TextModelCache(self.settings)
+
+    @cached_property
+    def clip_models(self) -> ClipModelCache:
+        return ClipModelCache(self.settings)
 
     @property
     def worker_id(self) -> str:
@@ -309,6 +314,7 @@ class JobRunner(WorkerResources):
             job.id,
             job.attempt,
             artifacts,
+            result=context.result,
             step_seconds=context.timer.seconds_per_step,
             total_steps=context.total_steps,
             opening=context.opening,
@@ -370,7 +376,7 @@ class JobRunner(WorkerResources):
         return retry_transient(transaction, what=what)
 
     def _context(self, job: Job) -> RunnerJobContext:
-        return RunnerJobContext(self, self.pipelines, job, text_models=self.text_models)
+        return RunnerJobContext(self, self.pipelines, job, text_models=self.text_models, clip_models=self.clip_models)
 
     def _keep(
         self, job: Job, outputs: list[ArtifactOutput] | BaseException, context: RunnerJobContext
@@ -401,6 +407,7 @@ class JobRunner(WorkerResources):
             finish_reason=output.usage.finish_reason if output.usage else None,
             prompt_tokens=output.usage.prompt_tokens if output.usage else None,
             completion_tokens=output.usage.completion_tokens if output.usage else None,
+            clip_score=output.clip_score,
             # Text is small enough to ride in the job's JSON as well.
             text=data.decode("utf-8") if output.kind == "text" else None,
         )

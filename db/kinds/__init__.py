@@ -11,7 +11,7 @@ from types import MappingProxyType
 from db.kinds.definition import JobKind
 from db.webhooks import WEBHOOKS_QUEUE
 
-BUILTIN_KIND_MODULES = ("db.kinds.generate", "db.kinds.finetune", "db.kinds.textgen")
+BUILTIN_KIND_MODULES = ("db.kinds.generate", "db.kinds.finetune", "db.kinds.textgen", "db.kinds.evaluate")
 
 _kinds: dict[str, JobKind] = {}
 

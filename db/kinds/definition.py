@@ -59,7 +59,9 @@ class Reference(Protocol):
     adapter, an upload): check raises db.refusals.ReferenceNotFound when it is not,
     SubmissionRejected when it does not fit the job."""
 
-    def check(self, session: Session, *, owner: str, model: str, params: Mapping[str, Any]) -> None: ...
+    def check(
+        self, session: Session, *, owner: str, model: str, params: Mapping[str, Any], settings: Settings
+    ) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -71,8 +73,8 @@ class JobKind:
     model_kind: ModelKind
     # The module whose EXECUTOR runs its jobs (worker/executors/); imported by workers only.
     executor_module: str
-    # The param that sets how many progress steps a job takes (ETAs).
-    steps_param: str
+    # The param that sets how many progress steps a job takes (ETAs); None: none does.
+    steps_param: str | None
     # The params a step's cost depends on: ETAs are made from runs that agree on them.
     eta_params: tuple[str, ...] = ()
     quota: QuotaUnits | None = None

@@ -11,6 +11,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationInf
 from db.input_images import image_reference
 from db.kinds.definition import Batching, JobKind, NonEmpty, QuotaUnits
 from db.kinds.references import AdapterReference
+from db.registry import default_model
 from db.settings import Settings
 from db.specs import MAX_SEED, not_blank, prompt_within_cap, random_seed, within_cap
 
@@ -66,6 +67,10 @@ class GenerateSpec(BaseModel):
     # init image's pixels are kept exactly.
     # None: 4 with a mask.
     mask_blur: int | None = Field(default=None, ge=0, le=64)
+    # Each image's CLIP score against the prompt in its artifact (`clip_score`), by
+    # the clip model GENQ_SCORE_MODEL names (else the first installed); GENQ_SCORE_IMAGES
+    # scores every job's images.
+    score: bool = False
 
     @model_validator(mode="after")
     def _image_defaults(self) -> "GenerateSpec":
@@ -84,6 +89,14 @@ class GenerateSpec(BaseModel):
         if mask is not None and info.data.get("init_image") is None:
             raise ValueError("needs an init_image to repaint")
         return mask
+
+    @field_validator("score")
+    @classmethod
+    def _a_scorer_is_installed(cls, score: bool, info: ValidationInfo) -> bool:
+        settings = (info.context or {}).get("settings")
+        if score and settings is not None and default_model(settings, "clip") is None:
+            raise ValueError("no clip model is installed to score with; see GET /api/v1/models")
+        return score
 
     @field_validator("prompt")
     @classmethod

@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 from db.adapters import get_adapter
 from db.datasets import get_dataset
 from db.refusals import FieldError, ReferenceNotFound, SubmissionRejected
+from db.settings import Settings
 
 
 @dataclass(frozen=True)
@@ -20,7 +21,7 @@ class DatasetReference:
 
     param: str
 
-    def check(self, session: Session, *, owner: str, model: str, params: Mapping[str, Any]) -> None:
+    def check(self, session: Session, *, owner: str, model: str, params: Mapping[str, Any], settings: Settings) -> None:
         dataset_id = params.get(self.param)
         if dataset_id is not None and get_dataset(session, uuid.UUID(dataset_id), owner=owner) is None:
             raise ReferenceNotFound(
@@ -35,7 +36,7 @@ class AdapterReference:
 
     param: str
 
-    def check(self, session: Session, *, owner: str, model: str, params: Mapping[str, Any]) -> None:
+    def check(self, session: Session, *, owner: str, model: str, params: Mapping[str, Any], settings: Settings) -> None:
         reference = params.get(self.param)
         if reference is None:
             return

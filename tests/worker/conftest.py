@@ -10,7 +10,9 @@ from diffusers import StableDiffusionPipeline
 from diffusers.utils import convert_state_dict_to_diffusers
 from peft import LoraConfig, get_peft_model_state_dict
 
+from db.queue import RUN_JOB_TASK
 from db.settings import Settings
+from worker.celery_app import create_celery
 from worker.pipelines import PipelineCache
 from worker.tiny_models import build_tiny_sd
 
@@ -51,3 +53,13 @@ def lora_file(models_dir, tmp_path_factory) -> Path:
     layers = convert_state_dict_to_diffusers(get_peft_model_state_dict(unet))
     StableDiffusionPipeline.save_lora_weights(directory, unet_lora_layers=layers, safe_serialization=True)
     return directory / "pytorch_lora_weights.safetensors"
+
+
+@pytest.fixture
+def run_job_task(settings):
+    """The task as the worker's app registers it; calling it runs it in this process."""
+    import worker.tasks  # noqa: F401  (the module the worker's include loads)
+
+    app = create_celery(settings)
+    yield app.tasks[RUN_JOB_TASK]
+    app.close()

@@ -4,7 +4,9 @@ progress goes to a callback, inputs and checkpoints live in memory."""
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
+from worker.clip_models import ClipModelCache
 from worker.executors.interface import AdapterWeights, Checkpoint, TrainingImage
 from worker.pipelines import PipelineCache
 from worker.text_models import TextModelCache
@@ -15,6 +17,10 @@ class LocalJobContext:
     pipelines: PipelineCache
     on_progress: Callable[[int, int], None] = lambda step, total: None
     text_models: TextModelCache | None = None
+    clip_models: ClipModelCache | None = None
+    scores_every_image: bool = False
+    job_artifacts: dict[uuid.UUID, list[bytes]] = field(default_factory=dict)
+    result: dict[str, Any] | None = None
     datasets: dict[uuid.UUID, list[TrainingImage]] = field(default_factory=dict)
     adapters: dict[uuid.UUID, AdapterWeights] = field(default_factory=dict)
     uploads: dict[uuid.UUID, bytes] = field(default_factory=dict)
@@ -30,6 +36,12 @@ class LocalJobContext:
 
     def report_text(self, index: int, text: str) -> None:
         self.texts[index] = text
+
+    def report_result(self, result: dict[str, Any]) -> None:
+        self.result = result
+
+    def job_images(self, job_id: uuid.UUID) -> list[bytes]:
+        return self.job_artifacts[job_id]
 
     def dataset(self, dataset_id: uuid.UUID) -> list[TrainingImage]:
         return self.datasets[dataset_id]

@@ -43,7 +43,9 @@ def dataset_context(sessions, settings, dataset_id: uuid.UUID) -> RunnerJobConte
             params={"dataset_id": str(dataset_id), "instance_prompt": "sks"},
         )
     runner = JobRunner(settings)
-    return RunnerJobContext(runner, runner.pipelines, job, text_models=runner.text_models)
+    return RunnerJobContext(
+        runner, runner.pipelines, job, text_models=runner.text_models, clip_models=runner.clip_models
+    )
 
 
 def test_the_executor_reads_the_owners_images_in_upload_order(sessions, settings):
