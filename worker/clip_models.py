@@ -63,9 +63,8 @@ class ClipModel:
 def _unit(output: object) -> torch.Tensor:
     # transformers 5 returns a model output whose pooler_output is the projection;
     # 4.x returned the tensor itself.
-    features = output if isinstance(output, torch.Tensor) else output.pooler_output  # type: ignore[attr-defined]
-    features = features.float().cpu()
-    return features / features.norm(p=2, dim=-1, keepdim=True)
+    features: torch.Tensor = output if isinstance(output, torch.Tensor) else output.pooler_output  # type: ignore[attr-defined]
+    return torch.nn.functional.normalize(features.float().cpu(), dim=-1)
 
 
 class ClipModelCache(ModelCache[ClipModel]):

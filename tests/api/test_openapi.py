@@ -29,7 +29,7 @@ def test_the_document_carries_this_deployments_caps_and_models(client, settings)
     width = schemas["GenerateSpec"]["properties"]["width"]["anyOf"][0]
     assert (width["maximum"], width["multipleOf"]) == (settings.max_width, 8)
     assert schemas["GenerateSpec"]["properties"]["prompt"]["maxLength"] == settings.max_prompt_chars
-    assert schemas["SubmitRequest"]["properties"]["model"]["anyOf"][0]["enum"] == ["tiny-sd", "tiny-text"]
+    assert schemas["SubmitRequest"]["properties"]["model"]["anyOf"][0]["enum"] == ["tiny-clip", "tiny-sd", "tiny-text"]
     assert schemas["SubmitRequest"]["additionalProperties"] is False
 
 
