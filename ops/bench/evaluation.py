@@ -23,7 +23,6 @@ from collections.abc import Callable
 from functools import partial
 from typing import Any
 
-import numpy as np
 import torch
 from PIL import Image
 
@@ -35,6 +34,7 @@ from ops.bench.harness import (
     parse_args,
     prepare,
     print_report,
+    random_pngs,
     seconds_per_run,
     synchronize,
 )
@@ -67,13 +67,7 @@ class ScoringBenchContext(BenchJobContext):
 
 
 def noise_uploads(count: int, size: int, seed: int) -> dict[uuid.UUID, bytes]:
-    rng = np.random.default_rng(seed)
-    uploads = {}
-    for _ in range(count):
-        encoded = io.BytesIO()
-        Image.fromarray(rng.integers(0, 256, (size, size, 3), dtype=np.uint8)).save(encoded, format="PNG")
-        uploads[uuid.uuid4()] = encoded.getvalue()
-    return uploads
+    return {uuid.uuid4(): png for png in random_pngs(count, size, seed)}
 
 
 def timed(run: Callable[[], object], device: torch.device) -> float:
