@@ -75,10 +75,15 @@ class ClipModelCache(ModelCache[ClipModel]):
 
     def scorer(self) -> ClipModel:
         """The model that scores generated images: GENQ_SCORE_MODEL, else the first clip model."""
-        name = default_model(self.settings, "clip")
-        if name is None:
+        scorer = self.installed_scorer()
+        if scorer is None:
             raise JobFailure("model_not_found", "no clip model is installed to score images with (GENQ_SCORE_MODEL)")
-        return self.get(name)
+        return scorer
+
+    def installed_scorer(self) -> ClipModel | None:
+        """The same, or None when no clip model is installed (scores that are a bonus)."""
+        name = default_model(self.settings, "clip")
+        return None if name is None else self.get(name)
 
     def _load(self, source: str) -> ClipModel:
         processor = CLIPProcessor.from_pretrained(source)

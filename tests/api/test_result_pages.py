@@ -1,5 +1,6 @@
-"""A job's page shows what the job measured: an evaluation's figures, a scored
-image's CLIP score."""
+"""A job's page shows what the job measured: a training job's validation CLIP
+scores (base model and adapter) next to its loss curve, an evaluation's figures,
+a scored image's CLIP score."""
 
 import pytest
 
@@ -19,6 +20,19 @@ def finished_job(session, owner):
         return str(job.id)
 
     return make
+
+
+def test_a_training_jobs_page_shows_both_validation_scores_by_the_loss_curve(client, finished_job):
+    params = {"instance_prompt": "a photo of sks dog", "validation_prompt": "sks dog on a beach"}
+    result = {"validation": {"clip_score_base": 21.25, "clip_score_adapter": 27.5}}
+    job_id = finished_job("finetune", "tiny-sd", params, result)
+
+    html = client.get(f"/jobs/{job_id}").get_data(as_text=True)
+
+    chart = html[html.index('class="loss-chart"') : html.index("</figure>", html.index('class="loss-chart"'))]
+    assert 'id="validation-scores"' in chart
+    assert '<span class="clip-score-base">21.25</span>' in chart
+    assert '<span class="clip-score-adapter">27.50</span>' in chart
 
 
 def test_an_evaluations_page_shows_its_figures(client, finished_job, make_job):

@@ -28,6 +28,11 @@ class LocalJobContext:
     texts: dict[int, str] = field(default_factory=dict)
     checkpoint: Checkpoint | None = None
 
+    def __post_init__(self) -> None:
+        # The clip models of the pipelines' settings, as a worker has both caches.
+        if self.clip_models is None and self.pipelines is not None:
+            self.clip_models = ClipModelCache(self.pipelines.settings)
+
     def report_progress(self, step: int, total: int) -> None:
         self.on_progress(step, total)
 
