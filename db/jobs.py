@@ -60,10 +60,20 @@ class NewArtifact:
     # An audio artifact's: samples per second and length.
     sample_rate: int | None = None
     duration_seconds: float | None = None
+    # An image's CLIP score, when it was scored.
+    clip_score: float | None = None
 
 
-# A text or audio artifact's: in its `artifacts` event only when it has them.
-KIND_SPECIFIC_FIELDS = ("finish_reason", "prompt_tokens", "completion_tokens", "sample_rate", "duration_seconds")
+# In an artifact's `artifacts` event only when it has them: a text's usage, an
+# audio's rate and length, an image's score.
+KIND_SPECIFIC_FIELDS = (
+    "finish_reason",
+    "prompt_tokens",
+    "completion_tokens",
+    "sample_rate",
+    "duration_seconds",
+    "clip_score",
+)
 
 
 def create_job(
@@ -227,11 +237,14 @@ def finish_job(
     attempt: int,
     artifacts: list[NewArtifact],
     *,
+    result: dict[str, Any] | None = None,
     step_seconds: float | None = None,
     total_steps: int | None = None,
     opening: bool = False,
 ) -> bool:
     """Record the artifacts and mark the job succeeded, unless this attempt no longer owns it.
+
+    result: the figures the job measured (an evaluation's), shown as the job's `result`.
 
     step_seconds: the measured seconds per progress step, which ETAs are made from.
     total_steps: the attempt's last reported total (its progress, complete); None:
@@ -244,6 +257,7 @@ def finish_job(
             progress_step=total,
             progress_total=total,
             step_seconds=step_seconds,
+            result=result,
         )
     )
     if result.rowcount != 1:

@@ -151,6 +151,8 @@ class Job(Base):
     step_seconds: Mapped[float | None] = mapped_column(Float)
     # The failed or canceled job this one runs again (POST /api/v1/jobs/<id>/retry).
     retry_of: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("jobs.id", ondelete="SET NULL"))
+    # The figures a succeeded job measured (an evaluation's scores); None for most kinds.
+    result: Mapped[dict[str, Any] | None] = mapped_column(JSON)
 
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     started_at: Mapped[datetime | None]
@@ -194,6 +196,8 @@ class Artifact(Base):
     # An audio artifact's (speech): samples per second and length.
     sample_rate: Mapped[int | None] = mapped_column(Integer)
     duration_seconds: Mapped[float | None] = mapped_column(Float)
+    # An image's CLIP score against its prompt, when the job asked for one.
+    clip_score: Mapped[float | None] = mapped_column(Float)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     # When its object was deleted (retention, or its adapter deleted): the row stays
     # with the job, and says the artifact expired.

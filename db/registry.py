@@ -6,7 +6,8 @@ model_index.json), an `upscaler` one of diffusers' upscale pipelines (its
 model_index.json names one of UPSCALE_PIPELINES), a `text` model a transformers causal LM (a config.json naming a
 *ForCausalLM / *LMHeadModel architecture, and no model_index.json), a `speech`
 model a transformers text-to-waveform model (a config.json naming one of
-SPEECH_ARCHITECTURES: VITS, the MMS-TTS family); hub ids are image models. Both web (validation, listing) and worker (loading) read it;
+SPEECH_ARCHITECTURES: VITS, the MMS-TTS family), a `clip` model a transformers
+CLIPModel with its processor (scores images against prompts); hub ids are image models. Both web (validation, listing) and worker (loading) read it;
 nothing here loads weights.
 """
 
@@ -17,14 +18,15 @@ from typing import Literal
 
 from db.settings import Settings
 
-ModelKind = Literal["image", "text", "upscaler", "speech"]
-MODEL_KINDS: tuple[ModelKind, ...] = ("image", "text", "upscaler", "speech")
+ModelKind = Literal["image", "text", "upscaler", "speech", "clip"]
+MODEL_KINDS: tuple[ModelKind, ...] = ("image", "text", "upscaler", "speech", "clip")
 # The diffusers pipelines that make an image larger (upscale jobs, a generate job's hires pass).
 UPSCALE_PIPELINES = ("StableDiffusionUpscalePipeline", "StableDiffusionLatentUpscalePipeline")
 CAUSAL_LM_SUFFIXES = ("ForCausalLM", "LMHeadModel")
 # Text-to-waveform architectures whose forward pass returns the waveform (and takes
 # a speaking rate): what worker/speech_models.py loads with AutoModelForTextToWaveform.
 SPEECH_ARCHITECTURES = ("VitsModel",)
+CLIP_ARCHITECTURES = ("CLIPModel",)
 
 
 @dataclass(frozen=True)
@@ -46,6 +48,8 @@ def local_model_kind(directory: Path) -> ModelKind | None:
         return "text"
     if any(name in SPEECH_ARCHITECTURES for name in names):
         return "speech"
+    if any(name in CLIP_ARCHITECTURES for name in names):
+        return "clip"
     return None
 
 
@@ -75,8 +79,10 @@ def find_model(settings: Settings, name: str) -> ModelEntry | None:
 
 
 def default_model(settings: Settings, kind: ModelKind = "image") -> str | None:
-    """GENQ_DEFAULT_MODEL when it is a model of this kind, else the first of the kind."""
+    """The model named in settings when it is of this kind (GENQ_SCORE_MODEL for
+    clip, GENQ_DEFAULT_MODEL for the others), else the first of the kind."""
     names = [entry.name for entry in list_models(settings) if entry.kind == kind]
-    if settings.default_model in names:
-        return settings.default_model
+    preferred = settings.score_model if kind == "clip" else settings.default_model
+    if preferred in names:
+        return preferred
     return names[0] if names else None

@@ -88,6 +88,13 @@ class Settings(BaseSettings):
 
     # Cap on a speech job's text (OpenAI's speech endpoint takes 4096 characters).
     max_speech_chars: int = Field(default=4096, ge=1)
+    # Scoring and evaluating images (db/kinds/evaluate.py). score_model: the clip
+    # model that scores (None: the first clip model installed); score_images: every
+    # generate job's images get a CLIP score, as if each asked with `score: true`.
+    score_model: str | None = None
+    score_images: bool = False
+    # Images of one evaluate job, its reference set counted separately.
+    max_eval_images: int = Field(default=1000, ge=2)
 
     # Event streams (SSE) hold a web thread each: a stream ends after this long (the
     # browser reconnects with Last-Event-ID), a web process serves at most this many

@@ -54,7 +54,9 @@ def s3_bucket(s3_endpoint) -> str:
 @pytest.fixture(scope="session")
 def models_dir(tmp_path_factory) -> Path:
     """A models directory holding the tiny SD-shaped model (image), the tiny
-    GPT-2-shaped one (text) and the tiny VITS (speech), built offline once."""
+    GPT-2-shaped one (text) the tiny VITS (speech) and the tiny
+    CLIP (clip), built offline once."""
+    from worker.tiny_clip_models import build_tiny_clip
     from worker.tiny_models import build_tiny_sd
     from worker.tiny_speech_models import build_tiny_vits
     from worker.tiny_text_models import build_tiny_gpt2
@@ -63,6 +65,7 @@ def models_dir(tmp_path_factory) -> Path:
     build_tiny_sd(root / "tiny-sd")
     build_tiny_gpt2(root / "tiny-text")
     build_tiny_vits(root / "tiny-speech")
+    build_tiny_clip(root / "tiny-clip")
     return root
 
 

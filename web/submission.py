@@ -123,12 +123,14 @@ def _check_model_kind(kind: JobKind, entry: ModelEntry) -> None:
         raise SubmissionRejected("model_kind_mismatch", [FieldError("model", message)])
 
 
-def check_references(session: Session, owner: str, submission: Submission) -> dict[str, tuple[int, int]]:
+def check_references(
+    session: Session, owner: str, submission: Submission, settings: Settings
+) -> dict[str, tuple[int, int]]:
     """What the job's params name (a dataset, an adapter, an upload) is its owner's
     and fits it: ReferenceNotFound or SubmissionRejected otherwise. Returns the
     sizes of the input images it names by upload id."""
     for reference in submission.kind.references:
-        reference.check(session, owner=owner, model=submission.model, params=submission.params)
+        reference.check(session, owner=owner, model=submission.model, params=submission.params, settings=settings)
     uploads = referenced_uploads(session, owner, submission.params, submission.kind.image_params)
     return {param: (upload.width, upload.height) for param, upload in uploads.items()}
 
@@ -168,7 +170,7 @@ def submit_job(
         earlier = find_earlier_job(session, owner, idempotent)
         if earlier is not None:
             return earlier, False
-    sizes = check_references(session, owner, submission)
+    sizes = check_references(session, owner, submission, services.settings)
     enforce_job_limits(session, owner, limits, images=submission.kind.images(submission.params))
     fields: dict[str, Any] = {
         "kind": submission.kind.name,

@@ -11,16 +11,18 @@ db/events.py).
 
 import logging
 import uuid
+from typing import Any
 
 from db.adapters import get_adapter
 from db.cancellation import CancelWatch
 from db.datasets import get_dataset
 from db.input_images import get_upload
 from db.job_signals import JobSignals
-from db.jobs import AttemptState, record_reports
+from db.jobs import AttemptState, get_job, record_reports
 from db.models import Job
 from db.storage import ObjectNotFound, checkpoint_key
 from worker.adapters import process_adapter_files
+from worker.clip_models import ClipModelCache
 from worker.executors.interface import AdapterWeights, Checkpoint, TrainingImage
 from worker.failures import JobFailure, is_transient
 from worker.leases import LeaseLost
@@ -45,12 +47,16 @@ class RunnerJobContext:
         text_models: TextModelCache,
         upscalers: UpscalerCache,
         speech_models: SpeechModelCache,
+        clip_models: ClipModelCache,
     ) -> None:
         self._resources = resources
         self._pipelines = pipelines
         self._text_models = text_models
         self._upscalers = upscalers
         self._speech_models = speech_models
+        self._clip_models = clip_models
+        # What report_result was given: recorded as the job's `result` at its success.
+        self.result: dict[str, Any] | None = None
         self._job = job
         # Each output's latest text, until the next progress write; Redis gets every one at once.
         self._unwritten_texts: dict[int, str] = {}
@@ -77,8 +83,20 @@ class RunnerJobContext:
     def upscalers(self) -> UpscalerCache:
         return self._upscalers
 
+    @property
     def speech_models(self) -> SpeechModelCache:
         return self._speech_models
+
+    @property
+    def clip_models(self) -> ClipModelCache:
+        return self._clip_models
+
+    @property
+    def scores_every_image(self) -> bool:
+        return self._resources.settings.score_images
+
+    def report_result(self, result: dict[str, Any]) -> None:
+        self.result = result
 
     def report_progress(self, step: int, total: int) -> None:
         self.timer(step)
@@ -142,6 +160,19 @@ class RunnerJobContext:
                 raise JobFailure("invalid_params", f"image {filename} of dataset {dataset_id} is gone") from None
             images.append(TrainingImage(filename, data, caption))
         return images
+
+    def job_images(self, job_id: uuid.UUID) -> list[bytes]:
+        """A job's image artifacts; the job must be the owner's and have succeeded
+        (checked at submit too)."""
+        with self._resources.session_factory() as session:
+            job = get_job(session, job_id, owner=self._job.owner)
+            if job is None or job.status != "succeeded":
+                raise JobFailure("invalid_params", f"job {job_id} does not exist (any more) or has not succeeded")
+            keys = [artifact.storage_key for artifact in job.artifacts if artifact.kind == "image"]
+        try:
+            return [self._resources.storage.get(key) for key in keys]
+        except ObjectNotFound:
+            raise JobFailure("invalid_params", f"an image of job {job_id} is gone") from None
 
     def input_image(self, upload_id: uuid.UUID) -> bytes:
         """An upload's PNG; it must be the job's owner's (checked at submit too)."""

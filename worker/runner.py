@@ -32,6 +32,7 @@ from db.kinds import find_kind, job_kinds
 from db.models import Job
 from db.settings import Settings
 from db.storage import artifact_key, attempt_prefix
+from worker.clip_models import ClipModelCache
 from worker.executors import ArtifactOutput, BatchExecutor, Executor, JobInput, load_executors
 from worker.failures import JobFailure, describe_failure, is_retryable
 from worker.finisher import BackgroundFinisher
@@ -100,8 +101,13 @@ class JobRunner(WorkerResources):
     def upscalers(self) -> UpscalerCache:
         return UpscalerCache(self.settings)
 
+    @cached_property
     def speech_models(self) -> SpeechModelCache:
         return SpeechModelCache(self.settings)
+
+    @cached_property
+    def clip_models(self) -> ClipModelCache:
+        return ClipModelCache(self.settings)
 
     @property
     def worker_id(self) -> str:
@@ -315,6 +321,7 @@ class JobRunner(WorkerResources):
             job.id,
             job.attempt,
             artifacts,
+            result=context.result,
             step_seconds=context.timer.seconds_per_step,
             total_steps=context.total_steps,
             opening=context.opening,
@@ -383,6 +390,7 @@ class JobRunner(WorkerResources):
             text_models=self.text_models,
             upscalers=self.upscalers,
             speech_models=self.speech_models,
+            clip_models=self.clip_models,
         )
 
     def _keep(
@@ -416,6 +424,7 @@ class JobRunner(WorkerResources):
             completion_tokens=output.usage.completion_tokens if output.usage else None,
             sample_rate=output.audio.sample_rate if output.audio else None,
             duration_seconds=output.audio.duration_seconds if output.audio else None,
+            clip_score=output.clip_score,
             # Text is small enough to ride in the job's JSON as well.
             text=data.decode("utf-8") if output.kind == "text" else None,
         )

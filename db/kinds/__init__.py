@@ -18,6 +18,7 @@ BUILTIN_KIND_MODULES = (
     "db.kinds.textgen",
     "db.kinds.upscale",
     "db.kinds.speech",
+    "db.kinds.evaluate",
 )
 
 _kinds: dict[str, JobKind] = {}

@@ -60,15 +60,13 @@ class Reference(Protocol):
     SubmissionRejected when it does not fit the job. While the job is queued or
     running, the row it names is in use (db/retention.py neither sweeps nor deletes it)."""
 
-    @property
-    def target(self) -> type:
-        """The model of the rows it names (Dataset, Adapter, Upload)."""
-        ...
+    def check(
+        self, session: Session, *, owner: str, model: str, params: Mapping[str, Any], settings: Settings
+    ) -> None: ...
 
-    def check(self, session: Session, *, owner: str, model: str, params: Mapping[str, Any]) -> None: ...
-
-    def named_id(self) -> ColumnElement[str]:
-        """The id it names, as SQL over a job row's params (the id's text)."""
+    def named_ids(self, target: type) -> list[ColumnElement[str]]:
+        """The ids of `target` rows (Dataset, Adapter, Upload) it names, as SQL over a
+        job row's params (each id's text); none for a table it names nothing of."""
         ...
 
 
@@ -81,9 +79,10 @@ class JobKind:
     model_kind: ModelKind
     # The module whose EXECUTOR runs its jobs (worker/executors/); imported by workers only.
     executor_module: str
-    # How many progress steps a job takes (ETAs): the integer param of this name, or
-    # a function of the params for a kind whose steps no one param says (speech: sentences).
-    steps_param: str | Callable[[Mapping[str, Any]], int]
+    # How many progress steps a job takes (ETAs): the integer param of this name, a
+    # function of the params for a kind whose steps no one param says (speech:
+    # sentences), or None where nothing does (evaluate).
+    steps_param: str | Callable[[Mapping[str, Any]], int] | None
     # The params a step's cost depends on: ETAs are made from runs that agree on them.
     eta_params: tuple[str, ...] = ()
     quota: QuotaUnits | None = None
@@ -108,12 +107,14 @@ class JobKind:
     def named_ids(self, target: type) -> list[ColumnElement[str]]:
         """SQL for the ids of `target` rows a job's params name: its references' and,
         for uploads, its image params'."""
-        named = [reference.named_id() for reference in self.references if reference.target is target]
+        named = [named_id for reference in self.references for named_id in reference.named_ids(target)]
         if target is Upload:
             named += [Job.params[param].as_string() for param in self.image_params]
         return named
 
     def steps(self, params: Mapping[str, Any]) -> int:
+        if self.steps_param is None:
+            return 0
         if callable(self.steps_param):
             return self.steps_param(params)
         return int(params.get(self.steps_param, 0))

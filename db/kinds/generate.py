@@ -23,6 +23,7 @@ from db.input_images import image_reference
 from db.kinds.definition import Batching, JobKind, NonEmpty, QuotaUnits
 from db.kinds.references import AdapterReference
 from db.kinds.upscale import LANCZOS, Scale, Upscaler
+from db.registry import default_model
 from db.settings import Settings
 from db.specs import MAX_SEED, prompt_within_cap, random_seed, setting_cap, within_cap
 
@@ -110,6 +111,10 @@ class GenerateSpec(BaseModel):
     # init image's pixels are kept exactly.
     # None: 4 with a mask.
     mask_blur: int | None = Field(default=None, ge=0, le=64)
+    # Each image's CLIP score against the prompt in its artifact (`clip_score`), by
+    # the clip model GENQ_SCORE_MODEL names (else the first installed); GENQ_SCORE_IMAGES
+    # scores every job's images.
+    score: bool = False
     # Text-to-image only: a second pass at a larger size. Last, as its checks read the size.
     hires: HiresSpec | None = None
 
@@ -141,6 +146,14 @@ class GenerateSpec(BaseModel):
         if mask is not None and info.data.get("init_image") is None:
             raise ValueError("needs an init_image to repaint")
         return mask
+
+    @field_validator("score")
+    @classmethod
+    def _a_scorer_is_installed(cls, score: bool, info: ValidationInfo) -> bool:
+        settings = (info.context or {}).get("settings")
+        if score and settings is not None and default_model(settings, "clip") is None:
+            raise ValueError("no clip model is installed to score with; see GET /api/v1/models")
+        return score
 
     @field_validator("hires")
     @classmethod

@@ -14,6 +14,7 @@ from db.adapters import get_adapter
 from db.datasets import get_dataset
 from db.models import Adapter, Dataset, Job
 from db.refusals import FieldError, ReferenceNotFound, SubmissionRejected
+from db.settings import Settings
 
 
 @dataclass(frozen=True)
@@ -21,18 +22,16 @@ class DatasetReference:
     """The param holds the id of one of the owner's datasets."""
 
     param: str
-    target = Dataset
 
-    def check(self, session: Session, *, owner: str, model: str, params: Mapping[str, Any]) -> None:
+    def check(self, session: Session, *, owner: str, model: str, params: Mapping[str, Any], settings: Settings) -> None:
         dataset_id = params.get(self.param)
         if dataset_id is not None and get_dataset(session, uuid.UUID(dataset_id), owner=owner) is None:
             raise ReferenceNotFound(
                 "dataset_not_found", f"params.{self.param}", "no such dataset; see GET /api/v1/datasets"
             )
 
-    def named_id(self) -> ColumnElement[str]:
-        named: ColumnElement[str] = Job.params[self.param].as_string()
-        return named
+    def named_ids(self, target: type) -> list[ColumnElement[str]]:
+        return [Job.params[self.param].as_string()] if target is Dataset else []
 
 
 @dataclass(frozen=True)
@@ -41,9 +40,8 @@ class AdapterReference:
     job's model (a LoRA's shapes fit only the model it was trained on)."""
 
     param: str
-    target = Adapter
 
-    def check(self, session: Session, *, owner: str, model: str, params: Mapping[str, Any]) -> None:
+    def check(self, session: Session, *, owner: str, model: str, params: Mapping[str, Any], settings: Settings) -> None:
         reference = params.get(self.param)
         if reference is None:
             return
@@ -55,6 +53,5 @@ class AdapterReference:
             message = f"the adapter was trained for model {adapter.base_model!r}, not {model!r}"
             raise SubmissionRejected("adapter_model_mismatch", [FieldError(field, message)])
 
-    def named_id(self) -> ColumnElement[str]:
-        named: ColumnElement[str] = Job.params[(self.param, "id")].as_string()
-        return named
+    def named_ids(self, target: type) -> list[ColumnElement[str]]:
+        return [Job.params[(self.param, "id")].as_string()] if target is Adapter else []

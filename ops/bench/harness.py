@@ -6,6 +6,7 @@ images per second and ratios, all measured in the same run on the same machine.
 """
 
 import argparse
+import io
 import os
 import platform as host
 import statistics
@@ -17,9 +18,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import diffusers
+import numpy as np
 import torch
 from diffusers import DiffusionPipeline
 from diffusers.utils import logging as diffusers_logging
+from PIL import Image
 
 from db.kinds.generate import GenerateSpec
 from db.settings import Settings
@@ -113,6 +116,17 @@ class BenchJobContext:
 
     def report_progress(self, step: int, total: int) -> None:
         pass
+
+
+def random_pngs(count: int, size: int, seed: int = 0) -> list[bytes]:
+    """Noise images: their content changes neither a training step's nor a score's cost."""
+    rng = np.random.default_rng(seed)
+    pngs = []
+    for _ in range(count):
+        buffer = io.BytesIO()
+        Image.fromarray(rng.integers(0, 256, (size, size, 3), dtype=np.uint8)).save(buffer, format="PNG")
+        pngs.append(buffer.getvalue())
+    return pngs
 
 
 def synchronize(device: torch.device) -> None:

@@ -25,7 +25,6 @@ import uuid
 from collections.abc import Callable
 from pathlib import Path
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from diffusers import DDPMScheduler, DiffusionPipeline, StableDiffusionPipeline
@@ -36,7 +35,7 @@ from peft.utils import get_peft_model_state_dict
 from PIL import Image
 
 from db.kinds.finetune import FinetuneSpec
-from ops.bench.harness import environment, prepare, synchronize
+from ops.bench.harness import environment, prepare, random_pngs, synchronize
 from worker.executors.finetune import run_finetune
 from worker.executors.interface import Checkpoint, JobInput, TrainingImage
 from worker.pipelines import PipelineCache
@@ -44,17 +43,6 @@ from worker.training import LORA_TARGET_MODULES, image_tensor
 
 DATASET_ID = uuid.uuid4()
 PROMPT = "a photo of sks pattern"
-
-
-def random_pngs(count: int, size: int) -> list[bytes]:
-    """Noise images: the content does not change the cost of a step."""
-    rng = np.random.default_rng(0)
-    pngs = []
-    for _ in range(count):
-        buffer = io.BytesIO()
-        Image.fromarray(rng.integers(0, 256, (size, size, 3), dtype=np.uint8)).save(buffer, format="PNG")
-        pngs.append(buffer.getvalue())
-    return pngs
 
 
 def parse_args() -> argparse.Namespace:

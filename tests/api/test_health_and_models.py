@@ -57,12 +57,13 @@ def test_healthz_does_not_depend_on_the_broker(settings):
 def test_models_lists_the_registry_with_kinds_and_defaults(client):
     assert client.get("/api/v1/models").json == {
         "models": [
+            {"name": "tiny-clip", "origin": "local", "kind": "clip", "default": True},
             {"name": "tiny-sd", "origin": "local", "kind": "image", "default": True},
             {"name": "tiny-speech", "origin": "local", "kind": "speech", "default": True},
             {"name": "tiny-text", "origin": "local", "kind": "text", "default": True},
         ],
         "default": "tiny-sd",
-        "defaults": {"image": "tiny-sd", "text": "tiny-text", "speech": "tiny-speech"},
+        "defaults": {"image": "tiny-sd", "text": "tiny-text", "speech": "tiny-speech", "clip": "tiny-clip"},
     }
 
 
@@ -75,7 +76,11 @@ def test_a_directory_without_a_model_is_not_listed(settings, api_key, tmp_path):
     finally:
         close_app(app)
 
-    assert models == {"models": [], "default": None, "defaults": {"image": None, "text": None, "speech": None}}
+    assert models == {
+        "models": [],
+        "default": None,
+        "defaults": {"image": None, "text": None, "speech": None, "clip": None},
+    }
 
 
 def test_models_include_hub_ids_and_a_configured_default(settings, api_key):
@@ -91,5 +96,6 @@ def test_models_include_hub_ids_and_a_configured_default(settings, api_key):
         ("tiny-sd", "local", "image", False),
         ("tiny-text", "local", "text", True),
         ("tiny-speech", "local", "speech", True),
+        ("tiny-clip", "local", "clip", True),
         ("org/sd-model", "hub", "image", True),
     }

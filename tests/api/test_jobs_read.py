@@ -36,6 +36,7 @@ def test_a_job_reads_back_with_every_documented_field(client):
         "eta_p90_seconds",
         "attempt",
         "params",
+        "result",
         "artifacts",
         "webhook",
         "error",
@@ -48,6 +49,7 @@ def test_a_job_reads_back_with_every_documented_field(client):
     assert (job["retry_of"], job["queue_paused"]) == (None, False)
     assert job["queue_position"] == 0 and job["attempt"] == 0
     assert job["artifacts"] == [] and job["error"] is None
+    assert job["result"] is None  # an evaluation's figures
     assert job["created_at"].endswith("Z") and datetime.fromisoformat(job["created_at"]).tzinfo == UTC
     assert job["started_at"] is None and job["finished_at"] is None
 

@@ -30,7 +30,7 @@ def test_the_document_carries_this_deployments_caps_and_models(client, settings)
     assert (width["maximum"], width["multipleOf"]) == (settings.max_width, 8)
     assert schemas["GenerateSpec"]["properties"]["prompt"]["maxLength"] == settings.max_prompt_chars
     assert schemas["SpeechSpec"]["properties"]["text"]["maxLength"] == settings.max_speech_chars
-    models = ["tiny-sd", "tiny-speech", "tiny-text"]
+    models = ["tiny-clip", "tiny-sd", "tiny-speech", "tiny-text"]
     assert schemas["SubmitRequest"]["properties"]["model"]["anyOf"][0]["enum"] == models
     assert schemas["SubmitRequest"]["additionalProperties"] is False
 

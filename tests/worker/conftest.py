@@ -6,8 +6,10 @@ from pathlib import Path
 
 import pytest
 
+from db.queue import RUN_JOB_TASK
 from db.settings import Settings
 from tests.support.loras import save_random_lora
+from worker.celery_app import create_celery
 from worker.pipelines import PipelineCache
 from worker.tiny_models import build_tiny_sd
 
@@ -38,3 +40,13 @@ def three_models_dir(tmp_path_factory) -> Path:
 def lora_file(models_dir, tmp_path_factory) -> Path:
     """A LoRA with random weights on the tiny UNet's attention projections."""
     return save_random_lora(models_dir / TINY_MODEL, tmp_path_factory.mktemp("lora"))
+
+
+@pytest.fixture
+def run_job_task(settings):
+    """The task as the worker's app registers it; calling it runs it in this process."""
+    import worker.tasks  # noqa: F401  (the module the worker's include loads)
+
+    app = create_celery(settings)
+    yield app.tasks[RUN_JOB_TASK]
+    app.close()

@@ -18,6 +18,7 @@ from tests.worker.conftest import TINY_MODEL
 from tests.worker.contexts import LocalJobContext
 from worker.executors import ArtifactOutput, JobInput
 from worker.executors.finetune import run_finetune
+from worker.executors.generate import run_generate
 from worker.executors.interface import TrainingImage
 from worker.failures import JobFailure
 from worker.progress import JobCanceled
@@ -161,3 +162,33 @@ def test_invalid_params_fail_the_job(shared_pipelines, images):
         finetune(shared_pipelines, images, rank=0)
 
     assert failure.value.code == "invalid_params"
+
+
+def test_validation_reports_the_clip_scores_of_the_base_model_and_the_adapter(shared_pipelines, images):
+    params = {"max_train_steps": 2, "validation_prompt": "a photo of sks dog", "num_validation_images": 2}
+    outputs, context = finetune(shared_pipelines, images, **params)
+    _, again = finetune(shared_pipelines, images, **params)
+
+    scores = [output.clip_score for output in outputs[1:]]
+    validation = context.result["validation"]
+    assert validation["clip_score_adapter"] == pytest.approx(sum(scores) / len(scores))
+    assert validation["clip_score_base"] >= 0 and validation["clip_score_base"] != validation["clip_score_adapter"]
+    assert again.result == context.result
+    # The base model's images of the same seeds are what generate makes of the prompt.
+    generated = run_generate(
+        JobInput(
+            uuid.uuid4(),
+            TINY_MODEL,
+            {
+                "prompt": params["validation_prompt"],
+                "seed": 7,
+                "num_images": 2,
+                "steps": 25,
+                "width": 64,
+                "height": 64,
+                "score": True,
+            },
+        ),
+        LocalJobContext(shared_pipelines),
+    )
+    assert validation["clip_score_base"] == pytest.approx(sum(o.clip_score for o in generated) / 2, abs=1e-4)

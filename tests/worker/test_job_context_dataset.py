@@ -50,6 +50,7 @@ def dataset_context(sessions, settings, dataset_id: uuid.UUID) -> RunnerJobConte
         text_models=runner.text_models,
         upscalers=runner.upscalers,
         speech_models=runner.speech_models,
+        clip_models=runner.clip_models,
     )
 
 

@@ -7,7 +7,6 @@ import io
 import shutil
 import uuid
 
-import pytest
 from PIL import Image
 from sqlalchemy import func, select, update
 
@@ -16,22 +15,10 @@ from db.jobs import LOCAL_OWNER, create_job, get_job
 from db.kinds.generate import GenerateSpec
 from db.losses import loss_series
 from db.models import Artifact, Job
-from db.queue import RUN_JOB_TASK
 from db.storage import make_storage
 from tests.worker.conftest import TINY_MODEL
-from worker.celery_app import create_celery
 from worker.executors import ArtifactOutput
 from worker.runner import JobRunner
-
-
-@pytest.fixture
-def run_job_task(settings):
-    """The task as the worker's app registers it; calling it runs it in this process."""
-    import worker.tasks  # noqa: F401  (the module the worker's include loads)
-
-    app = create_celery(settings)
-    yield app.tasks[RUN_JOB_TASK]
-    app.close()
 
 
 def submit(sessions, *, model=TINY_MODEL, kind="generate", max_attempts=None, **params) -> uuid.UUID:

@@ -91,8 +91,8 @@ PATHS: dict[str, dict[str, Any]] = {
                     " another model (adapter_model_mismatch), or a reused Idempotency-Key"
                 ),
                 "404": error(
-                    "params name a dataset (dataset_not_found), adapter (adapter_not_found) or upload"
-                    " (upload_not_found) the caller does not have"
+                    "params name a dataset (dataset_not_found), adapter (adapter_not_found), upload"
+                    " (upload_not_found) or job (job_not_found, an evaluation's images) the caller does not have"
                 ),
             },
         },

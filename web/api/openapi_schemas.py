@@ -60,7 +60,7 @@ ARTIFACT = {
         "index": {"type": "integer", "minimum": 0},
         "kind": {
             "type": "string",
-            "description": "image, text, audio, or adapter (a finetune job's LoRA .safetensors)",
+            "description": "image, text, audio, adapter (a finetune job's LoRA .safetensors) or report (an evaluation's JSON)",
         },
         "url": {
             "type": ["string", "null"],
@@ -90,6 +90,21 @@ ARTIFACT = {
         },
         "sample_rate": {"type": "integer", "description": "audio artifacts only: samples per second"},
         "duration_seconds": {"type": "number", "description": "audio artifacts only: its length"},
+        "clip_score": {
+            "type": "number",
+            "minimum": 0,
+            "description": "scored images only: 100 x the cosine of the image's and its prompt's CLIP embeddings, floored at 0",
+        },
+    },
+}
+
+CLIP_SCORES = {
+    "type": "object",
+    "required": ["mean", "std", "per_image"],
+    "properties": {
+        "mean": {"type": "number"},
+        "std": {"type": "number"},
+        "per_image": {"type": "array", "items": {"type": "number", "minimum": 0}},
     },
 }
 
@@ -146,6 +161,19 @@ JOB = {
         "eta_p90_seconds": {"type": ["number", "null"]},
         "attempt": {"type": "integer"},
         "params": {"type": "object", "description": "the validated params, defaults and seed filled in"},
+        "result": nullable(
+            {
+                "type": "object",
+                "description": "the figures a succeeded evaluate job measured; null for other kinds",
+                "required": ["n_images", "n_reference"],
+                "properties": {
+                    "clip_score": CLIP_SCORES,
+                    "fid_clip": {"type": "number", "description": "FID computed on the clip model's image features"},
+                    "n_images": {"type": "integer"},
+                    "n_reference": {"type": "integer"},
+                },
+            }
+        ),
         "artifacts": {"type": "array", "items": ref("Artifact")},
         "webhook": {"type": ["object", "null"]},
         "error": nullable(

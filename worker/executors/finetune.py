@@ -1,7 +1,8 @@
 """The `finetune` executor: trains a LoRA on a dataset (worker/training.py) and
 returns its weights as an `adapter` artifact (index 0, the .safetensors file that
 pipeline.load_lora_weights reads) and, with a validation_prompt, images made with
-the trained LoRA (indexes 1..n).
+the trained LoRA (indexes 1..n), scored against the prompt next to the base
+model's images of the same seeds where a clip model is installed.
 
 Every optimisation step reports its loss, then its progress (which raises
 JobCanceled on a cancel); every checkpointing_steps the training state goes to the
@@ -10,9 +11,11 @@ Celery, the database or storage.
 """
 
 import logging
+import statistics
 
 import torch
-from diffusers import StableDiffusionPipeline
+from diffusers import StableDiffusionPipeline, UNet2DConditionModel
+from PIL import Image
 
 from db.kinds.finetune import FinetuneSpec
 from worker.executors.generate import encode_png
@@ -65,22 +68,69 @@ def run_finetune(job: JobInput, context: JobContext) -> list[ArtifactOutput]:
         )
     ]
     if spec.validation_prompt is not None:
-        outputs += validation_images(pipeline, trainer, spec, job.model)
+        outputs += validated(pipeline, trainer, spec, job.model, context)
     return outputs
 
 
-def validation_images(
-    pipeline: StableDiffusionPipeline, trainer: LoraTrainer, spec: FinetuneSpec, model: str
+def validated(
+    pipeline: StableDiffusionPipeline, trainer: LoraTrainer, spec: FinetuneSpec, model: str, context: JobContext
 ) -> list[ArtifactOutput]:
-    """num_validation_images of validation_prompt with the trained LoRA, image i
-    seeded spec.seed + i, as the generate executor seeds."""
+    """The validation images made with the trained LoRA; where a clip model is
+    installed, also those the base model makes from the same seeds (not kept), and
+    the mean CLIP score of each set as the job's result: did the training help?"""
+    images = validation_images(pipeline, spec, trainer.unet)
+    scorer = context.clip_models.installed_scorer()
+    scores: list[float | None] = [None] * len(images)
+    if scorer is not None:
+        prompts = [spec.validation_prompt or ""] * len(images)
+        adapter_scores = scorer.scores(images, prompts)
+        base_scores = scorer.scores(validation_images(pipeline, spec, None), prompts)
+        context.report_result(
+            {
+                "validation": {
+                    "clip_score_base": statistics.fmean(base_scores),
+                    "clip_score_adapter": statistics.fmean(adapter_scores),
+                }
+            }
+        )
+        scores = list(adapter_scores)
+    return [
+        ArtifactOutput(
+            index=1 + index,
+            kind="image",
+            content_type="image/png",
+            extension="png",
+            data=encode_png(
+                image,
+                {
+                    "prompt": spec.validation_prompt or "",
+                    "seed": str(spec.seed + index),
+                    "model": model,
+                    "lora": "trained",
+                },
+            ),
+            width=image.width,
+            height=image.height,
+            seed=spec.seed + index,
+            clip_score=score,
+        )
+        for index, (image, score) in enumerate(zip(images, scores, strict=True))
+    ]
+
+
+def validation_images(
+    pipeline: StableDiffusionPipeline, spec: FinetuneSpec, unet: UNet2DConditionModel | None
+) -> list[Image.Image]:
+    """num_validation_images of validation_prompt, image i seeded spec.seed + i (as
+    the generate executor seeds), with the trained UNet, or the base model's (None)."""
     validation = with_fresh_scheduler(pipeline, None)
-    # The job's copy of the pipeline gets the trained UNet; the cached one keeps its own.
-    validation.unet = trainer.unet
-    trainer.unet.eval()
+    if unet is not None:
+        # The job's copy of the pipeline gets the trained UNet; the cached one keeps its own.
+        validation.unet = unet
+        unet.eval()
     seeds = [spec.seed + index for index in range(spec.num_validation_images)]
     with torch.inference_mode():
-        images = validation(
+        return validation(
             prompt=spec.validation_prompt,
             width=spec.resolution,
             height=spec.resolution,
@@ -90,21 +140,6 @@ def validation_images(
             generator=[torch.Generator("cpu").manual_seed(seed) for seed in seeds],
             output_type="pil",
         ).images
-    return [
-        ArtifactOutput(
-            index=1 + index,
-            kind="image",
-            content_type="image/png",
-            extension="png",
-            data=encode_png(
-                image, {"prompt": spec.validation_prompt, "seed": str(seed), "model": model, "lora": "trained"}
-            ),
-            width=image.width,
-            height=image.height,
-            seed=seed,
-        )
-        for index, (image, seed) in enumerate(zip(images, seeds, strict=True))
-    ]
 
 
 EXECUTOR = KindExecutor(run_finetune)

@@ -53,6 +53,10 @@ class _BatchedJob:
     mask: Image.Image | None = None
     canceled: JobCanceled | None = None
 
+    @property
+    def scored(self) -> bool:
+        return self.spec.score or self.context.scores_every_image
+
 
 def run_generate_batch(
     jobs: Sequence[JobInput], contexts: Sequence[JobContext]
@@ -86,15 +90,48 @@ def run_generate_batch(
         for index, member in batch:
             results[index] = member.canceled or error
         return results
-    for (index, member), job_images in zip(batch, images, strict=True):
+    scores = _scores([member for _, member in batch], images)
+    for (index, member), job_images, job_scores in zip(batch, images, scores, strict=True):
         if member.canceled is not None:
             results[index] = member.canceled
             continue
+        if isinstance(job_scores, BaseException):
+            results[index] = job_scores
+            continue
         try:
-            results[index] = _outputs(member, job_images)
+            results[index] = _outputs(member, job_images, job_scores)
         except Exception as error:
             results[index] = error
     return results
+
+
+def _scores(batch: list[_BatchedJob], images: list[list[Image.Image]]) -> list[list[float | None] | BaseException]:
+    """Each job's images' CLIP scores against its prompt, right after decoding: one
+    call of the worker's cached scorer for every image of the jobs that asked (None
+    for the others' images); a failure of the call is each of those jobs'."""
+    scores: list[list[float | None] | BaseException] = [[None] * len(job_images) for job_images in images]
+    asking = [index for index, member in enumerate(batch) if member.scored and member.canceled is None]
+    if not asking:
+        return scores
+    try:
+        flat = (
+            batch[0]
+            .context.clip_models.scorer()
+            .scores(
+                [image for index in asking for image in images[index]],
+                [batch[index].spec.prompt for index in asking for _ in images[index]],
+            )
+        )
+    except Exception as error:
+        for index in asking:
+            scores[index] = error
+        return scores
+    start = 0
+    for index in asking:
+        count = len(images[index])
+        scores[index] = list(flat[start : start + count])
+        start += count
+    return scores
 
 
 def _mode(spec: GenerateSpec) -> PipelineMode:
@@ -279,7 +316,7 @@ def _kept_outside_mask(member: _BatchedJob, image: Image.Image) -> Image.Image:
     return Image.composite(image, member.init_image, member.mask)
 
 
-def _outputs(member: _BatchedJob, images: list[Image.Image]) -> list[ArtifactOutput]:
+def _outputs(member: _BatchedJob, images: list[Image.Image], scores: list[float | None]) -> list[ArtifactOutput]:
     spec = member.spec
     return [
         ArtifactOutput(
@@ -291,8 +328,9 @@ def _outputs(member: _BatchedJob, images: list[Image.Image]) -> list[ArtifactOut
             width=image.width,
             height=image.height,
             seed=spec.seed + index,
+            clip_score=score,
         )
-        for index, image in enumerate(images)
+        for index, (image, score) in enumerate(zip(images, scores, strict=True))
     ]
 
 

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
+from worker.clip_models import ClipModelCache
 from worker.pipelines import PipelineCache
 from worker.speech_models import SpeechModelCache
 from worker.text_models import TextModelCache
@@ -60,6 +61,8 @@ class ArtifactOutput:
     # Text: why its generation ended and its token counts.
     usage: TextUsage | None = None
     audio: AudioInfo | None = None
+    # An image's CLIP score against its prompt, when it was scored (worker/clip_models.py).
+    clip_score: float | None = None
 
     def encoded(self) -> bytes:
         return self.data() if callable(self.data) else self.data
@@ -102,7 +105,14 @@ class JobContext(Protocol):
 
     @property
     def upscalers(self) -> UpscalerCache: ...
+    @property
     def speech_models(self) -> SpeechModelCache: ...
+    @property
+    def clip_models(self) -> ClipModelCache: ...
+
+    @property
+    def scores_every_image(self) -> bool:
+        """Whether every generated image is to be scored (GENQ_SCORE_IMAGES)."""
 
     def report_progress(self, step: int, total: int) -> None:
         """Call after every step; cheap (throttled writes). Raises JobCanceled when
@@ -113,6 +123,12 @@ class JobContext(Protocol):
 
     def report_text(self, index: int, text: str) -> None:
         """The text of output `index` generated so far, for the job's event stream."""
+
+    def report_result(self, result: dict[str, Any]) -> None:
+        """The figures the job measured (the job's `result`), recorded with its success."""
+
+    def job_images(self, job_id: uuid.UUID) -> list[bytes]:
+        """The image artifacts (PNGs) of one of the job's owner's succeeded jobs, in order."""
 
     def dataset(self, dataset_id: uuid.UUID) -> list[TrainingImage]: ...
 
