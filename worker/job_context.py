@@ -77,6 +77,7 @@ class RunnerJobContext:
     def upscalers(self) -> UpscalerCache:
         return self._upscalers
 
+    @property
     def speech_models(self) -> SpeechModelCache:
         return self._speech_models
 

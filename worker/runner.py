@@ -100,6 +100,7 @@ class JobRunner(WorkerResources):
     def upscalers(self) -> UpscalerCache:
         return UpscalerCache(self.settings)
 
+    @cached_property
     def speech_models(self) -> SpeechModelCache:
         return SpeechModelCache(self.settings)
 

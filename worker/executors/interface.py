@@ -102,6 +102,7 @@ class JobContext(Protocol):
 
     @property
     def upscalers(self) -> UpscalerCache: ...
+    @property
     def speech_models(self) -> SpeechModelCache: ...
 
     def report_progress(self, step: int, total: int) -> None:
