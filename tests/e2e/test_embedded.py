@@ -36,8 +36,12 @@ def processes_inside(directory: Path) -> list[int]:
 
 
 @contextmanager
-def genq_up(directory: Path, port: int):
+def genq_up(directory: Path, port: int, home: Path):
     env = {key: value for key, value in os.environ.items() if not key.startswith("GENQ_")}
+    # A home of its own with no runtime directory, so that the test sees anything
+    # genq up would keep outside var/ (gunicorn's control socket went to ~/.gunicorn/).
+    env["HOME"] = str(home)
+    env.pop("XDG_RUNTIME_DIR", None)
     env["PYTHONUNBUFFERED"] = "1"
     env["PYTHONPATH"] = str(REPO_ROOT)
     process = subprocess.Popen(
@@ -77,9 +81,10 @@ def _answers(url: str) -> bool:
         return False
 
 
-def test_genq_up_runs_a_job_with_no_configuration_and_stops_cleanly(tmp_path):
+def test_genq_up_runs_a_job_with_no_configuration_and_stops_cleanly(tmp_path, tmp_path_factory):
     port = free_port()
-    with genq_up(tmp_path, port) as (url, process):
+    home = tmp_path_factory.mktemp("home")
+    with genq_up(tmp_path, port, home) as (url, process):
         job = submit(url, {"prompt": "a lighthouse", "width": 64, "height": 64, "steps": 4, "seed": 42})
         done = wait_until_finished(url, job["id"])
         assert done["status"] == "succeeded", done["error"]
@@ -99,9 +104,12 @@ def test_genq_up_runs_a_job_with_no_configuration_and_stops_cleanly(tmp_path):
         process.send_signal(signal.SIGINT)
         assert process.wait(timeout=60) == 0
     wait_for(lambda: not processes_inside(tmp_path), timeout=15, what="every child to exit")
+    # Everything genq up keeps is under var/.
+    assert [path.name for path in tmp_path.iterdir()] == ["var"]
+    assert list(home.iterdir()) == []
 
     # Running it again reuses the data: the earlier job is still there.
-    with genq_up(tmp_path, port) as (url, _process):
+    with genq_up(tmp_path, port, home) as (url, _process):
         assert url.key == first_key  # the same local key, read back from var/
         assert get_job(url, job["id"])["status"] == "succeeded"
     wait_for(lambda: not processes_inside(tmp_path), timeout=15, what="every child to exit")
