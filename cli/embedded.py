@@ -17,7 +17,7 @@ from pathlib import Path
 
 import click
 
-from db.accounts import authenticate_key, create_api_key
+from db.accounts import authenticate_key, create_api_key, key_prefix
 from db.jobs import LOCAL_OWNER
 from db.registry import list_models
 from db.session import make_session_factory
@@ -72,7 +72,8 @@ def run_embedded(settings: Settings, host: str, port: int) -> int:
     url = f"http://{host}:{port}"
     click.echo(f"genq is running: {url}  (Ctrl-C stops it)")
     click.echo(f"  a browser on this machine is signed in as {LOCAL_OWNER!r} when it opens {url}")
-    click.echo(f"  API key of {LOCAL_OWNER!r} (kept in {LOCAL_API_KEY_FILE}): {api_key}")
+    # Only the prefix: the banner ends up in terminals' scrollback and in logs.
+    click.echo(f"  API key of {LOCAL_OWNER!r} (kept in {LOCAL_API_KEY_FILE}): {key_prefix(api_key)}_...")
     click.echo(f'  curl -H "Authorization: Bearer $(cat {LOCAL_API_KEY_FILE})" {url}/api/v1/jobs')
     try:
         while not stop_requested and all(child.poll() is None for child in children):

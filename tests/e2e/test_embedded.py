@@ -3,6 +3,7 @@ configuration starts SQLite, an embedded redis-server, local storage, the tiny
 model, the web and a worker; a job runs; Ctrl-C leaves no process behind; a
 second start finds the earlier job."""
 
+import json
 import os
 import signal
 import subprocess
@@ -13,6 +14,7 @@ from pathlib import Path
 
 import requests
 
+from db.accounts import PREFIX_LENGTH, key_prefix
 from tests.support.http import ApiUrl, download_image, get_job, pixels, submit, wait_until_finished
 from tests.support.processes import REPO_ROOT
 from tests.support.services import free_port
@@ -65,7 +67,16 @@ def genq_up(directory: Path, port: int, home: Path):
         assert process.poll() is None, "".join(output)[-3000:]
         wait_for(lambda: _answers(f"{url}/readyz"), timeout=60, what="the web to be ready")
         key = (directory / "var" / "local_api_key").read_text().strip()
-        assert f"API key of 'local' (kept in var/local_api_key): {key}" in "".join(output)
+        banner = "".join(output)
+        # The banner names the key by its prefix and says where it is; the key itself is not printed.
+        assert f"API key of 'local' (kept in var/local_api_key): {key_prefix(key)}_...\n" in banner
+        assert key not in banner and key[PREFIX_LENGTH:] not in banner
+        # Its curl example, run as printed in the directory genq up runs in, reads the key from the file.
+        (example,) = (line.strip() for line in banner.splitlines() if line.strip().startswith("curl "))
+        listed = subprocess.run(
+            ["bash", "-c", f"{example} --fail --silent"], cwd=directory, capture_output=True, text=True, check=True
+        )
+        assert "jobs" in json.loads(listed.stdout)
         yield ApiUrl(url, key), process
     finally:
         if process.poll() is None:
