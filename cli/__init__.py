@@ -1,12 +1,15 @@
 """The `genq` command: `up` for the one-command first run, and the pieces one at a
-time (`web`, `worker`, `migrate`, `models`, `keys`) for production. Heavy modules are
+time (`web`, `worker`, `webhooks`, `migrate`, `models`, `keys`) for production. Heavy modules are
 imported inside the commands that need them, so `genq web` never loads torch."""
 
 import click
 
 from cli.keys import keys
-from db.kinds import all_worker_queues, load_kind_modules
+from db.kinds import job_queues, load_kind_modules
 from db.settings import get_settings
+
+# Celery's node name of `genq webhooks` (%h: the host's name), apart from the job workers'.
+WEBHOOKS_NODE_NAME = "webhooks@%h"
 
 
 @click.group()
@@ -42,26 +45,48 @@ def web(host: str | None, port: int | None, workers: int, threads: int) -> None:
 @click.option(
     "--queues",
     default=None,
-    help="Comma-separated queues this worker takes tasks from; default: every job kind's (built-in and"
-    " GENQ_KIND_MODULES) and webhooks.",
+    help="Comma-separated queues this worker takes jobs from; default: every job kind's (built-in and"
+    " GENQ_KIND_MODULES).",
 )
 @click.option("--concurrency", default=1, show_default=True, help="Jobs run at once (one per GPU).")
-@click.option("--loglevel", default="INFO", show_default=True)
+@click.option("--loglevel", default="INFO", show_default=True, help="Celery's log level (DEBUG, INFO, WARNING).")
 def worker(queues: str | None, concurrency: int, loglevel: str) -> None:
     """Run a Celery worker that executes jobs (needs torch and diffusers)."""
     from worker.celery_app import create_celery
 
     settings = get_settings()
     load_kind_modules(settings.kind_modules)
-    queues = queues or ",".join(all_worker_queues())
-    celery = create_celery(settings)
+    queues = queues or ",".join(job_queues())
+    # prefork: a job's hard time limit kills its child, and a crash takes only the child.
+    _run_celery_worker(create_celery(settings), queues, concurrency, loglevel, pool="prefork")
+
+
+@main.command()
+@click.option("--concurrency", default=4, show_default=True, help="Deliveries sent at once.")
+@click.option("--loglevel", default="INFO", show_default=True, help="Celery's log level (DEBUG, INFO, WARNING).")
+def webhooks(concurrency: int, loglevel: str) -> None:
+    """Deliver webhooks (the webhooks queue), apart from the job workers, so that a
+    delivery never waits behind the job it reports on (needs no GPU)."""
+    from db.webhooks import WEBHOOKS_QUEUE
+    from worker.celery_app import create_webhooks_celery
+
+    # threads: a delivery waits on the network, and the job workers' per-child
+    # maintenance and model warm-up (prefork only) do not run here.
+    celery = create_webhooks_celery(get_settings())
+    _run_celery_worker(celery, WEBHOOKS_QUEUE, concurrency, loglevel, pool="threads", node_name=WEBHOOKS_NODE_NAME)
+
+
+def _run_celery_worker(
+    celery, queues: str, concurrency: int, loglevel: str, *, pool: str, node_name: str | None = None
+) -> None:
     celery.worker_main(
         [
             "worker",
+            *([f"--hostname={node_name}"] if node_name else []),
             f"--queues={queues}",
             f"--concurrency={concurrency}",
             f"--loglevel={loglevel}",
-            "--pool=prefork",
+            f"--pool={pool}",
             "--without-gossip",
             "--without-mingle",
         ]

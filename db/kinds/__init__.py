@@ -9,7 +9,6 @@ from collections.abc import Iterable, Mapping
 from types import MappingProxyType
 
 from db.kinds.definition import JobKind
-from db.webhooks import WEBHOOKS_QUEUE
 
 BUILTIN_KIND_MODULES = ("db.kinds.generate", "db.kinds.finetune", "db.kinds.textgen")
 
@@ -45,9 +44,10 @@ def find_kind(name: str) -> JobKind | None:
     return job_kinds().get(name)
 
 
-def all_worker_queues() -> list[str]:
-    """Every queue a worker may take tasks from: each kind's, then webhook deliveries."""
-    return list(dict.fromkeys(kind.queue for kind in job_kinds().values())) + [WEBHOOKS_QUEUE]
+def job_queues() -> list[str]:
+    """Every kind's queue, which `genq worker` takes by default (webhook deliveries
+    have their own queue and process, `genq webhooks`)."""
+    return list(dict.fromkeys(kind.queue for kind in job_kinds().values()))
 
 
 def kinds_on_queue(queue: str) -> list[str]:
