@@ -1,12 +1,14 @@
 """The `genq` command: `up` for the one-command first run, and the pieces one at a
 time (`web`, `worker`, `webhooks`, `migrate`, `models`, `keys`) for production. Heavy modules are
-imported inside the commands that need them, so `genq web` never loads torch."""
+imported inside the commands that need them, so `genq web` never loads torch. Each
+command first checks what it relies on (cli/preflight.py): a misconfiguration is
+one line and exit status 2, not a traceback from inside a server."""
 
 import click
 
 from cli.keys import keys
-from db.kinds import job_queues, load_kind_modules
-from db.settings import get_settings
+from cli.preflight import checked_settings
+from db.kinds import job_queues
 
 # Celery's node name of `genq webhooks` (%h: the host's name), apart from the job workers'.
 WEBHOOKS_NODE_NAME = "webhooks@%h"
@@ -24,7 +26,7 @@ def up(host: str | None, port: int | None) -> None:
     """Run everything on this machine: migrations, embedded Redis, a tiny model, web and one worker."""
     from cli.embedded import run_embedded
 
-    settings = get_settings()
+    settings = checked_settings(database=True, broker="if set", kind_modules=True, storage=True)
     raise SystemExit(run_embedded(settings, host or settings.web_host, port or settings.web_port))
 
 
@@ -37,7 +39,7 @@ def web(host: str | None, port: int | None, workers: int, threads: int) -> None:
     """Serve the web form and the JSON API with gunicorn."""
     from cli.webserver import serve
 
-    settings = get_settings()
+    settings = checked_settings(database=True, broker="needed", kind_modules=True, storage=True)
     serve(settings, host or settings.web_host, port or settings.web_port, workers, threads)
 
 
@@ -54,8 +56,7 @@ def worker(queues: str | None, concurrency: int, loglevel: str) -> None:
     """Run a Celery worker that executes jobs (needs torch and diffusers)."""
     from worker.celery_app import create_celery
 
-    settings = get_settings()
-    load_kind_modules(settings.kind_modules)
+    settings = checked_settings(database=True, broker="needed", kind_modules=True, storage=True)
     queues = queues or ",".join(job_queues())
     # prefork: a job's hard time limit kills its child, and a crash takes only the child.
     _run_celery_worker(create_celery(settings), queues, concurrency, loglevel, pool="prefork")
@@ -72,7 +73,7 @@ def webhooks(concurrency: int, loglevel: str) -> None:
 
     # threads: a delivery waits on the network, and the job workers' per-child
     # maintenance and model warm-up (prefork only) do not run here.
-    celery = create_webhooks_celery(get_settings())
+    celery = create_webhooks_celery(checked_settings(database=True, broker="needed", storage=True))
     _run_celery_worker(celery, WEBHOOKS_QUEUE, concurrency, loglevel, pool="threads", node_name=WEBHOOKS_NODE_NAME)
 
 
@@ -98,7 +99,7 @@ def migrate() -> None:
     """Bring the database schema up to date (alembic upgrade head)."""
     from migrations import upgrade_to_head
 
-    upgrade_to_head(get_settings().database_url)
+    upgrade_to_head(checked_settings(database=True).database_url)
     click.echo("database is up to date")
 
 
@@ -115,7 +116,7 @@ def models_list() -> None:
     """The models jobs may name."""
     from db.registry import list_models
 
-    for entry in list_models(get_settings()):
+    for entry in list_models(checked_settings()):
         click.echo(f"{entry.name}\t{entry.kind}\t{entry.origin}\t{entry.source}")
 
 

@@ -4,7 +4,7 @@ alone (so `KEY=$(genq keys create --owner alice)` works); it is never stored."""
 
 import click
 
-from db.settings import get_settings
+from cli.preflight import checked_settings
 
 LIMIT = click.IntRange(min=1)
 
@@ -12,7 +12,7 @@ LIMIT = click.IntRange(min=1)
 def _sessions():
     from db.session import make_session_factory
 
-    return make_session_factory(get_settings().database_url)
+    return make_session_factory(checked_settings(database=True).database_url)
 
 
 @click.group()
