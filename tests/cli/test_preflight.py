@@ -9,12 +9,11 @@ import subprocess
 import sys
 from pathlib import Path
 
-import click
 import pytest
 
-from cli import main
 from cli.preflight import example, url_without_password
 from db.settings import Settings
+from tests.support.cli_commands import leaf_commands
 from tests.support.processes import REPO_ROOT
 from tests.support.services import free_port
 
@@ -54,18 +53,8 @@ def refusal(result: subprocess.CompletedProcess) -> str:
     return lines[0]
 
 
-def leaf_commands(group: click.Group, path: tuple[str, ...] = ()) -> set[tuple[str, ...]]:
-    found: set[tuple[str, ...]] = set()
-    for name, command in group.commands.items():
-        if isinstance(command, click.Group):
-            found |= leaf_commands(command, (*path, name))
-        else:
-            found.add((*path, name))
-    return found
-
-
 def test_the_commands_checked_here_are_every_command_that_reads_settings():
-    assert leaf_commands(main) == {tuple(args[: 2 if args[0] in ("models", "keys") else 1]) for args in COMMANDS} | (
+    assert set(leaf_commands()) == {tuple(args[: 2 if args[0] in ("models", "keys") else 1]) for args in COMMANDS} | (
         OFFLINE_BUILDERS
     )
 
