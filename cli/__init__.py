@@ -4,11 +4,16 @@ imported inside the commands that need them, so `genq web` never loads torch. Ea
 command first checks what it relies on (cli/preflight.py): a misconfiguration is
 one line and exit status 2, not a traceback from inside a server."""
 
+from typing import TYPE_CHECKING
+
 import click
 
 from cli.keys import keys
 from cli.preflight import checked_settings
 from db.kinds import job_queues
+
+if TYPE_CHECKING:
+    from celery import Celery
 
 # Celery's node name of `genq webhooks` (%h: the host's name), apart from the job workers'.
 WEBHOOKS_NODE_NAME = "webhooks@%h"
@@ -23,7 +28,8 @@ def main() -> None:
 @click.option("--host", default=None, help="Address the web server binds (GENQ_WEB_HOST).")
 @click.option("--port", default=None, type=int, help="Port of the web server (GENQ_WEB_PORT).")
 def up(host: str | None, port: int | None) -> None:
-    """Run everything on this machine: migrations, embedded Redis, a tiny model, web and one worker."""
+    """Run everything on this machine: migrations, embedded Redis, the tiny models, web, one worker and
+    the webhook sender."""
     from cli.embedded import run_embedded
 
     settings = checked_settings(database=True, broker="if set", kind_modules=True, storage=True)
@@ -78,7 +84,7 @@ def webhooks(concurrency: int, loglevel: str) -> None:
 
 
 def _run_celery_worker(
-    celery, queues: str, concurrency: int, loglevel: str, *, pool: str, node_name: str | None = None
+    celery: "Celery", queues: str, concurrency: int, loglevel: str, *, pool: str, node_name: str | None = None
 ) -> None:
     celery.worker_main(
         [
