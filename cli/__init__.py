@@ -32,7 +32,7 @@ def up(host: str | None, port: int | None) -> None:
     the webhook sender."""
     from cli.embedded import run_embedded
 
-    settings = checked_settings(database=True, broker="if set", kind_modules=True, storage=True)
+    settings = checked_settings(database="reachable", broker="if set", kind_modules=True, storage=True)
     raise SystemExit(run_embedded(settings, host or settings.web_host, port or settings.web_port))
 
 
@@ -45,7 +45,7 @@ def web(host: str | None, port: int | None, workers: int, threads: int) -> None:
     """Serve the web form and the JSON API with gunicorn."""
     from cli.webserver import serve
 
-    settings = checked_settings(database=True, broker="needed", kind_modules=True, storage=True)
+    settings = checked_settings(database="migrated", broker="needed", kind_modules=True, storage=True)
     serve(settings, host or settings.web_host, port or settings.web_port, workers, threads)
 
 
@@ -62,7 +62,7 @@ def worker(queues: str | None, concurrency: int, loglevel: str) -> None:
     """Run a Celery worker that executes jobs (needs torch and diffusers)."""
     from worker.celery_app import create_celery
 
-    settings = checked_settings(database=True, broker="needed", kind_modules=True, storage=True)
+    settings = checked_settings(database="migrated", broker="needed", kind_modules=True, storage=True)
     queues = queues or ",".join(job_queues())
     # prefork: a job's hard time limit kills its child, and a crash takes only the child.
     _run_celery_worker(create_celery(settings), queues, concurrency, loglevel, pool="prefork")
@@ -79,7 +79,7 @@ def webhooks(concurrency: int, loglevel: str) -> None:
 
     # threads: a delivery waits on the network, and the job workers' per-child
     # maintenance and model warm-up (prefork only) do not run here.
-    celery = create_webhooks_celery(checked_settings(database=True, broker="needed", storage=True))
+    celery = create_webhooks_celery(checked_settings(database="migrated", broker="needed", storage=True))
     _run_celery_worker(celery, WEBHOOKS_QUEUE, concurrency, loglevel, pool="threads", node_name=WEBHOOKS_NODE_NAME)
 
 
@@ -105,7 +105,7 @@ def migrate() -> None:
     """Bring the database schema up to date (alembic upgrade head)."""
     from migrations import upgrade_to_head
 
-    upgrade_to_head(checked_settings(database=True).database_url)
+    upgrade_to_head(checked_settings(database="reachable").database_url)
     click.echo("database is up to date")
 
 

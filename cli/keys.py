@@ -12,7 +12,7 @@ LIMIT = click.IntRange(min=1)
 def _sessions():
     from db.session import make_session_factory
 
-    return make_session_factory(checked_settings(database=True).database_url)
+    return make_session_factory(checked_settings(database="migrated").database_url)
 
 
 @click.group()

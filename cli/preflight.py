@@ -1,11 +1,12 @@
 """What a `genq` command checks before it starts anything: its settings parse, the
 broker it needs is named, its kind modules load, its storage URL is one genq
-knows, and the database and broker it talks to answer. A failure is one line on stderr naming the variable with an
-example value, and exit status 2: never a traceback, never a URL's password."""
+knows, and the database (migrated) and broker it talks to answer. A failure is
+one line on stderr naming the variable with an example value, and exit status 2:
+never a traceback, never a URL's password."""
 
 import json
 import re
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 from urllib.parse import urlsplit, urlunsplit
 
 import click
@@ -13,6 +14,9 @@ from pydantic import ValidationError
 from pydantic_settings import SettingsError
 
 from db.settings import Settings, get_settings
+
+if TYPE_CHECKING:
+    from sqlalchemy import Connection
 
 # How long a start-up waits for the database or the broker to answer.
 CONNECT_TIMEOUT_SECONDS = 5
@@ -27,7 +31,7 @@ class Misconfigured(click.ClickException):
 
 def checked_settings(
     *,
-    database: bool = False,
+    database: Literal["migrated", "reachable"] | None = None,
     broker: Literal["needed", "if set"] | None = None,
     kind_modules: bool = False,
     storage: bool = False,
@@ -35,7 +39,8 @@ def checked_settings(
     """The settings, once everything this command relies on is there: the broker
     named (`needed`) and answering (`needed`, or `if set`: `genq up` starts an
     embedded one otherwise), the kind modules loaded, the storage URL understood,
-    the database answering."""
+    the database answering (`reachable`: `genq up` and `genq migrate` migrate it)
+    and at the latest schema (`migrated`)."""
     try:
         settings = get_settings()
     except ValidationError as error:
@@ -56,7 +61,7 @@ def checked_settings(
     if broker is not None and settings.broker_url:
         _reach_broker(settings.broker_url)
     if database:  # last: reaching SQLite creates its file
-        _reach_database(settings.database_url)
+        _reach_database(settings.database_url, migrated=database == "migrated")
     return settings
 
 
@@ -109,7 +114,7 @@ def _open_storage(settings: Settings) -> None:
         raise Misconfigured(f"{error} ({example('storage_url')})") from None
 
 
-def _reach_database(database_url: str) -> None:
+def _reach_database(database_url: str, *, migrated: bool) -> None:
     from sqlalchemy import text
     from sqlalchemy.engine import make_url
     from sqlalchemy.exc import ArgumentError, SQLAlchemyError
@@ -127,11 +132,25 @@ def _reach_database(database_url: str) -> None:
     try:
         with engine.connect() as connection:
             connection.execute(text("SELECT 1"))
+            behind = migrated and _schema_behind(connection)
     except (SQLAlchemyError, OSError) as error:
         reason = _first_line(getattr(error, "orig", None) or error, database_url)
         raise Misconfigured(f"the database at {shown} (GENQ_DATABASE_URL) does not answer: {reason}") from None
     finally:
         engine.dispose()
+    if behind:
+        raise Misconfigured(f"the database at {shown} (GENQ_DATABASE_URL) is not migrated: run `genq migrate` first")
+
+
+def _schema_behind(connection: "Connection") -> bool:
+    from alembic.runtime.migration import MigrationContext
+    from alembic.script import ScriptDirectory
+
+    from migrations import alembic_config
+
+    # The scripts' heads: the configuration's URL is not read for them.
+    heads = set(ScriptDirectory.from_config(alembic_config("")).get_heads())
+    return set(MigrationContext.configure(connection).get_current_heads()) != heads
 
 
 def _reach_broker(broker_url: str) -> None:

@@ -99,6 +99,17 @@ def test_an_unreachable_database_is_named_without_its_password(tmp_path, redis_u
     assert PASSWORD not in result.stderr
 
 
+@pytest.mark.parametrize("args", [["web"], ["worker"], ["webhooks"], ["keys", "list"]], ids=" ".join)
+def test_a_database_never_migrated_is_refused_with_what_to_run(tmp_path, redis_url, args):
+    # The default database, SQLite in var/, as a first `genq web` before `genq migrate` finds it.
+    line = refusal(run_genq(tmp_path, args, GENQ_BROKER_URL=redis_url))
+
+    assert (
+        line
+        == "Error: the database at sqlite:///var/genq.db (GENQ_DATABASE_URL) is not migrated: run `genq migrate` first"
+    )
+
+
 def test_a_list_setting_that_is_not_json_is_named(tmp_path):
     line = refusal(run_genq(tmp_path, ["models", "list"], GENQ_HUB_MODELS="stable-diffusion-v1-5"))
 
