@@ -1,7 +1,8 @@
 """What `make run` does, end to end: `genq up` in an empty directory with no
-configuration starts SQLite, an embedded redis-server, local storage, the tiny
-model, the web and a worker; a job runs; Ctrl-C leaves no process behind; a
-second start finds the earlier job."""
+configuration (but the loopback webhook receiver allowed) starts SQLite, an
+embedded redis-server, local storage, the tiny model, the web, a worker and the
+webhook sender; a job runs and its webhooks arrive; Ctrl-C leaves no process
+behind, and nothing outside var/; a second start finds the earlier job."""
 
 import json
 import os
@@ -19,6 +20,7 @@ from tests.support.http import ApiUrl, download_image, get_job, pixels, submit, 
 from tests.support.processes import REPO_ROOT
 from tests.support.services import free_port
 from tests.support.waiting import wait_for
+from tests.support.webhooks import receiver
 
 
 def processes_inside(directory: Path) -> list[int]:
@@ -40,6 +42,8 @@ def processes_inside(directory: Path) -> list[int]:
 @contextmanager
 def genq_up(directory: Path, port: int, home: Path):
     env = {key: value for key, value in os.environ.items() if not key.startswith("GENQ_")}
+    # The one setting given: the test's webhook receiver listens on loopback.
+    env["GENQ_WEBHOOK_ALLOWED_HOSTS"] = '["127.0.0.1"]'
     # A home of its own with no runtime directory, so that the test sees anything
     # genq up would keep outside var/ (gunicorn's control socket went to ~/.gunicorn/).
     env["HOME"] = str(home)
@@ -95,10 +99,14 @@ def _answers(url: str) -> bool:
 def test_genq_up_runs_a_job_with_no_configuration_and_stops_cleanly(tmp_path, tmp_path_factory):
     port = free_port()
     home = tmp_path_factory.mktemp("home")
-    with genq_up(tmp_path, port, home) as (url, process):
-        job = submit(url, {"prompt": "a lighthouse", "width": 64, "height": 64, "steps": 4, "seed": 42})
+    with genq_up(tmp_path, port, home) as (url, process), receiver([]) as (hook, received):
+        params = {"prompt": "a lighthouse", "width": 64, "height": 64, "steps": 4, "seed": 42}
+        job = submit(url, params, webhook_url=hook, webhook_events=["running", "succeeded"])
         done = wait_until_finished(url, job["id"])
         assert done["status"] == "succeeded", done["error"]
+        # genq up's webhook sender delivered both events.
+        wait_for(lambda: len(received) == 2, timeout=60, what="the job's two webhook deliveries")
+        assert sorted(request["headers"]["Genq-Event"] for request in received) == ["running", "succeeded"]
         image = download_image(url, done["artifacts"][0])
         assert image.size == (64, 64) and pixels(image).std() > 5
         assert (tmp_path / "var" / "objects" / "jobs" / job["id"] / "1" / "0.png").is_file()
