@@ -1,6 +1,6 @@
 # genq: one command to run it, one to test it.
 #
-#   make run    set up .venv and run genq (web + worker + embedded Redis) at http://127.0.0.1:8000
+#   make run    set up .venv and run genq (web + worker + webhook sender + embedded Redis) at http://127.0.0.1:8000
 #   make test   set up .venv with the dev extras (and Debian's chromium, redis-server) and run the whole suite
 #   make lint   ruff (lint, import order, format check) and mypy, as configured in pyproject.toml
 #   make clean  remove .venv and the install stamps (keeps var/, the local data)

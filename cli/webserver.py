@@ -31,5 +31,8 @@ def serve(settings: Settings, host: str, port: int, workers: int, threads: int) 
             "accesslog": "-",
             "timeout": 60,
             "graceful_timeout": 10,
+            # genq offers no gunicornc; the socket would be left in ~/.gunicorn/ (or
+            # XDG_RUNTIME_DIR), outside everything genq keeps.
+            "control_socket_disable": True,
         }
     ).run()

@@ -79,12 +79,17 @@ def create_api_key(
     return key, raw_key
 
 
+def key_prefix(raw_key: str) -> str:
+    """The visible part of a key, safe to print: it names the key, it does not open anything."""
+    return raw_key[:PREFIX_LENGTH]
+
+
 def authenticate_key(session: Session, raw_key: str) -> ApiKey | None:
     """The live key this raw key is, or None for a malformed, unknown or revoked one.
 
     The row is found by the prefix; the hashes are compared in constant time so
     the answer's timing says nothing about how close a guess was."""
-    prefix = raw_key[:PREFIX_LENGTH]
+    prefix = key_prefix(raw_key)
     if not prefix.startswith(KEY_SCHEME):
         return None
     key = session.scalars(_KEY_BY_PREFIX, {"prefix": prefix}).one_or_none()

@@ -1,7 +1,9 @@
 """The one settings object, read from GENQ_* environment variables (and .env).
 
 The defaults are the embedded first run (SQLite, local storage, var/models);
-production sets URLs for Postgres, Redis and S3.
+production sets URLs for Postgres, Redis and S3. A setting whose default is no
+example of a value (None, an empty list) names one in `examples`, which the CLI
+shows when the variable is missing or malformed (cli/preflight.py).
 """
 
 import ipaddress
@@ -21,25 +23,25 @@ class Settings(BaseSettings):
     database_url: str = "sqlite:///var/genq.db"
     # None means "no broker configured": `genq up` starts an embedded redis-server
     # and passes its URL on; `genq web` / `genq worker` refuse to start without one.
-    broker_url: str | None = None
+    broker_url: str | None = Field(default=None, examples=["redis://localhost:6379/0"])
     storage_url: str = "file://var/objects"
-    s3_endpoint_url: str | None = None
+    s3_endpoint_url: str | None = Field(default=None, examples=["http://minio:9000"])
     # Where browsers reach the same S3 server, when that differs from where genq
     # does (compose: genq talks to http://minio:9000, a browser to localhost:9000).
-    s3_public_endpoint_url: str | None = None
+    s3_public_endpoint_url: str | None = Field(default=None, examples=["http://127.0.0.1:9000"])
     s3_region: str = "us-east-1"
     presigned_url_seconds: int = Field(default=900, ge=1, le=7 * 24 * 3600)
 
     # Modules of job kinds besides the built-in ones (db/kinds/), each with a
     # KIND = JobKind(...): web and worker load them at start-up (docs/design.md).
-    kind_modules: list[str] = []
+    kind_modules: list[str] = Field(default=[], examples=[["mykinds.upscale"]])
 
     models_dir: Path = Path("var/models")
     # Hub ids or absolute paths offered besides the directories under models_dir.
-    hub_models: list[str] = []
-    default_model: str | None = None
+    hub_models: list[str] = Field(default=[], examples=[["stable-diffusion-v1-5/stable-diffusion-v1-5"]])
+    default_model: str | None = Field(default=None, examples=["tiny-sd"])
 
-    secret_key: str | None = None
+    secret_key: str | None = Field(default=None, examples=["a-long-random-string-kept-secret"])
     web_host: str = "127.0.0.1"
     web_port: int = 8000
     # Mark the session cookie Secure even when the request looks like plain http
@@ -47,17 +49,17 @@ class Settings(BaseSettings):
     session_cookie_secure: bool = False
     # Embedded mode only (`genq up` sets it): a browser on this machine, talking to
     # a loopback address, is signed in as this owner without pasting a key.
-    local_signin_owner: str | None = None
+    local_signin_owner: str | None = Field(default=None, examples=["local"])
 
     # Limits per API key (a key may override each); counted over its owner's jobs.
     requests_per_minute: int = Field(default=300, ge=1)
     # Requests without a valid key per client address (web/address_limits.py).
     unauthenticated_requests_per_minute: int = Field(default=60, ge=1)
     # Proxies (addresses or networks) whose X-Forwarded-For names the client.
-    trusted_proxies: list[str] = Field(default_factory=list)
+    trusted_proxies: list[str] = Field(default_factory=list, examples=[["10.0.0.0/8"]])
     max_active_jobs: int = Field(default=100, ge=1)
     # Images an owner may request per UTC day; None: no budget.
-    daily_image_budget: int | None = Field(default=None, ge=1)
+    daily_image_budget: int | None = Field(default=None, ge=1, examples=[500])
 
     # Caps on what one generate job may ask for.
     max_width: int = Field(default=1024, ge=64)
@@ -115,7 +117,7 @@ class Settings(BaseSettings):
 
     # Webhooks. Hosts named here may be called although they resolve to private or
     # loopback addresses, and over http (tests, trusted internal receivers).
-    webhook_allowed_hosts: list[str] = []
+    webhook_allowed_hosts: list[str] = Field(default=[], examples=[["hooks.internal"]])
     # A failed delivery is retried after base, 2 x base, 4 x base, ... seconds.
     webhook_max_retries: int = Field(default=5, ge=0)
     webhook_retry_base_seconds: float = Field(default=10.0, gt=0)
@@ -130,7 +132,7 @@ class Settings(BaseSettings):
     compile_unet: bool = False
     # Image models each worker child loads and runs once when it starts, so its first
     # job pays no loading, CUDA start-up or compilation (JSON list of names).
-    warm_models: list[str] = []
+    warm_models: list[str] = Field(default=[], examples=[["tiny-sd"]])
     # Cross-job batching (docs/performance.md): at most this many images in one
     # pipeline call, from compatible jobs (db/batches.py). auto: 8 on CUDA, 1 (off)
     # elsewhere. A worker waits up to batch_window_ms for companions, and only
@@ -182,13 +184,16 @@ class Settings(BaseSettings):
             try:
                 ipaddress.ip_network(proxy, strict=False)
             except ValueError:
-                raise ValueError(f"{proxy!r} is not an IP address or network (e.g. 10.0.0.0/8)") from None
+                raise ValueError(f"{proxy!r} is not an IP address or network") from None
         return proxies
 
     @model_validator(mode="after")
     def _heartbeat_within_lease(self) -> "Settings":
         if self.heartbeat_seconds >= self.lease_seconds:
-            raise ValueError("GENQ_HEARTBEAT_SECONDS must be shorter than GENQ_LEASE_SECONDS")
+            raise ValueError(
+                "GENQ_HEARTBEAT_SECONDS must be shorter than GENQ_LEASE_SECONDS"
+                f" (e.g. GENQ_HEARTBEAT_SECONDS=15 with GENQ_LEASE_SECONDS={DEFAULT_LEASE_SECONDS:g})"
+            )
         return self
 
     def max_batch_images(self, device_type: str) -> int:

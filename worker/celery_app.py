@@ -1,8 +1,10 @@
-"""The worker's Celery app, built from settings by `create_celery` (no app exists
-at import time). Importing this module is cheap: no torch, no diffusers; the
-worker imports worker.tasks (and with it the executors) when it starts. Each
-worker child also runs the periodic maintenance (worker/maintenance.py) and warms
-up the models of GENQ_WARM_MODELS before it takes its first task.
+"""The workers' Celery apps, built from settings (no app exists at import time):
+`create_celery` for the job workers, `create_webhooks_celery` for the webhook
+deliveries, which have a process of their own so that they never wait behind the
+jobs they report on. Importing this module is cheap: no torch, no diffusers; the
+job worker imports worker.tasks (and with it the executors) when it starts. Each
+job worker child also runs the periodic maintenance (worker/maintenance.py) and
+warms up the models of GENQ_WARM_MODELS before it takes its first task.
 """
 
 import logging
@@ -11,9 +13,10 @@ import sys
 from celery import Celery, current_app, signals
 from kombu import Queue
 
-from db.kinds import all_worker_queues, load_kind_modules
+from db.kinds import job_queues, load_kind_modules
 from db.queue import RUN_JOB_TASK, celery_config
 from db.settings import Settings
+from db.webhooks import WEBHOOKS_QUEUE
 from worker.maintenance import Maintenance
 
 log = logging.getLogger(__name__)
@@ -23,18 +26,29 @@ WARM_UP_SECONDS_PER_MODEL = 600
 
 
 def create_celery(settings: Settings) -> Celery:
+    """The job workers' app: genq.run_job from every kind's queue."""
     load_kind_modules(settings.kind_modules)
-    app = Celery("genq", include=["worker.tasks", "worker.webhooks"])
-    app.conf.update(
-        celery_config(settings),
-        task_queues=[Queue(name) for name in sorted(all_worker_queues())],
-        # Read by worker.tasks.JobTask; tasks get settings from their app, never the environment.
-        genq_settings=settings,
-    )
+    app = _create_app(settings, "worker.tasks", job_queues())
     if settings.warm_models:
         # A child reports itself up only after its warm-up; loading a large model can
         # take minutes, past the default 4 s after which Celery gives the child up.
         app.conf.worker_proc_alive_timeout = WARM_UP_SECONDS_PER_MODEL * len(settings.warm_models)
+    return app
+
+
+def create_webhooks_celery(settings: Settings) -> Celery:
+    """`genq webhooks`' app: genq.deliver_webhook from the webhooks queue, nothing else."""
+    return _create_app(settings, "worker.webhooks", [WEBHOOKS_QUEUE])
+
+
+def _create_app(settings: Settings, task_module: str, queues: list[str]) -> Celery:
+    app = Celery("genq", include=[task_module])
+    app.conf.update(
+        celery_config(settings),
+        task_queues=[Queue(name) for name in sorted(queues)],
+        # Read by the tasks' base classes; tasks get settings from their app, never the environment.
+        genq_settings=settings,
+    )
     return app
 
 

@@ -10,7 +10,6 @@ from types import MappingProxyType
 
 from db.kinds.definition import JobKind
 from db.registry import ModelKind
-from db.webhooks import WEBHOOKS_QUEUE
 
 BUILTIN_KIND_MODULES = (
     "db.kinds.generate",
@@ -59,9 +58,10 @@ def defaulted_model_kinds() -> list[ModelKind]:
     return list(dict.fromkeys(kind.model_kind for kind in job_kinds().values() if kind.model_param is None))
 
 
-def all_worker_queues() -> list[str]:
-    """Every queue a worker may take tasks from: each kind's, then webhook deliveries."""
-    return list(dict.fromkeys(kind.queue for kind in job_kinds().values())) + [WEBHOOKS_QUEUE]
+def job_queues() -> list[str]:
+    """Every kind's queue, which `genq worker` takes by default (webhook deliveries
+    have their own queue and process, `genq webhooks`)."""
+    return list(dict.fromkeys(kind.queue for kind in job_kinds().values()))
 
 
 def kinds_on_queue(queue: str) -> list[str]:

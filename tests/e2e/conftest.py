@@ -1,5 +1,5 @@
-"""The production shape, with real processes: `genq web` (gunicorn) and
-`genq worker` (Celery) against Postgres, Redis and moto's S3 server."""
+"""The production shape, with real processes: `genq web` (gunicorn), `genq worker`
+and `genq webhooks` (Celery) against Postgres, Redis and moto's S3 server."""
 
 import pytest
 from playwright.sync_api import sync_playwright
@@ -8,7 +8,7 @@ from db.accounts import create_api_key
 from db.session import make_session_factory
 from tests.support.browser import CHROMIUM, CHROMIUM_ARGS
 from tests.support.http import ApiUrl
-from tests.support.processes import running_web, running_worker
+from tests.support.processes import running_web, running_webhooks, running_worker
 
 
 @pytest.fixture(scope="session")
@@ -23,6 +23,12 @@ def worker(platform_settings, worker_log):
     # on their jobs, so it runs once at start only. tests/faults test maintenance.
     settings = platform_settings.model_copy(update={"maintenance_interval_seconds": 24 * 3600})
     with running_worker(settings, worker_log) as process:
+        yield process
+
+
+@pytest.fixture(scope="session")
+def webhook_sender(platform_settings, tmp_path_factory):
+    with running_webhooks(platform_settings, tmp_path_factory.mktemp("webhooks") / "webhooks.log") as process:
         yield process
 
 
@@ -44,8 +50,8 @@ def api_key(settings) -> str:
 
 
 @pytest.fixture
-def platform(settings, web_url, worker, api_key) -> ApiUrl:
-    """A clean running platform (web + worker): the web's base URL, carrying `api_key`."""
+def platform(settings, web_url, worker, webhook_sender, api_key) -> ApiUrl:
+    """A clean running platform (web, worker, webhook sender): the web's base URL, carrying `api_key`."""
     return ApiUrl(web_url, api_key)
 
 

@@ -1,8 +1,10 @@
 """What `make run` does, end to end: `genq up` in an empty directory with no
-configuration starts SQLite, an embedded redis-server, local storage, the tiny
-model, the web and a worker; a job runs; Ctrl-C leaves no process behind; a
-second start finds the earlier job."""
+configuration (but the loopback webhook receiver allowed) starts SQLite, an
+embedded redis-server, local storage, the tiny model, the web, a worker and the
+webhook sender; a job runs and its webhooks arrive; Ctrl-C leaves no process
+behind, and nothing outside var/; a second start finds the earlier job."""
 
+import json
 import os
 import signal
 import subprocess
@@ -13,10 +15,12 @@ from pathlib import Path
 
 import requests
 
+from db.accounts import PREFIX_LENGTH, key_prefix
 from tests.support.http import ApiUrl, download_image, get_job, pixels, submit, wait_until_finished
 from tests.support.processes import REPO_ROOT
 from tests.support.services import free_port
 from tests.support.waiting import wait_for
+from tests.support.webhooks import receiver
 
 
 def processes_inside(directory: Path) -> list[int]:
@@ -36,8 +40,14 @@ def processes_inside(directory: Path) -> list[int]:
 
 
 @contextmanager
-def genq_up(directory: Path, port: int):
+def genq_up(directory: Path, port: int, home: Path):
     env = {key: value for key, value in os.environ.items() if not key.startswith("GENQ_")}
+    # The one setting given: the test's webhook receiver listens on loopback.
+    env["GENQ_WEBHOOK_ALLOWED_HOSTS"] = '["127.0.0.1"]'
+    # A home of its own with no runtime directory, so that the test sees anything
+    # genq up would keep outside var/ (gunicorn's control socket went to ~/.gunicorn/).
+    env["HOME"] = str(home)
+    env.pop("XDG_RUNTIME_DIR", None)
     env["PYTHONUNBUFFERED"] = "1"
     env["PYTHONPATH"] = str(REPO_ROOT)
     process = subprocess.Popen(
@@ -61,7 +71,16 @@ def genq_up(directory: Path, port: int):
         assert process.poll() is None, "".join(output)[-3000:]
         wait_for(lambda: _answers(f"{url}/readyz"), timeout=60, what="the web to be ready")
         key = (directory / "var" / "local_api_key").read_text().strip()
-        assert f"API key of 'local' (kept in var/local_api_key): {key}" in "".join(output)
+        banner = "".join(output)
+        # The banner names the key by its prefix and says where it is; the key itself is not printed.
+        assert f"API key of 'local' (kept in var/local_api_key): {key_prefix(key)}_...\n" in banner
+        assert key not in banner and key[PREFIX_LENGTH:] not in banner
+        # Its curl example, run as printed in the directory genq up runs in, reads the key from the file.
+        (example,) = (line.strip() for line in banner.splitlines() if line.strip().startswith("curl "))
+        listed = subprocess.run(
+            ["bash", "-c", f"{example} --fail --silent"], cwd=directory, capture_output=True, text=True, check=True
+        )
+        assert "jobs" in json.loads(listed.stdout)
         yield ApiUrl(url, key), process
     finally:
         if process.poll() is None:
@@ -77,12 +96,17 @@ def _answers(url: str) -> bool:
         return False
 
 
-def test_genq_up_runs_a_job_with_no_configuration_and_stops_cleanly(tmp_path):
+def test_genq_up_runs_a_job_with_no_configuration_and_stops_cleanly(tmp_path, tmp_path_factory):
     port = free_port()
-    with genq_up(tmp_path, port) as (url, process):
-        job = submit(url, {"prompt": "a lighthouse", "width": 64, "height": 64, "steps": 4, "seed": 42})
+    home = tmp_path_factory.mktemp("home")
+    with genq_up(tmp_path, port, home) as (url, process), receiver([]) as (hook, received):
+        params = {"prompt": "a lighthouse", "width": 64, "height": 64, "steps": 4, "seed": 42}
+        job = submit(url, params, webhook_url=hook, webhook_events=["running", "succeeded"])
         done = wait_until_finished(url, job["id"])
         assert done["status"] == "succeeded", done["error"]
+        # genq up's webhook sender delivered both events.
+        wait_for(lambda: len(received) == 2, timeout=60, what="the job's two webhook deliveries")
+        assert sorted(request["headers"]["Genq-Event"] for request in received) == ["running", "succeeded"]
         image = download_image(url, done["artifacts"][0])
         assert image.size == (64, 64) and pixels(image).std() > 5
         assert (tmp_path / "var" / "objects" / "jobs" / job["id"] / "1" / "0.png").is_file()
@@ -99,9 +123,12 @@ def test_genq_up_runs_a_job_with_no_configuration_and_stops_cleanly(tmp_path):
         process.send_signal(signal.SIGINT)
         assert process.wait(timeout=60) == 0
     wait_for(lambda: not processes_inside(tmp_path), timeout=15, what="every child to exit")
+    # Everything genq up keeps is under var/.
+    assert [path.name for path in tmp_path.iterdir()] == ["var"]
+    assert list(home.iterdir()) == []
 
     # Running it again reuses the data: the earlier job is still there.
-    with genq_up(tmp_path, port) as (url, _process):
+    with genq_up(tmp_path, port, home) as (url, _process):
         assert url.key == first_key  # the same local key, read back from var/
         assert get_job(url, job["id"])["status"] == "succeeded"
     wait_for(lambda: not processes_inside(tmp_path), timeout=15, what="every child to exit")

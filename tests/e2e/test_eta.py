@@ -5,20 +5,15 @@ promise: "seconds until the job is done"); also under fair share, where a later
 owner's job goes ahead of an earlier owner's second one."""
 
 import time
-from datetime import datetime
 
 from db.accounts import create_api_key
 from db.session import make_session_factory
-from tests.support.http import ApiUrl, get_job, submit, wait_until_finished
+from tests.support.http import ApiUrl, get_job, moment, submit, wait_until_finished
 from tests.support.waiting import wait_for
 
 SHAPE = {"prompt": "a harbour at dawn", "width": 128, "height": 128, "seed": 3}
 SHORT_STEPS = 10
 LONG_STEPS = 40
-
-
-def moment(timestamp: str) -> float:
-    return datetime.fromisoformat(timestamp.replace("Z", "+00:00")).timestamp()
 
 
 def long_job_priced_at_its_own_pace(platform: ApiUrl) -> str:

@@ -1,50 +1,20 @@
-"""Webhooks on the production shape: a real worker delivers a signed POST of the
-job to a receiver in this test (an http.server thread on loopback, allowlisted in
-the test settings), and retries one that fails, recording every attempt."""
+"""Webhooks on the production shape: a real `genq webhooks` delivers a signed POST
+of the job to a receiver in this test (an http.server thread on loopback,
+allowlisted in the test settings), retries one that fails, recording every
+attempt, and sends `running` while the job runs on the one job worker."""
 
 import hashlib
 import hmac
 import json
-import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import requests
 
-from tests.support.http import submit, wait_until_finished
+from tests.support.http import moment, submit, wait_until_finished
 from tests.support.waiting import wait_for
+from tests.support.webhooks import receiver
 
 PARAMS = {"prompt": "a kite over the dunes", "width": 64, "height": 64, "steps": 3, "seed": 11}
-
-
-@contextmanager
-def receiver(statuses: list[int]) -> Iterator[tuple[str, list[dict]]]:
-    """A webhook receiver answering `statuses` in turn (then 200); yields its URL and
-    the requests it got: {headers, body}."""
-    received: list[dict] = []
-    answers = iter(statuses)
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
-            body = self.rfile.read(int(self.headers["Content-Length"]))
-            received.append({"headers": dict(self.headers), "body": body, "path": self.path})
-            self.send_response(next(answers, 200))
-            self.send_header("Content-Length", "0")
-            self.end_headers()
-
-        def log_message(self, *_args) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}/hooks/genq?team=7", received
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 def webhook_secret(platform) -> str:
@@ -92,3 +62,18 @@ def test_a_failing_receiver_is_retried_and_every_attempt_is_recorded(platform):
     assert deliveries[0]["error"] == "the receiver answered 500" and deliveries[2]["error"] is None
     assert len(received) == 3
     assert len({request["headers"]["Genq-Delivery"] for request in received}) == 1
+
+
+def test_the_running_delivery_arrives_while_the_job_runs(platform):
+    # One job worker, busy with the job for a few seconds: the delivery does not wait for it.
+    with receiver([]) as (url, received):
+        job = submit(platform, {**PARAMS, "steps": 30}, webhook_url=url, webhook_events=["running"])
+        wait_for(lambda: received, timeout=60, what="the running delivery")
+        # Generous: the job's length is the point, and a loaded machine stretches it.
+        done = wait_until_finished(platform, job["id"], timeout=300)
+
+    (delivery,) = received
+    assert delivery["headers"]["Genq-Event"] == "running"
+    assert json.loads(delivery["body"])["status"] == "running"
+    assert done["status"] == "succeeded"
+    assert delivery["arrived"] < moment(done["finished_at"])

@@ -7,6 +7,7 @@ or `url.headers`.
 """
 
 import io
+from datetime import datetime
 
 import numpy as np
 import requests
@@ -16,6 +17,11 @@ from tests.support.waiting import wait_for
 
 FINISHED = {"succeeded", "failed", "canceled"}
 POLL_SECONDS = 0.5
+
+
+def moment(timestamp: str) -> float:
+    """A job's ISO 8601 time (created_at, finished_at, ...) as a unix time."""
+    return datetime.fromisoformat(timestamp.replace("Z", "+00:00")).timestamp()
 
 
 def auth_headers(key: str) -> dict[str, str]:

@@ -4,6 +4,7 @@ configured only through GENQ_* environment variables."""
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -13,15 +14,16 @@ from pathlib import Path
 import requests
 from celery import Celery
 
-from db.kinds import all_worker_queues
+from cli import WEBHOOKS_NODE_NAME
+from db.kinds import job_queues
 from db.queue import celery_config
 from db.settings import Settings
 from tests.support.services import free_port
 from tests.support.waiting import wait_for
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-# Every kind's queue and webhook deliveries, as a default `genq worker` takes.
-ALL_QUEUES = ",".join(all_worker_queues())
+# Every kind's queue, as a default `genq worker` takes.
+ALL_QUEUES = ",".join(job_queues())
 
 
 def settings_env(settings: Settings) -> dict[str, str]:
@@ -35,13 +37,12 @@ def settings_env(settings: Settings) -> dict[str, str]:
     return env
 
 
-def start_worker(settings: Settings, log_path: Path, queues: str | None = ALL_QUEUES) -> subprocess.Popen:
-    """A real Celery worker process (`genq worker`) in a process group of its own,
-    its pool child included, so that a test can signal the whole worker.
-    queues None: the worker's default (every kind it loads, and webhooks)."""
+def start_genq(settings: Settings, log_path: Path, args: list[str]) -> subprocess.Popen:
+    """`genq ARGS` in a process group of its own, its children included, so that a
+    test can signal the whole of it; its output appended to log_path."""
     with open(log_path, "ab") as log:
         return subprocess.Popen(
-            [sys.executable, "-m", "cli", "worker", *(["--queues", queues] if queues else [])],
+            [sys.executable, "-m", "cli", *args],
             env=settings_env(settings),
             cwd=REPO_ROOT,
             stdout=log,
@@ -50,15 +51,38 @@ def start_worker(settings: Settings, log_path: Path, queues: str | None = ALL_QU
         )
 
 
+def start_worker(settings: Settings, log_path: Path, queues: str | None = ALL_QUEUES) -> subprocess.Popen:
+    """A real Celery worker process (`genq worker`), its pool child in its group.
+    queues None: the worker's default (every kind it loads)."""
+    return start_genq(settings, log_path, ["worker", *(["--queues", queues] if queues else [])])
+
+
 @contextmanager
 def running_worker(settings: Settings, log_path: Path, queues: str | None = ALL_QUEUES) -> Iterator[subprocess.Popen]:
-    """A real Celery worker process; yields once it answers a ping."""
-    process = start_worker(settings, log_path, queues)
+    """A real Celery worker process; yields once it answers a ping (by Celery's
+    default node name, which `genq webhooks` does not answer to)."""
+    node = f"celery@{socket.gethostname()}"
+    with _answering(start_worker(settings, log_path, queues), settings, log_path, node) as process:
+        yield process
+
+
+@contextmanager
+def running_webhooks(settings: Settings, log_path: Path) -> Iterator[subprocess.Popen]:
+    """A real `genq webhooks` (the webhook deliveries' Celery worker); yields once
+    it answers a ping by its own node name."""
+    node = WEBHOOKS_NODE_NAME.replace("%h", socket.gethostname())
+    with _answering(start_genq(settings, log_path, ["webhooks"]), settings, log_path, node) as process:
+        yield process
+
+
+@contextmanager
+def _answering(process: subprocess.Popen, settings: Settings, log_path: Path, node: str) -> Iterator[subprocess.Popen]:
+    """Yields `process`, a Celery worker, once its node answers a ping; stops its group afterwards."""
     celery = Celery(set_as_current=False)
     celery.config_from_object(celery_config(settings))
     try:
         wait_for(
-            lambda: process.poll() is not None or celery.control.ping(timeout=0.5),
+            lambda: process.poll() is not None or celery.control.ping(destination=[node], timeout=0.5),
             timeout=120,
             what="the worker to answer a ping",
         )

@@ -14,10 +14,11 @@ from celery import Celery
 from db.kinds.generate import GENERATE_QUEUE
 from db.queue import RUN_JOB_TASK, celery_config, send_job, soft_time_limit
 from db.settings import Settings
+from db.webhooks import WEBHOOKS_QUEUE
 from tests.support.processes import running_worker
 from tests.support.services import redis_database
 from tests.support.waiting import wait_for
-from worker.celery_app import create_celery
+from worker.celery_app import create_celery, create_webhooks_celery
 
 
 def test_app_follows_the_queue_contract():
@@ -32,11 +33,22 @@ def test_app_follows_the_queue_contract():
         assert conf.broker_transport_options["visibility_timeout"] > conf.task_time_limit == 600
         assert conf.task_soft_time_limit == soft_time_limit(600) < 600
         assert GENERATE_QUEUE in [queue.name for queue in conf.task_queues]
+        assert WEBHOOKS_QUEUE not in [queue.name for queue in conf.task_queues]  # genq webhooks' alone
         assert conf.genq_settings is settings
 
         import worker.tasks  # noqa: F401  (what the worker's include loads)
 
         assert RUN_JOB_TASK in app.tasks
+    finally:
+        app.close()
+
+
+def test_webhook_deliveries_have_an_app_of_their_own_on_their_queue_alone():
+    app = create_webhooks_celery(Settings(_env_file=None, broker_url="redis://127.0.0.1:6379/13"))
+    try:
+        assert [queue.name for queue in app.conf.task_queues] == [WEBHOOKS_QUEUE]
+        assert app.conf.task_acks_late and app.conf.accept_content == ["json"]
+        assert app.conf.include == ["worker.webhooks"]  # no worker.tasks, so no executors and no torch
     finally:
         app.close()
 
