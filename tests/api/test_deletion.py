@@ -7,6 +7,7 @@ import io
 import uuid
 from datetime import timedelta
 
+from db.input_images import upload_key
 from db.models import utcnow
 from db.retention import sweep_expired
 from db.storage import artifact_key, job_prefix
@@ -132,12 +133,14 @@ def test_an_upload_is_deleted_with_its_image_unless_a_queued_job_reads_it(client
 
     in_use = client.delete(f"/api/v1/uploads/{made['id']}")
     assert in_use.status_code == 409 and in_use.json["error"]["code"] == "upload_in_use"
+    assert upload_key(uuid.UUID(made["id"])) in folder_keys(platform, "uploads/")
     assert client_for("bob").delete(f"/api/v1/uploads/{made['id']}").status_code == 404
 
     client.post(f"/api/v1/jobs/{job.json['id']}/cancel")
     assert client.delete(f"/api/v1/uploads/{made['id']}").status_code == 204
     assert client.get(f"/api/v1/uploads/{made['id']}").status_code == 404
-    assert folder_keys(platform, "uploads/") == []
+    # Other tests' uploads share the bucket's folder: only this one's object must be gone.
+    assert upload_key(uuid.UUID(made["id"])) not in folder_keys(platform, "uploads/")
 
 
 def test_an_expired_artifact_reads_as_expired_and_its_download_is_410(client, make_job, platform, settings):

@@ -106,7 +106,7 @@ def test_upscalers_are_listed_as_models_of_their_kind(upscale_client):
     models = upscale_client.get("/api/v1/models").json
 
     assert {"name": UPSCALER, "origin": "local", "kind": "upscaler", "default": False} in models["models"]
-    assert models["defaults"] == {"image": "tiny-sd", "text": "tiny-text", "speech": "tiny-speech"}
+    assert models["defaults"] == {"image": "tiny-sd", "text": "tiny-text", "speech": "tiny-speech", "clip": "tiny-clip"}
 
 
 def submit_generate(client, **params):
