@@ -40,6 +40,9 @@ LOSS = "loss"
 DONE = "done"
 EVENT_TYPES = (STATUS, PROGRESS, TEXT, LOSS, ARTIFACTS, DONE)
 
+# session.info's key for the ids of the jobs whose events the transaction wrote.
+EVENTS_WRITTEN = "genq.events_written"
+
 # The id of a job's creation event; events_after(..., FROM_START) includes it.
 CREATED_EVENT_ID = 0
 FROM_START = -1
@@ -58,6 +61,8 @@ def append_events(session: Session, rows: Sequence[tuple[uuid.UUID, str, dict[st
     for _job_id, type, _data in rows:
         if type not in EVENT_TYPES:
             raise ValueError(f"unknown job event type {type!r}")
+    # Told to the job's listeners once the transaction commits (db/job_signals.py).
+    session.info.setdefault(EVENTS_WRITTEN, set()).update(job_id for job_id, _type, _data in rows)
     now = utcnow()
     session.execute(
         insert(JobEvent).values(

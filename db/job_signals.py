@@ -1,7 +1,8 @@
 """Signals from a job's worker to the requests waiting on it, over Redis pub/sub
-(channel `genq:job:<id>`): a status change after its commit, and a textgen
-output's text as it grows. The compat endpoints block on the channel instead of
-polling the database.
+(channel `genq:job:<id>`): a status change after its commit, new rows in the job's
+events after theirs (whoever wrote them: every session of a factory passed to
+announce_events_after_commit), and a textgen output's text as it grows. The compat
+endpoints and the event streams block on the channel instead of polling the database.
 
 A signal is a hint, never the truth: a waiter reads the row when woken, and a
 lost signal (Redis down, a worker killed) costs a later wake-up, never a wrong
@@ -14,8 +15,11 @@ import uuid
 from typing import Any
 
 import redis
+from sqlalchemy import event
+from sqlalchemy.orm import Session, sessionmaker
 
 from db.cancellation import redis_client
+from db.events import EVENTS_WRITTEN
 from db.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -23,6 +27,8 @@ log = logging.getLogger(__name__)
 CHANNEL_PREFIX = "genq:job:"
 STATUS = "status"
 TEXT = "text"
+EVENTS = "events"
+EVENTS_SIGNAL = json.dumps({"type": EVENTS})
 
 
 def job_channel(job_id: uuid.UUID) -> str:
@@ -32,6 +38,33 @@ def job_channel(job_id: uuid.UUID) -> str:
 def publish_status(settings: Settings, job_id: uuid.UUID, status: str) -> None:
     """Tell waiters the job's row changed status. Call after the commit."""
     JobSignals(settings, job_id).publish({"type": STATUS, "status": status})
+
+
+def announce_events_after_commit(sessions: sessionmaker[Session], broker_url: str | None) -> None:
+    """After each commit of a session from `sessions` that wrote job events, an
+    `events` signal on each of those jobs' channels: the streams read them then."""
+    if not broker_url:
+        return
+    client = redis_client(broker_url)  # one connection pool for all of them
+
+    @event.listens_for(sessions, "after_commit")
+    def announce(session: Session) -> None:
+        job_ids = session.info.pop(EVENTS_WRITTEN, ())
+        if not job_ids:
+            return
+        try:
+            with client.pipeline(transaction=False) as pipe:
+                for job_id in job_ids:
+                    pipe.publish(job_channel(job_id), EVENTS_SIGNAL)
+                pipe.execute()
+        except redis.RedisError:
+            log.warning(
+                "cannot announce new events of %d job(s); their streams re-read on their interval", len(job_ids)
+            )
+
+    @event.listens_for(sessions, "after_rollback")
+    def forget(session: Session) -> None:
+        session.info.pop(EVENTS_WRITTEN, None)
 
 
 class JobSignals:

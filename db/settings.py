@@ -100,7 +100,8 @@ class Settings(BaseSettings):
 
     # Event streams (SSE) hold a web thread each: a stream ends after this long (the
     # browser reconnects with Last-Event-ID), a web process serves at most this many
-    # at once (503 beyond), and each polls job_events at this interval.
+    # at once (503 beyond). A stream reads job_events when its job's Redis signal
+    # wakes it (web/event_hub.py), and at least at this interval in case one was lost.
     event_stream_seconds: float = Field(default=30.0, gt=0)
     max_event_streams: int = Field(default=4, ge=1)
     event_poll_seconds: float = Field(default=0.5, gt=0)

@@ -7,11 +7,13 @@ inside create_app, so importing one web module never imports the whole app."""
 from celery import Celery
 from flask import Flask
 
+from db.job_signals import announce_events_after_commit
 from db.kinds import load_kind_modules
 from db.queue import celery_config
 from db.session import make_session_factory
 from db.settings import Settings, get_settings
 from db.storage import make_storage
+from web.event_hub import EventHub
 
 
 def create_app(settings: Settings | None = None) -> Flask:
@@ -20,7 +22,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     from web.api.admin import admin_api
     from web.api.datasets import install_upload_limit
     from web.api.errors import api_error_body
-    from web.api.events import STREAM_SLOTS
+    from web.api.events import EVENT_HUB, STREAM_SLOTS
     from web.auth import install_authentication
     from web.compat.a1111 import a1111_blueprint
     from web.compat.errors import a1111_error_body, openai_error_body
@@ -54,6 +56,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     celery = Celery("genq-web", set_as_current=False)
     celery.config_from_object(celery_config(settings))
     sessions = make_session_factory(settings.database_url)
+    announce_events_after_commit(sessions, settings.broker_url)  # a cancel's events, for the streams
     app.extensions[EXTENSION_NAME] = Platform(
         settings=settings,
         sessions=sessions,
@@ -62,6 +65,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     )
     app.extensions[REGISTRY_EXTENSION] = make_registry(sessions)
     app.extensions[STREAM_SLOTS] = Slots(settings.max_event_streams)
+    app.extensions[EVENT_HUB] = EventHub(settings.broker_url)
     app.extensions[WAIT_SLOTS] = Slots(settings.max_compat_waits)
     app.teardown_appcontext(close_db_session)
 

@@ -29,7 +29,7 @@ class Maintenance:
     def __init__(self, settings: Settings, celery: Celery) -> None:
         self.settings = settings
         self.celery = celery
-        self.sessions = process_session_factory(settings.database_url)
+        self.sessions = process_session_factory(settings)
         self.storage = make_storage(settings)
         self.time_limits = {kind: settings.time_limit_for(kind) for kind in job_kinds()}
         # The queues this worker consumes (its --queues), known in the child after the fork.

@@ -8,6 +8,7 @@ from functools import cache, cached_property
 
 from sqlalchemy.orm import Session, sessionmaker
 
+from db.job_signals import announce_events_after_commit
 from db.session import make_session_factory
 from db.settings import Settings
 from db.storage import Storage, make_storage
@@ -19,11 +20,18 @@ def worker_id() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
+def process_session_factory(settings: Settings) -> sessionmaker[Session]:
+    return _session_factory(settings.database_url, settings.broker_url)
+
+
 @cache
-def process_session_factory(database_url: str) -> sessionmaker[Session]:
+def _session_factory(database_url: str, broker_url: str | None) -> sessionmaker[Session]:
     """One engine (one connection pool) per worker process, shared by the job
-    runner, the webhook sender and the maintenance thread."""
-    return make_session_factory(database_url)
+    runner, the webhook sender and the maintenance thread. Every job event it
+    commits is announced to the streams (db/job_signals.py)."""
+    sessions = make_session_factory(database_url)
+    announce_events_after_commit(sessions, broker_url)
+    return sessions
 
 
 class WorkerResources:
@@ -32,7 +40,7 @@ class WorkerResources:
 
     @cached_property
     def session_factory(self) -> sessionmaker[Session]:
-        return process_session_factory(self.settings.database_url)
+        return process_session_factory(self.settings)
 
     @cached_property
     def storage(self) -> Storage:

@@ -1,11 +1,14 @@
 """GET /api/v1/jobs/<id>/events: a job's events as Server-Sent Events, resumable
 with Last-Event-ID, ending after the `done` event.
 
-A stream holds a gunicorn thread, so it is bounded: it ends after
-GENQ_EVENT_STREAM_SECONDS (EventSource reconnects with Last-Event-ID), a web
-process serves at most GENQ_MAX_EVENT_STREAMS at once (503 beyond), and each
-poll of job_events uses a short session of its own: a stream never holds a
-database connection while it waits.
+A stream reads the job's events on connect, then sleeps until the web process's
+one subscription to the job signals (web/event_hub.py) says the job wrote new ones;
+it re-reads at least every GENQ_EVENT_POLL_SECONDS in case a signal was lost, and
+every POSITION_SECONDS while the job waits in the queue (its position moves with
+other jobs, which signal on their own channels). Each read uses a short session of
+its own: a stream never holds a database connection while it waits. A stream ends
+after GENQ_EVENT_STREAM_SECONDS (EventSource reconnects with Last-Event-ID), and a
+web process serves at most GENQ_MAX_EVENT_STREAMS at once (503 beyond).
 """
 
 import json
@@ -28,9 +31,11 @@ from web.api.errors import ApiError
 from web.api.jobs import owned_job
 from web.api.serializers import serialize_artifact
 from web.context import Platform, db_session, platform
+from web.event_hub import EventHub, Listener
 from web.slots import Slots
 
 STREAM_SLOTS = "genq.event_stream_slots"
+EVENT_HUB = "genq.event_hub"
 # How long EventSource waits before reconnecting after a stream ends.
 RETRY_MILLISECONDS = 1000
 # A comment line this often keeps proxies from closing a quiet stream.
@@ -74,7 +79,7 @@ def job_events(job_id: uuid.UUID) -> Response:
         raise ApiError(
             503, "too_many_streams", "this server has no free event stream; retry shortly", headers={"Retry-After": "2"}
         )
-    stream = _stream(services, job_id, after_id)
+    stream = _stream(services, current_app.extensions[EVENT_HUB], job_id, after_id)
     response = Response(stream_with_context(stream), mimetype="text/event-stream")
     # Runs when the server closes the response, however it ends (done, time out, client gone).
     response.call_on_close(slots.give_back)
@@ -83,7 +88,12 @@ def job_events(job_id: uuid.UUID) -> Response:
     return response
 
 
-def _stream(services: Platform, job_id: uuid.UUID, after_id: int) -> Iterator[str]:
+def _stream(services: Platform, hub: EventHub, job_id: uuid.UUID, after_id: int) -> Iterator[str]:
+    with hub.listening(job_id) as listener:
+        yield from _events(services, listener, job_id, after_id)
+
+
+def _events(services: Platform, listener: Listener, job_id: uuid.UUID, after_id: int) -> Iterator[str]:
     settings, storage = services.settings, services.storage
     deadline = time.monotonic() + settings.event_stream_seconds
     yield f"retry: {RETRY_MILLISECONDS}\n\n"
@@ -92,6 +102,7 @@ def _stream(services: Platform, job_id: uuid.UUID, after_id: int) -> Iterator[st
     told_running: int | None = None  # the attempt whose `running` the client was told
     first_poll = True
     backlog = False  # the last poll read a full page: the row is due once caught up
+    queued = False  # as the row last read says: its position is due every POSITION_SECONDS
     while True:
         with services.sessions() as session:
             if first_poll and after_id > CREATED_EVENT_ID:
@@ -111,6 +122,7 @@ def _stream(services: Platform, job_id: uuid.UUID, after_id: int) -> Iterator[st
                 chunks.append(_event_text(session, storage, event))
             if row_due:
                 last_row_check = time.monotonic()
+                queued = job is not None and job.status == JobStatus.QUEUED
             if job is not None and not job.is_finished:
                 # An attempt's `running` event is written with its first report
                 # (db/events.py); until then the row tells, without an id, once the
@@ -139,7 +151,8 @@ def _stream(services: Platform, job_id: uuid.UUID, after_id: int) -> Iterator[st
         if now - last_write >= KEEPALIVE_SECONDS:
             yield ": keepalive\n\n"
             last_write = now
-        time.sleep(min(settings.event_poll_seconds, deadline - now))
+        recheck = min(settings.event_poll_seconds, POSITION_SECONDS) if queued else settings.event_poll_seconds
+        listener.wait(min(recheck, deadline - now, KEEPALIVE_SECONDS))
 
 
 def _running_attempt(status: dict[str, Any] | None) -> int | None:
