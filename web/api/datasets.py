@@ -21,9 +21,18 @@ from web.api.serializers import serialize_dataset
 from web.context import current_owner, db_session, platform
 
 # The API's uploads, the fine-tuning form's (web/pages/training.py), which uploads
-# the same way, and OpenAI's image edits (multipart, web/compat/openai_edits.py).
+# the same way, the image and upscale forms' input images (web/pages/generation.py)
+# and OpenAI's image edits (multipart, web/compat/openai_edits.py).
 UPLOAD_ENDPOINTS = frozenset(
-    {"api.upload_dataset", "api.upload_image", "pages.finetune_submit", "openai.edit_images", "openai.vary_image"}
+    {
+        "api.upload_dataset",
+        "api.upload_image",
+        "pages.finetune_submit",
+        "pages.submit_form",
+        "pages.upscale_submit",
+        "openai.edit_images",
+        "openai.vary_image",
+    }
 )
 # JSON bodies that may carry images inline (data URIs in params, A1111's base64 images).
 IMAGE_JSON_ENDPOINTS = frozenset({"api.submit", "a1111.img2img", "a1111.png_info", "a1111.extra_single_image"})

@@ -131,6 +131,30 @@
     }
   }
 
+  // The links job.html puts under each image: forms opened with it (or its settings).
+  function artifactActions(container, artifact) {
+    const source = "artifact:" + root.dataset.jobId + "/" + artifact.index;
+    const actions = document.createElement("p");
+    actions.className = "artifact-actions";
+    function addLink(className, base, params, text) {
+      const url = new URL(base, window.location.href);
+      for (const [name, value] of Object.entries(params)) {
+        url.searchParams.set(name, value);
+      }
+      const link = document.createElement("a");
+      link.className = className;
+      link.href = url.pathname + url.search;
+      link.textContent = text;
+      actions.append(link, " ");
+    }
+    addLink("use-as-input", container.dataset.useUrl, { init_image_source: source }, "Use as input");
+    addLink("upscale", container.dataset.upscaleUrl, { image_source: source }, "Upscale");
+    if (container.dataset.againUrl) {
+      addLink("same-settings", container.dataset.againUrl, { seed: String(artifact.seed) }, "Same settings again");
+    }
+    return actions;
+  }
+
   function renderArtifacts(data) {
     const container = document.getElementById("artifacts");
     if (container.children.length) {
@@ -168,7 +192,7 @@
       caption.append("seed ", seed);
       const figure = document.createElement("figure");
       figure.className = "artifact-card";
-      figure.append(link, caption);
+      figure.append(link, caption, artifactActions(container, artifact));
       container.appendChild(figure);
     }
   }
