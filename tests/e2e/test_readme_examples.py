@@ -4,12 +4,14 @@ var/local_api_key and the files the examples upload. The placeholders a reader
 fills in (a job id, an upload id, a dataset id, their webhook receiver) get real
 values; every request must answer 2xx (curl --fail-with-body)."""
 
+import io
 import re
 import subprocess
 from pathlib import Path
 
 import pytest
 import requests
+from PIL import Image
 
 from tests.support.http import ApiUrl, submit, wait_until_finished
 from tests.support.processes import REPO_ROOT
@@ -42,6 +44,10 @@ def reader_directory(tmp_path: Path, platform: ApiUrl) -> Path:
     (tmp_path / "var").mkdir()
     (tmp_path / "var" / "local_api_key").write_text(platform.key + "\n")
     (tmp_path / "photo.jpg").write_bytes(image_bytes((96, 72), format="JPEG"))
+    (tmp_path / "photo.png").write_bytes(image_bytes((96, 72)))
+    (tmp_path / "mask.png").write_bytes(transparent_centre_mask((96, 72)))
+    (tmp_path / "sea.png").write_bytes(image_bytes((64, 64)))
+    (tmp_path / "sunset.png").write_bytes(image_bytes((64, 48)))
     first, second = training_pngs(2)
     (tmp_path / "dog1.png").write_bytes(first)
     (tmp_path / "dog1.txt").write_text("a photo of sks dog on grass")
@@ -49,23 +55,46 @@ def reader_directory(tmp_path: Path, platform: ApiUrl) -> Path:
     return tmp_path
 
 
+def transparent_centre_mask(size: tuple[int, int]) -> bytes:
+    """An RGBA mask whose fully transparent centre OpenAI's edits repaint."""
+    mask = Image.new("RGBA", size, (0, 0, 0, 255))
+    mask.paste((0, 0, 0, 0), (size[0] // 4, size[1] // 4, 3 * size[0] // 4, 3 * size[1] // 4))
+    buffer = io.BytesIO()
+    mask.save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def _finished_job(platform: ApiUrl, images: int = 1) -> dict:
+    params = {"prompt": "a lighthouse", "width": 64, "height": 64, "steps": 2, "num_images": images}
+    job = wait_until_finished(platform, submit(platform, params)["id"])
+    assert job["status"] == "succeeded"
+    return job
+
+
+def _upload(platform: ApiUrl, path: Path) -> str:
+    with open(path, "rb") as image:
+        uploaded = requests.post(
+            f"{platform}/api/v1/uploads", files={"file": image}, headers=platform.headers, timeout=30
+        )
+    assert uploaded.status_code == 201, uploaded.text
+    return uploaded.json()["id"]
+
+
 def placeholders(platform: ApiUrl, directory: Path) -> dict[str, str]:
     """Each placeholder of the README's examples, and what a reader would put there."""
-    job = wait_until_finished(
-        platform, submit(platform, {"prompt": "a lighthouse", "width": 64, "height": 64, "steps": 2})["id"]
-    )
-    assert job["status"] == "succeeded"
-    with open(directory / "photo.jpg", "rb") as photo:
-        uploaded = requests.post(
-            f"{platform}/api/v1/uploads", files={"file": photo}, headers=platform.headers, timeout=30
-        )
+    # Two images: the evaluation's FID example needs a set of two at least.
+    job, deletable = _finished_job(platform, images=2), _finished_job(platform)
     files = [("files", ("dog1.png", (directory / "dog1.png").read_bytes(), "image/png"))]
     dataset = requests.post(f"{platform}/api/v1/datasets", files=files, headers=platform.headers, timeout=30)
-    assert uploaded.status_code == dataset.status_code == 201
+    assert dataset.status_code == 201
     return {
         README_URL: str(platform),
         "<id>": job["id"],
-        "6f1c...": uploaded.json()["id"],
+        "<finished job id>": deletable["id"],
+        "6f1c...": _upload(platform, directory / "photo.jpg"),
+        "<upload id>": _upload(platform, directory / "photo.jpg"),
+        "4aa54014-...": _upload(platform, directory / "sea.png"),
+        "43f7b4c8-...": _upload(platform, directory / "sunset.png"),
         "<dataset id>": dataset.json()["id"],
         # A receiver of their own; this one is on loopback, allowlisted in the test settings.
         "https://example.com/hooks/genq": "http://127.0.0.1:9/hooks/genq",
