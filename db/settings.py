@@ -93,7 +93,7 @@ class Settings(BaseSettings):
     # Scoring and evaluating images (db/kinds/evaluate.py). score_model: the clip
     # model that scores (None: the first clip model installed); score_images: every
     # generate job's images get a CLIP score, as if each asked with `score: true`.
-    score_model: str | None = None
+    score_model: str | None = Field(default=None, examples=["tiny-clip"])
     score_images: bool = False
     # Images of one evaluate job, its reference set counted separately.
     max_eval_images: int = Field(default=1000, ge=2)
@@ -170,10 +170,10 @@ class Settings(BaseSettings):
     # besides its artifacts (a training's checkpoint, a lost attempt's objects).
     # Uploads: input images and datasets no queued or running job names. Jobs: the
     # rows of finished jobs (with their events), and what storage holds for them.
-    result_retention_days: float | None = Field(default=None, gt=0)
+    result_retention_days: float | None = Field(default=None, gt=0, examples=[30])
     checkpoint_retention_hours: float | None = Field(default=24.0, ge=0)
-    upload_retention_days: float | None = Field(default=None, gt=0)
-    job_retention_days: float | None = Field(default=None, gt=0)
+    upload_retention_days: float | None = Field(default=None, gt=0, examples=[7])
+    job_retention_days: float | None = Field(default=None, gt=0, examples=[90])
     # The sweep, in the maintenance round of one worker at a time: at most this many
     # jobs, uploads or datasets per stage and round.
     retention_batch_size: int = Field(default=100, ge=1)

@@ -28,9 +28,20 @@ COMMANDS = [
     ["keys", "create", "--owner", "alice"],
     ["keys", "list"],
     ["keys", "revoke", "gq_live_00000000"],
+    ["keys", "retention", "alice"],
+    ["queue", "status"],
+    ["queue", "pause", "generate"],
+    ["queue", "resume", "generate"],
 ]
 # They write the offline models to the directory given and read no setting.
-OFFLINE_BUILDERS = {("models", "build-tiny"), ("models", "build-tiny-text"), ("models", "build-reference")}
+OFFLINE_BUILDERS = {
+    ("models", "build-tiny"),
+    ("models", "build-tiny-text"),
+    ("models", "build-tiny-upscaler"),
+    ("models", "build-tiny-speech"),
+    ("models", "build-tiny-clip"),
+    ("models", "build-reference"),
+}
 PASSWORD = "s3cret-pw"
 
 
@@ -54,9 +65,9 @@ def refusal(result: subprocess.CompletedProcess) -> str:
 
 
 def test_the_commands_checked_here_are_every_command_that_reads_settings():
-    assert set(leaf_commands()) == {tuple(args[: 2 if args[0] in ("models", "keys") else 1]) for args in COMMANDS} | (
-        OFFLINE_BUILDERS
-    )
+    assert set(leaf_commands()) == {
+        tuple(args[: 2 if args[0] in ("models", "keys", "queue") else 1]) for args in COMMANDS
+    } | (OFFLINE_BUILDERS)
 
 
 @pytest.mark.parametrize("args", COMMANDS, ids=" ".join)
