@@ -16,6 +16,7 @@ from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import Session
 
 from db.models import ApiKey, Owner, utcnow
+from db.session import rows_changed
 
 KEY_SCHEME = "gq_live_"
 # Prefix = scheme + this many hex characters; it names the key in lists and logs.
@@ -118,13 +119,14 @@ def record_key_use(session: Session, key: ApiKey) -> bool:
     if key.last_used_at is not None and now - key.last_used_at < LAST_USED_RESOLUTION:
         return False
     stale = ApiKey.last_used_at.is_(None) | (ApiKey.last_used_at < now - LAST_USED_RESOLUTION)
-    result = session.execute(
+    changed = rows_changed(
+        session,
         update(ApiKey)
         .where(ApiKey.id == key.id, stale)
         .values(last_used_at=now)
-        .execution_options(synchronize_session=False)
+        .execution_options(synchronize_session=False),
     )
-    return result.rowcount == 1
+    return changed == 1
 
 
 def list_api_keys(session: Session, *, owner: str | None = None) -> list[ApiKey]:
@@ -136,10 +138,11 @@ def list_api_keys(session: Session, *, owner: str | None = None) -> list[ApiKey]
 
 def revoke_api_key(session: Session, prefix: str) -> bool:
     """Revoke the key with this prefix; False if there is none or it was already revoked."""
-    result = session.execute(
+    changed = rows_changed(
+        session,
         update(ApiKey)
         .where(ApiKey.prefix == prefix, ApiKey.revoked_at.is_(None))
         .values(revoked_at=utcnow())
-        .execution_options(synchronize_session=False)
+        .execution_options(synchronize_session=False),
     )
-    return result.rowcount == 1
+    return changed == 1

@@ -58,7 +58,7 @@ class CancelWatch:
         self._usable = self._client is not None
 
     def requested(self) -> bool:
-        if not self._usable:
+        if not self._usable or self._client is None:
             return False
         try:
             return bool(self._client.exists(self._key))

@@ -9,9 +9,9 @@ caller commits.
 
 import uuid
 from collections.abc import Callable, Collection, Sequence
-from typing import Any, Literal, TypeVar, cast
+from typing import Literal, TypeVar
 
-from sqlalchemy import ColumnElement, CursorResult, SQLColumnExpression, delete, exists, select, union_all, update
+from sqlalchemy import ColumnElement, SQLColumnExpression, delete, exists, select, union_all, update
 from sqlalchemy.orm import Session
 
 from db.adapters import get_adapter
@@ -20,6 +20,7 @@ from db.input_images import get_upload
 from db.jobs import get_job
 from db.kinds import job_kinds
 from db.models import ACTIVE_STATUSES, FINISHED_STATUSES, Adapter, Artifact, Dataset, Job, Upload, utcnow
+from db.session import rows_changed
 from db.storage import Storage, job_prefix
 
 JobDeletion = Literal["deleted", "not_found", "not_finished", "has_adapter"]
@@ -61,16 +62,12 @@ def delete_job_rows(session: Session, job_ids: Collection[uuid.UUID]) -> int:
     with them), but not one an adapter was trained by; how many went."""
     if not job_ids:
         return 0
-    # A DELETE's result is a cursor's, which counts the rows.
-    result = cast(
-        CursorResult[Any],
-        session.execute(
-            delete(Job)
-            .where(Job.id.in_(job_ids), Job.status.in_(FINISHED_STATUSES), ~has_adapter(Job.id))
-            .execution_options(synchronize_session=False)
-        ),
+    return rows_changed(
+        session,
+        delete(Job)
+        .where(Job.id.in_(job_ids), Job.status.in_(FINISHED_STATUSES), ~has_adapter(Job.id))
+        .execution_options(synchronize_session=False),
     )
-    return result.rowcount
 
 
 def delete_finished_job(session: Session, storage: Storage, job_id: uuid.UUID, *, owner: str) -> JobDeletion:

@@ -56,7 +56,7 @@ def create_job_once(session: Session, *, owner: str, request: IdempotentRequest,
             )
         return job, True
     except IntegrityError:
-        job = find_earlier_job(session, owner, request)
-        if job is None:
+        earlier = find_earlier_job(session, owner, request)
+        if earlier is None:
             raise  # another constraint than the key's
-        return job, False
+        return earlier, False

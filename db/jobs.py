@@ -33,6 +33,7 @@ from db.events import (
 from db.failures import FailureCode
 from db.models import ACTIVE_STATUSES, Artifact, Job, JobStatus, utcnow
 from db.paging import newest_first
+from db.session import rows_changed
 from db.settings import DEFAULT_LEASE_SECONDS
 
 # The owner `genq up` makes a key for and signs the local browser in as.
@@ -250,7 +251,8 @@ def finish_job(
     total_steps: the attempt's last reported total (its progress, complete); None:
     the last one written. opening: the attempt's first write (record_reports)."""
     total = Job.progress_total if total_steps is None else total_steps
-    result = session.execute(
+    changed = rows_changed(
+        session,
         _update_held(job_id, attempt).values(
             status=JobStatus.SUCCEEDED,
             finished_at=utcnow(),
@@ -258,9 +260,9 @@ def finish_job(
             progress_total=total,
             step_seconds=step_seconds,
             result=result,
-        )
+        ),
     )
-    if result.rowcount != 1:
+    if changed != 1:
         return False
     session.add_all(Artifact(job_id=job_id, **vars(artifact)) for artifact in artifacts)
     # Text stays in the artifact's row: the event stream serializes artifacts from there.
@@ -289,12 +291,13 @@ def fail_job(
     session: Session, job_id: uuid.UUID, attempt: int, *, code: str, message: str, opening: bool = False
 ) -> bool:
     message = message[:1000]
-    result = session.execute(
+    changed = rows_changed(
+        session,
         _update_held(job_id, attempt).values(
             status=JobStatus.FAILED, finished_at=utcnow(), error_code=code, error_message=message
-        )
+        ),
     )
-    if result.rowcount != 1:
+    if changed != 1:
         return False
     _append_final_events(
         session,
@@ -319,13 +322,14 @@ CancelOutcome = Literal["canceled", "cancel_requested", "finished", "not_found"]
 def reprioritize_queued_job(session: Session, job_id: uuid.UUID, *, owner: str, priority: int) -> bool:
     """Give the owner's queued job this priority (its place within the owner's turn);
     False when it is not queued (any more), so a claim racing with it wins cleanly."""
-    result = session.execute(
+    changed = rows_changed(
+        session,
         update(Job)
         .where(Job.id == job_id, Job.owner == owner, Job.status == JobStatus.QUEUED)
         .values(priority=priority)
-        .execution_options(synchronize_session=False)
+        .execution_options(synchronize_session=False),
     )
-    return result.rowcount == 1
+    return changed == 1
 
 
 def cancel_job(session: Session, job_id: uuid.UUID, *, owner: str) -> CancelOutcome:
@@ -366,15 +370,16 @@ def end_canceled_job(
 ) -> bool:
     """The worker stopped this attempt at `step` (of `total`; None: the last total
     written) because of a cancel; nothing it made is kept."""
-    result = session.execute(
+    changed = rows_changed(
+        session,
         _update_held(job_id, attempt).values(
             status=JobStatus.CANCELED,
             finished_at=utcnow(),
             progress_step=step,
             progress_total=Job.progress_total if total is None else total,
-        )
+        ),
     )
-    if result.rowcount != 1:
+    if changed != 1:
         return False
     _append_final_events(
         session, job_id, {"status": JobStatus.CANCELED, "attempt": attempt, "step": step}, opening=opening
@@ -384,12 +389,13 @@ def end_canceled_job(
 
 def renew_lease(session: Session, job_id: uuid.UUID, attempt: int, *, lease_seconds: float) -> bool:
     """Extend this attempt's lease; False when the attempt no longer holds the job."""
-    result = session.execute(
+    changed = rows_changed(
+        session,
         update(Job)
         .where(_held_by(job_id, attempt))
-        .values(lease_expires_at=utcnow() + timedelta(seconds=lease_seconds))
+        .values(lease_expires_at=utcnow() + timedelta(seconds=lease_seconds)),
     )
-    return result.rowcount == 1
+    return changed == 1
 
 
 def retry_job(

@@ -7,11 +7,12 @@ wake-up is harmless because every claim is conditional.
 
 import logging
 import uuid
+from collections.abc import Sequence
 from datetime import timedelta
 
 from celery import Celery
 from kombu.exceptions import ChannelError
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import Row, func, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from db.kinds import job_kinds, kinds_on_queue
@@ -55,7 +56,7 @@ def waiting_wake_ups(celery: Celery, queue: str) -> int:
     """Messages waiting in the broker on this queue (not those a worker already holds)."""
     with celery.connection_for_write() as connection:
         try:
-            return connection.default_channel.queue_declare(queue=queue, passive=True).message_count
+            return int(connection.default_channel.queue_declare(queue=queue, passive=True).message_count)
         except ChannelError:  # the broker has no such queue: nothing is waiting
             return 0
 
@@ -85,7 +86,7 @@ def resend_owed_wake_ups(sessions: sessionmaker[Session], celery: Celery, *, res
         sent += _send_all(sessions, celery, never_sent)
 
         with sessions() as session:
-            missing = session.scalar(select(func.count()).where(runnable)) - waiting_wake_ups(celery, queue)
+            missing = session.scalars(select(func.count()).where(runnable)).one() - waiting_wake_ups(celery, queue)
             lost = (
                 session.execute(
                     select(Job.id, Job.kind)
@@ -100,7 +101,7 @@ def resend_owed_wake_ups(sessions: sessionmaker[Session], celery: Celery, *, res
     return sent
 
 
-def _send_all(sessions: sessionmaker[Session], celery: Celery, jobs: list[tuple[uuid.UUID, str]]) -> int:
+def _send_all(sessions: sessionmaker[Session], celery: Celery, jobs: Sequence[Row[uuid.UUID, str]]) -> int:
     with sessions() as session:
         for job_id, kind in jobs:
             send_wake_up(session, celery, job_id, kind)

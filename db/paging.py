@@ -6,10 +6,13 @@ from datetime import datetime
 
 from sqlalchemy import Select
 
-from db.models import Base
+from db.models import Adapter, Dataset, Job
+
+# The models whose rows are paged.
+Paged = type[Job] | type[Dataset] | type[Adapter]
 
 
-def newest_first(query: Select, model: type[Base], *, before: tuple[datetime, uuid.UUID] | None, limit: int) -> Select:
+def newest_first(query: Select, model: Paged, *, before: tuple[datetime, uuid.UUID] | None, limit: int) -> Select:
     """`query` ordered by (created_at, id) descending, after the `before` row, at most `limit` rows."""
     query = query.order_by(model.created_at.desc(), model.id.desc()).limit(limit)
     if before is None:

@@ -34,7 +34,7 @@ def limits_for(key: ApiKey, settings: Settings) -> JobLimits:
 
 
 def active_job_count(session: Session, owner: str) -> int:
-    return session.scalar(select(func.count()).where(Job.owner == owner, Job.status.in_(ACTIVE_STATUSES)))
+    return session.scalars(select(func.count()).where(Job.owner == owner, Job.status.in_(ACTIVE_STATUSES))).one()
 
 
 def images_requested_since(session: Session, owner: str, since: datetime) -> int:
@@ -43,8 +43,10 @@ def images_requested_since(session: Session, owner: str, since: datetime) -> int
     never_ran = (Job.status == JobStatus.CANCELED) & Job.started_at.is_(None)
     counted = [(Job.kind == kind.name, kind.quota.sql()) for kind in job_kinds().values() if kind.quota is not None]
     images = case(*counted, else_=0) if counted else literal(0)
-    return session.scalar(
-        select(func.coalesce(func.sum(images), 0)).where(Job.owner == owner, Job.created_at >= since, ~never_ran)
+    return int(
+        session.scalars(
+            select(func.coalesce(func.sum(images), 0)).where(Job.owner == owner, Job.created_at >= since, ~never_ran)
+        ).one()
     )
 
 

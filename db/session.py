@@ -3,8 +3,9 @@ SQLite (the embedded first run) runs in WAL mode so the web and the worker can
 read while the other writes."""
 
 from pathlib import Path
+from typing import Any, cast
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import CursorResult, Engine, Executable, create_engine, event
 from sqlalchemy import exc as sql_errors
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
@@ -46,3 +47,9 @@ def is_database_outage(error: BaseException) -> bool:
         | sql_errors.DisconnectionError
         | sql_errors.TimeoutError,
     )
+
+
+def rows_changed(session: Session, statement: Executable) -> int:
+    """How many rows an UPDATE or DELETE matched. Session.execute is typed as
+    returning a Result; for these statements it is a cursor's, which counts them."""
+    return cast(CursorResult[Any], session.execute(statement)).rowcount

@@ -150,7 +150,8 @@ class S3Storage:
 
     def get(self, key: str) -> bytes:
         try:
-            return self.client.get_object(Bucket=self.bucket, Key=self._key(key))["Body"].read()
+            body: bytes = self.client.get_object(Bucket=self.bucket, Key=self._key(key))["Body"].read()
+            return body
         except ClientError as error:
             if error.response["Error"]["Code"] in ("NoSuchKey", "404"):
                 raise ObjectNotFound(key) from None
@@ -185,11 +186,12 @@ class S3Storage:
                 raise RuntimeError(f"S3 did not delete {first['Key']}: {first.get('Code')} {first.get('Message')}")
 
     def presigned_url(self, key: str) -> str:
-        return self.presigning_client.generate_presigned_url(
+        url: str = self.presigning_client.generate_presigned_url(
             "get_object",
             Params={"Bucket": self.bucket, "Key": self._key(key)},
             ExpiresIn=self.url_seconds,
         )
+        return url
 
     def check(self) -> None:
         self.client.head_bucket(Bucket=self.bucket)

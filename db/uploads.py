@@ -17,7 +17,7 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import PurePosixPath
-from typing import Any, BinaryIO
+from typing import IO, Any
 
 from PIL import Image, ImageOps, UnidentifiedImageError
 from werkzeug.utils import secure_filename
@@ -69,7 +69,7 @@ class UploadedFile:
     """One file of the upload, as the client named it."""
 
     filename: str
-    stream: BinaryIO
+    stream: IO[bytes]
 
 
 @dataclass(frozen=True)
@@ -201,7 +201,7 @@ def _safe_filename(raw: str) -> str:
     return filename
 
 
-def _check_file_size(filename: str, stream: BinaryIO, limits: UploadLimits) -> None:
+def _check_file_size(filename: str, stream: IO[bytes], limits: UploadLimits) -> None:
     size = stream.seek(0, os.SEEK_END)
     stream.seek(0)
     if size > limits.max_file_bytes:

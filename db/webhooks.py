@@ -71,7 +71,7 @@ def _resolve(host: str, port: int) -> tuple[str, ...]:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except (socket.gaierror, UnicodeError):
         raise WebhookUrlRefused(f"the host {host!r} does not resolve") from None
-    return tuple(dict.fromkeys(info[4][0] for info in infos))
+    return tuple(dict.fromkeys(str(info[4][0]) for info in infos))
 
 
 def check_webhook_url(url: str, settings: Settings) -> WebhookTarget:

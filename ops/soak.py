@@ -7,7 +7,7 @@ Prints the report; exits 1 if a job was lost, run twice, stuck or failed without
 a code, if the web answered 500, or if an object is left that no row references.
 
   python -m ops.soak                        # 1,000 jobs, 30 faults
-  python -m ops.soak --jobs 200 --faults 8 --seed 3
+  python -m ops.soak --jobs 200 --faults 8 --seed 3 --directory soak-logs
 """
 
 import argparse
@@ -30,6 +30,7 @@ def main() -> int:
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--outage-seconds", type=float, default=4.0)
     parser.add_argument("--submit-seconds", type=float, default=None, help="default: 0.4 s per job")
+    parser.add_argument("--directory", type=Path, default=None, help="keep the logs here (default: a temporary one)")
     args = parser.parse_args()
     plan = SoakPlan(
         jobs=args.jobs,
@@ -38,10 +39,12 @@ def main() -> int:
         seed=args.seed,
         outage_seconds=args.outage_seconds,
         submit_seconds=args.submit_seconds or 0.4 * args.jobs,
-        timeout_seconds=max(900.0, 2.0 * args.jobs),
+        # Generous: on a busy 2-core machine a tiny job takes several seconds.
+        timeout_seconds=max(900.0, 6.0 * args.jobs),
     )
-    with tempfile.TemporaryDirectory(prefix="genq-soak-") as directory:
-        root = Path(directory)
+    with tempfile.TemporaryDirectory(prefix="genq-soak-") as scratch:
+        root = args.directory or Path(scratch)
+        root.mkdir(parents=True, exist_ok=True)
         models = root / "models"
         build_tiny_sd(models / "tiny-sd")
         build_tiny_gpt2(models / "tiny-text")

@@ -6,6 +6,7 @@ inside create_app, so importing one web module never imports the whole app."""
 
 from celery import Celery
 from flask import Flask
+from flask.json.provider import DefaultJSONProvider
 
 from db.job_signals import announce_events_after_commit
 from db.kinds import load_kind_modules
@@ -51,6 +52,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.session_interface = SessionOverHttpsIsSecure()
     install_upload_limit(app, settings)  # first: before any hook reads a body
     install_address_limits(app, settings)  # before the CSRF check and the key's lookup
+    assert isinstance(app.json, DefaultJSONProvider)
     app.json.sort_keys = False  # keep the documented field order in responses
 
     celery = Celery("genq-web", set_as_current=False)

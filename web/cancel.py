@@ -25,7 +25,9 @@ def cancel_owned_job(session: Session, services: Platform, job_id: uuid.UUID, *,
         signal_cancel(services.settings, job_id)
     elif outcome == "canceled":
         publish_status(services.settings, job_id, "canceled")
-        announce(services.celery, get_job(session, job_id, owner=owner), "canceled")
+        job = get_job(session, job_id, owner=owner)
+        assert job is not None  # canceled by this session's own commit
+        announce(services.celery, job, "canceled")
     return outcome
 
 

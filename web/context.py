@@ -33,18 +33,21 @@ class Platform:
 
     @property
     def engine(self) -> Engine:
-        return self.sessions.kw["bind"]
+        engine: Engine = self.sessions.kw["bind"]
+        return engine
 
 
 def platform() -> Platform:
-    return current_app.extensions[EXTENSION_NAME]
+    services: Platform = current_app.extensions[EXTENSION_NAME]
+    return services
 
 
 def db_session() -> Session:
     """The request's session, opened on first use and closed at teardown."""
     if "db_session" not in g:
         g.db_session = platform().sessions()
-    return g.db_session
+    session: Session = g.db_session
+    return session
 
 
 def close_db_session(_error: BaseException | None = None) -> None:
@@ -55,7 +58,7 @@ def close_db_session(_error: BaseException | None = None) -> None:
 
 def current_api_key() -> ApiKey:
     """The key this request authenticated with (web.auth sets it before any view runs)."""
-    key = g.get("api_key")
+    key: ApiKey | None = g.get("api_key")
     if key is None:
         raise RuntimeError("no authenticated key: this view is not behind web.auth")
     return key

@@ -56,7 +56,7 @@ def is_transient(error: BaseException) -> bool:
 
 def _is_storage_outage(error: BaseException) -> bool:
     if isinstance(error, ClientError):
-        return error.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) >= 500
+        return int(error.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)) >= 500
     return isinstance(error, StorageConnectionError | HTTPClientError | ConnectionError | TimeoutError)
 
 

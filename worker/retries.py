@@ -36,4 +36,4 @@ def retry_transient(operation: Callable[[], T], *, what: str, delays: Sequence[f
 
 def retry_delay_seconds(settings: Settings, attempt: int) -> float:
     """Backoff before the attempt after `attempt` (1-based) may start."""
-    return min(settings.retry_backoff_seconds * 2 ** (attempt - 1), MAX_RETRY_DELAY_SECONDS)
+    return min(settings.retry_backoff_seconds * 2.0 ** (attempt - 1), MAX_RETRY_DELAY_SECONDS)

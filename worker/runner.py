@@ -331,7 +331,9 @@ class JobRunner(WorkerResources):
         kind = find_kind(job.kind)
         if kind is not None and kind.on_success is not None:
             # In the finish's transaction, with the artifacts it recorded.
-            kind.on_success(session, get_job(session, job.id, owner=None))
+            finished_job = get_job(session, job.id, owner=None)
+            assert finished_job is not None  # this transaction's own finish
+            kind.on_success(session, finished_job)
         return True
 
     def _record_failure(self, job: Job, error: Exception, *, opening: bool) -> Outcome | None:
@@ -364,7 +366,8 @@ class JobRunner(WorkerResources):
             ),
             what=f"putting job {job.id} back for a retry",
         )
-        return {"queued": "retrying", "canceled": "canceled"}.get(status)
+        outcomes: dict[str | None, Outcome] = {"queued": "retrying", "canceled": "canceled"}
+        return outcomes.get(status)
 
     def _renew_leases(self, jobs: list[Job]) -> bool:
         """The heartbeat of a job or a batch: True while it holds any of its jobs."""

@@ -19,7 +19,7 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
-from diffusers import DDPMScheduler, StableDiffusionPipeline
+from diffusers import DDPMScheduler, StableDiffusionPipeline, UNet2DConditionModel
 from diffusers.optimization import get_scheduler
 from diffusers.utils import convert_state_dict_to_diffusers
 from peft import LoraConfig
@@ -54,7 +54,7 @@ def image_tensor(image: Image.Image, resolution: int) -> torch.Tensor:
     return pixels.view(resolution, resolution, 3).permute(2, 0, 1).float() / 127.5 - 1.0
 
 
-def lora_unet(pipeline: StableDiffusionPipeline, spec: FinetuneSpec) -> torch.nn.Module:
+def lora_unet(pipeline: StableDiffusionPipeline, spec: FinetuneSpec) -> UNet2DConditionModel:
     """A copy of the pipeline's UNet (frozen, in the pipeline's dtype) with trainable
     float32 LoRA layers; the copy costs one UNet of accelerator memory per training job."""
     unet = copy.deepcopy(pipeline.unet)
@@ -120,7 +120,8 @@ class LoraTrainer:
             truncation=True,
             return_tensors="pt",
         )
-        return pipeline.text_encoder(tokens.input_ids.to(self.device), return_dict=False)[0]
+        embeddings: torch.Tensor = pipeline.text_encoder(tokens.input_ids.to(self.device), return_dict=False)[0]
+        return embeddings
 
     def _encode_images(
         self, pipeline: StableDiffusionPipeline, examples: list[TrainingExample]
@@ -249,7 +250,8 @@ def safetensors_metadata(data: bytes) -> dict[str, str]:
     """The `__metadata__` of a safetensors file in memory: its header is an 8-byte
     little-endian length followed by that many bytes of JSON."""
     header_length = int.from_bytes(data[:8], "little")
-    return json.loads(data[8 : 8 + header_length]).get("__metadata__", {})
+    metadata: dict[str, str] = json.loads(data[8 : 8 + header_length]).get("__metadata__", {})
+    return metadata
 
 
 def open_image(data: bytes) -> Image.Image:

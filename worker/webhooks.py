@@ -52,6 +52,7 @@ def post(target: WebhookTarget, body: bytes, headers: dict[str, str], timeout_se
     timeout = urllib3.Timeout(connect=timeout_seconds, read=timeout_seconds)
     last_error: Exception | None = None
     for address in target.addresses:
+        pool: urllib3.HTTPConnectionPool
         if target.scheme == "https":
             pool = urllib3.HTTPSConnectionPool(
                 address,

@@ -165,5 +165,6 @@ def _event_text(session: Session, storage: Storage, event: JobEvent) -> str:
     if event.type == ARTIFACTS:
         # URLs are made now, not stored: presigned ones expire.
         job = get_job(session, event.job_id, owner=None)
-        data = {"artifacts": [serialize_artifact(storage, artifact) for artifact in job.artifacts]}
+        artifacts = job.artifacts if job is not None else []  # None: deleted since
+        data = {"artifacts": [serialize_artifact(storage, artifact) for artifact in artifacts]}
     return format_event(event.type, data, event.id)

@@ -183,4 +183,5 @@ def download_artifact(job_id: uuid.UUID, index: int) -> Response:
     # An artifact never changes once stored, and only its owner may fetch it.
     response.headers["Cache-Control"] = "private, max-age=86400, immutable"
     response.set_etag(artifact.sha256)
-    return response.make_conditional(request)
+    response.make_conditional(request)
+    return response

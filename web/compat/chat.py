@@ -9,7 +9,7 @@ Reads template files only; never imports transformers (the web must not).
 import json
 from functools import lru_cache
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 from jinja2 import TemplateError
 from jinja2.sandbox import ImmutableSandboxedEnvironment
@@ -26,7 +26,7 @@ PLAIN_TEMPLATE = (
     "{% if add_generation_prompt %}assistant: {% endif %}"
 )
 Role = Literal["system", "developer", "user", "assistant", "tool"]
-ROLES = Role.__args__
+ROLES: tuple[str, ...] = get_args(Role)
 
 
 def _text_of_parts(content: Any) -> Any:
@@ -60,11 +60,12 @@ def chat_messages(raw: Any) -> list[dict[str, str]]:
 
 def render_chat(settings: Settings, model: str | None, messages: list[dict[str, str]]) -> str:
     entry = find_model(settings, model) if model else None
-    template, special_tokens = PLAIN_TEMPLATE, {}
+    template, special_tokens = PLAIN_TEMPLATE, dict[str, str]()
     if entry is not None and entry.origin == "local":
         template, special_tokens = _model_template(entry.source)
     try:
-        return _compiled(template).render(messages=messages, add_generation_prompt=True, **special_tokens)
+        prompt: str = _compiled(template).render(messages=messages, add_generation_prompt=True, **special_tokens)
+        return prompt
     except TemplateError as error:
         raise CompatError(422, "chat_template_error", f"the model's chat template failed: {error}") from None
 

@@ -108,6 +108,7 @@ class JobWaiter:
         if message is None:
             return None
         try:
-            return json.loads(message["data"])
+            signal: dict[str, Any] = json.loads(message["data"])
+            return signal
         except (TypeError, ValueError):
             return None

@@ -130,7 +130,7 @@ def validation_images(
         unet.eval()
     seeds = [spec.seed + index for index in range(spec.num_validation_images)]
     with torch.inference_mode():
-        return validation(
+        images: list[Image.Image] = validation(
             prompt=spec.validation_prompt,
             width=spec.resolution,
             height=spec.resolution,
@@ -140,6 +140,7 @@ def validation_images(
             generator=[torch.Generator("cpu").manual_seed(seed) for seed in seeds],
             output_type="pil",
         ).images
+    return images
 
 
 EXECUTOR = KindExecutor(run_finetune)

@@ -246,8 +246,9 @@ def _progress_reporter(batch: list[_BatchedJob], *, done: int, to_come: int) -> 
                     member.context.report_progress(done + step_index + 1, done + pipe.num_timesteps + to_come)
                 except JobCanceled as canceled:
                     member.canceled = canceled
-        if all(member.canceled is not None for member in batch):
-            raise batch[-1].canceled  # no one is left to use the rest of the run
+        last = batch[-1].canceled
+        if last is not None and all(member.canceled is not None for member in batch):
+            raise last  # no one is left to use the rest of the run
         return callback_kwargs
 
     return on_step_end

@@ -64,7 +64,8 @@ def speak(loaded: SpeechModel, sentence: str, spec: SpeechSpec) -> np.ndarray | 
     with torch.inference_mode():
         output = loaded.model(**inputs, speaking_rate=spec.speaking_rate)
     length = int(output.sequence_lengths[0])
-    return output.waveform[0, :length].float().cpu().numpy().clip(-1.0, 1.0)
+    samples: np.ndarray = output.waveform[0, :length].float().cpu().numpy().clip(-1.0, 1.0)
+    return samples
 
 
 def encode_audio(samples: np.ndarray, sample_rate: int, audio_format: str) -> bytes:

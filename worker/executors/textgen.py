@@ -11,6 +11,8 @@ or the end-of-text token; `length`: max_new_tokens) and its prompt and
 completion tokens (those generated until it ended, a stop string's included). Never touches Celery, the database or storage.
 """
 
+from typing import Any
+
 import torch
 from transformers import PreTrainedTokenizerBase, StoppingCriteria, StoppingCriteriaList
 
@@ -39,7 +41,7 @@ def run_textgen(job: JobInput, context: JobContext) -> list[ArtifactOutput]:
     # One row per output: greedy decoding would refuse num_return_sequences > 1.
     batch = prompt_ids.repeat(spec.num_return_sequences, 1)
     watcher = GenerationWatcher(tokenizer, prompt_length, spec, context)
-    sampling = {"do_sample": False}
+    sampling: dict[str, Any] = {"do_sample": False}
     if spec.temperature > 0:
         sampling = {"do_sample": True, "temperature": spec.temperature, "top_p": spec.top_p, "top_k": spec.top_k}
     torch.manual_seed(spec.seed)
@@ -87,7 +89,7 @@ class GenerationWatcher(StoppingCriteria):
         # Tokens each output had generated when a stop string ended it.
         self._generated = [0] * spec.num_return_sequences
 
-    def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor, **kwargs) -> torch.BoolTensor:
+    def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor, **kwargs) -> torch.Tensor:
         for index, row in enumerate(input_ids):
             if self._stopped[index]:
                 continue
@@ -121,7 +123,8 @@ class GenerationWatcher(StoppingCriteria):
         return "length", len(generated)
 
     def _new_text(self, row: torch.Tensor) -> str:
-        return self._tokenizer.decode(row[self._prompt_length :], skip_special_tokens=True)
+        text: str = self._tokenizer.decode(row[self._prompt_length :], skip_special_tokens=True)
+        return text
 
 
 def cut_at_stop(text: str, stops: list[str]) -> str | None:
