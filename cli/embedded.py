@@ -51,6 +51,8 @@ def run_embedded(settings: Settings, host: str, port: int) -> int:
     upgrade_to_head(settings.database_url)
     api_key = _local_api_key(settings)
     env.setdefault("GENQ_LOCAL_SIGNIN_OWNER", LOCAL_OWNER)
+    # This machine's own: the worker's metrics are for a Prometheus on it.
+    env.setdefault("GENQ_WORKER_METRICS_HOST", "127.0.0.1")
     kinds = {entry.kind for entry in list_models(settings)}
     if "image" not in kinds:
         directory = settings.models_dir / TINY_MODEL_NAME

@@ -13,11 +13,12 @@ import sys
 from celery import Celery, current_app, signals
 from kombu import Queue
 
-from db.kinds import job_queues, load_kind_modules
+from db.kinds import job_kinds, job_queues, load_kind_modules
 from db.queue import RUN_JOB_TASK, celery_config
 from db.settings import Settings
 from db.webhooks import WEBHOOKS_QUEUE
 from worker.maintenance import Maintenance
+from worker.metrics import forget_process, worker_metrics
 
 log = logging.getLogger(__name__)
 
@@ -25,10 +26,12 @@ LOG_FORMAT = "%(asctime)s %(levelname)s %(processName)s %(name)s: %(message)s"
 WARM_UP_SECONDS_PER_MODEL = 600
 
 
-def create_celery(settings: Settings) -> Celery:
-    """The job workers' app: genq.run_job from every kind's queue."""
+def create_celery(settings: Settings, served_queues: list[str] | None = None) -> Celery:
+    """The job workers' app: genq.run_job from every kind's queue; served_queues:
+    those this worker takes jobs from (`--queues`; None: all), for its metrics."""
     load_kind_modules(settings.kind_modules)
     app = _create_app(settings, "worker.tasks", job_queues())
+    app.conf.genq_worker_queues = served_queues
     if settings.warm_models:
         # A child reports itself up only after its warm-up; loading a large model can
         # take minutes, past the default 4 s after which Celery gives the child up.
@@ -77,6 +80,17 @@ def _finish_pending_jobs(**_kwargs) -> None:
     settings = current_app.conf.genq_settings
     if not current_app.tasks[RUN_JOB_TASK].runner.wait_for_finishes(timeout=settings.lease_seconds):
         log.warning("exiting with job results still unrecorded; their jobs will be run again")
+
+
+@signals.worker_process_init.connect
+def _count_in_metrics(**_kwargs) -> None:
+    queues = set(current_app.conf.genq_worker_queues or job_queues())
+    worker_metrics().serve(kind for kind in job_kinds().values() if kind.queue in queues)
+
+
+@signals.worker_process_shutdown.connect
+def _forget_metrics(**_kwargs) -> None:
+    forget_process()
 
 
 @signals.setup_logging.connect
