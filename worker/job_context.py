@@ -24,6 +24,7 @@ from db.models import Job
 from db.storage import ObjectNotFound, checkpoint_key
 from worker.adapters import process_adapter_files
 from worker.clip_models import ClipModelCache
+from worker.draining import Drain, WorkerDraining
 from worker.executors.interface import AdapterWeights, Checkpoint, TrainingImage
 from worker.failures import JobFailure, is_transient
 from worker.leases import LeaseLost
@@ -50,6 +51,7 @@ class RunnerJobContext:
         upscalers: UpscalerCache,
         speech_models: SpeechModelCache,
         clip_models: ClipModelCache,
+        drain: Drain,
     ) -> None:
         self._resources = resources
         self._pipelines = pipelines
@@ -57,6 +59,7 @@ class RunnerJobContext:
         self._upscalers = upscalers
         self._speech_models = speech_models
         self._clip_models = clip_models
+        self._drain = drain
         # What report_result was given: recorded as the job's `result` at its success.
         self.result: dict[str, Any] | None = None
         self._job = job
@@ -110,6 +113,8 @@ class RunnerJobContext:
         self.total_steps = total
         if self._cancel_watch.requested():
             raise JobCanceled(step)
+        if self._drain.overdue:
+            raise WorkerDraining(step)
         self._throttled(step, total)
 
     def _count_steps(self, step: int) -> None:
@@ -264,3 +269,6 @@ class RunnerJobContext:
             lambda: self._resources.storage.put(key, stored, "application/octet-stream"), what=f"storing {key}"
         )
         log.info("job %s saved its checkpoint at step %d", job.id, step)
+        if self._drain.draining:
+            # Nothing after the checkpoint is lost: the next attempt resumes from it.
+            raise WorkerDraining(step)

@@ -32,7 +32,7 @@ STEP_SECONDS_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
 LOAD_SECONDS_BUCKETS = (0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600)
 BATCH_SIZE_BUCKETS = (1, 2, 3, 4, 6, 8, 12, 16, 32)
 # genq_worker_jobs' outcomes: the runner's, and "lost" for an attempt that lost its job.
-OUTCOMES = ("succeeded", "failed", "canceled", "retrying", "lost")
+OUTCOMES = ("succeeded", "failed", "canceled", "retrying", "released", "lost")
 
 
 class WorkerMetrics:

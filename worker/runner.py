@@ -25,6 +25,7 @@ from db.jobs import (
     fail_job,
     finish_job,
     get_job,
+    release_job,
     renew_lease,
     retry_job,
 )
@@ -33,6 +34,7 @@ from db.models import Job
 from db.settings import Settings
 from db.storage import artifact_key, attempt_prefix
 from worker.clip_models import ClipModelCache
+from worker.draining import Drain, WorkerDraining
 from worker.executors import ArtifactOutput, BatchExecutor, Executor, JobInput, load_executors
 from worker.failures import JobFailure, describe_failure, is_retryable
 from worker.finisher import BackgroundFinisher
@@ -50,8 +52,9 @@ from worker.upscalers import UpscalerCache
 log = logging.getLogger(__name__)
 
 # "retrying": the attempt failed and the job is queued again, after a backoff.
+# "released": the worker is stopping; the job is queued again at once, its attempt given back.
 # "finishing": its results are being stored and recorded in the background.
-Outcome = Literal["succeeded", "failed", "canceled", "retrying", "finishing"]
+Outcome = Literal["succeeded", "failed", "canceled", "retrying", "released", "finishing"]
 # How an attempt ended, and its failure code ("" for none); outcome None: the attempt lost its job.
 Settled = tuple[Outcome | None, str]
 T = TypeVar("T")
@@ -71,11 +74,14 @@ class JobRunner(WorkerResources):
         executors: Mapping[str, Executor] | None = None,
         announce: Announce | None = None,
         batch_executors: Mapping[str, BatchExecutor] | None = None,
+        drain: Drain | None = None,
     ) -> None:
         """executors, batch_executors: by kind name; by default each known kind's
         (worker.executors.load_executors). A kind given an executor here (tests)
-        gets no stock batch executor: its jobs must all run on that one."""
+        gets no stock batch executor: its jobs must all run on that one. drain:
+        the worker's, which its main process sets when told to stop (worker/draining.py)."""
         super().__init__(settings)
+        self.drain = drain or Drain()
         stock = load_executors(job_kinds().values())
         given = executors or {}
         self.executors = {**{name: executor.run for name, executor in stock.items()}, **given}
@@ -124,6 +130,9 @@ class JobRunner(WorkerResources):
         claimed together run as one batch (docs/performance.md); the call then
         returns how it left the first. `finishing`: the results are being stored
         and recorded behind the next job (settings.finishes_in_background)."""
+        if self.drain.draining:
+            log.info("not claiming for the wake-up of job %s: this worker is stopping", hint)
+            return None
         claimed = self._claim(hint, queue)
         if not claimed:
             log.info("nothing left to claim for the wake-up of job %s (duplicate or late message)", hint)
@@ -193,7 +202,7 @@ class JobRunner(WorkerResources):
             with self.session_factory() as session:
                 queued = peek_batch(session, kinds=kinds, max_images=max_images)
             left = deadline - time.monotonic()
-            if queued.jobs <= 1 or queued.images >= max_images or left <= 0:
+            if queued.jobs <= 1 or queued.images >= max_images or left <= 0 or self.drain.draining:
                 return
             time.sleep(min(BATCH_POLL_SECONDS, left))
 
@@ -312,6 +321,17 @@ class JobRunner(WorkerResources):
             )
             log.info("job %s attempt %d canceled at step %d", job.id, job.attempt, step)
             return ("canceled" if recorded else None), ""
+        except WorkerDraining as draining:
+            status = self._write(
+                lambda session: release_job(session, job.id, job.attempt, opening=context.opening),
+                what=f"putting job {job.id} back as its worker stops",
+            )
+            log.info(
+                "job %s attempt %d put back at step %d: this worker is stopping", job.id, job.attempt, draining.step
+            )
+            if status == "queued":
+                return "released", ""
+            return ("canceled" if status == "canceled" else None), ""
         except LeaseLost:
             log.warning("job %s attempt %d lost its lease before storing; results dropped", job.id, job.attempt)
             return None, ""
@@ -421,6 +441,7 @@ class JobRunner(WorkerResources):
             upscalers=self.upscalers,
             speech_models=self.speech_models,
             clip_models=self.clip_models,
+            drain=self.drain,
         )
 
     def _keep(

@@ -2,11 +2,13 @@
 configuration (but the loopback webhook receiver allowed) starts SQLite, an
 embedded redis-server, local storage, the tiny model, the web, a worker and the
 webhook sender; a job runs and its webhooks arrive; Ctrl-C leaves no process
-behind, and nothing outside var/; a second start finds the earlier job."""
+behind, and nothing outside var/; a second start finds the earlier job. Killed
+with SIGKILL, genq up's watchdog still stops all it started and frees its ports."""
 
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -144,3 +146,25 @@ def test_genq_up_runs_a_job_with_no_configuration_and_stops_cleanly(tmp_path, tm
         assert url.key == first_key  # the same local key, read back from var/
         assert get_job(url, job["id"])["status"] == "succeeded"
     wait_for(lambda: not processes_inside(tmp_path), timeout=15, what="every child to exit")
+
+
+def test_genq_up_killed_with_sigkill_leaves_no_process_and_frees_its_ports(tmp_path, tmp_path_factory):
+    port, metrics_port = free_port(), free_port()
+    with genq_up(tmp_path, port, home=tmp_path_factory.mktemp("home"), metrics_port=metrics_port) as (url, process):
+        assert len(processes_inside(tmp_path)) >= 3  # web, worker, redis-server at least
+
+        # No handler runs: genq up stops nothing itself.
+        process.kill()
+        process.wait()
+
+    def all_gone() -> bool:
+        return not processes_inside(tmp_path) and not _listening(port) and not _listening(metrics_port)
+
+    # The watchdog's grace (10 s) for the children's warm shutdown, then SIGKILL.
+    # (A process left as a zombie runs nothing: processes_inside does not count it.)
+    wait_for(all_gone, timeout=60, interval=0.2, what="every process genq up started to exit and free its ports")
+
+
+def _listening(port: int) -> bool:
+    with socket.socket() as probe:
+        return probe.connect_ex(("127.0.0.1", port)) == 0
