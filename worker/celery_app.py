@@ -19,7 +19,7 @@ from db.settings import Settings
 from db.webhooks import WEBHOOKS_QUEUE
 from worker.draining import Drain
 from worker.maintenance import Maintenance
-from worker.metrics import forget_process, worker_metrics
+from worker.metrics import forget_dead_processes, forget_process, worker_metrics
 
 log = logging.getLogger(__name__)
 
@@ -98,6 +98,7 @@ def _drain(how: str, **_kwargs) -> None:
 @signals.worker_process_init.connect
 def _count_in_metrics(**_kwargs) -> None:
     queues = set(current_app.conf.genq_worker_queues or job_queues())
+    forget_dead_processes()
     worker_metrics().serve(kind for kind in job_kinds().values() if kind.queue in queues)
 
 

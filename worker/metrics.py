@@ -13,6 +13,7 @@ import logging
 import os
 from collections.abc import Iterable, Iterator
 from functools import cache
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
@@ -209,3 +210,17 @@ def forget_process() -> None:
     """A pool child exiting: its live gauges (GPU memory) count no more."""
     if "PROMETHEUS_MULTIPROC_DIR" in os.environ:
         mark_process_dead(os.getpid())
+
+
+def forget_dead_processes() -> None:
+    """A pool child killed without its shutdown (a hard time limit's SIGKILL) left
+    its live gauges behind: the next child to start forgets them."""
+    directory = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if not directory:
+        return
+    for path in Path(directory).glob("gauge_livesum_*.db"):
+        pid = int(path.stem.rsplit("_", 1)[1])
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            mark_process_dead(pid)

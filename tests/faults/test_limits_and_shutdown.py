@@ -7,6 +7,8 @@ its next checkpoint, and exits; through a drain no job is lost or run twice."""
 import signal
 
 import pytest
+import requests
+from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import select
 
 from db.events import STATUS
@@ -14,6 +16,7 @@ from db.losses import loss_series
 from db.models import JobEvent
 from db.storage import attempt_prefix
 from tests.faults.test_finetune_resume import checkpoint_step, submit_finetune
+from tests.support.services import free_port
 from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.faults
@@ -21,7 +24,10 @@ pytestmark = pytest.mark.faults
 
 def test_a_job_over_its_time_limit_fails_time_limit_and_the_worker_goes_on(make_cluster):
     # A hard limit of 4 s: the soft one, which the job can record, comes at 3 s.
-    cluster = make_cluster(kind_time_limit_seconds={"generate": 4})
+    metrics_port = free_port()
+    cluster = make_cluster(
+        kind_time_limit_seconds={"generate": 4}, worker_metrics_host="127.0.0.1", worker_metrics_port=metrics_port
+    )
     worker = cluster.start_worker()
 
     [slow] = cluster.submit(steps=150, width=256, height=256)
@@ -34,6 +40,15 @@ def test_a_job_over_its_time_limit_fails_time_limit_and_the_worker_goes_on(make_
     # child (then the lease ran out and the reaper saw the limit), the worker goes on.
     assert (quick_job.status, quick_job.attempt) == ("succeeded", 1)
     assert worker.process.poll() is None and worker.runs(quick_job)
+    # Its metrics count the one live pool child, not also the one the hard limit killed.
+    metrics = requests.get(f"http://127.0.0.1:{metrics_port}/metrics", timeout=10).text
+    processes = [
+        sample.value
+        for family in text_string_to_metric_families(metrics)
+        for sample in family.samples
+        if sample.name == "genq_worker_processes" and sample.labels == {"kind": "generate"}
+    ]
+    assert processes == [1]
 
 
 def drained_events(cluster, job_id) -> list[dict]:
