@@ -9,7 +9,8 @@ from typing import TYPE_CHECKING
 import click
 
 from cli.keys import keys
-from cli.preflight import checked_settings
+from cli.metrics_dir import multiprocess_metrics
+from cli.preflight import Misconfigured, checked_settings
 from cli.queue import queue
 from db.kinds import job_queues
 
@@ -44,10 +45,11 @@ def up(host: str | None, port: int | None) -> None:
 @click.option("--threads", default=8, show_default=True, help="Threads per gunicorn worker.")
 def web(host: str | None, port: int | None, workers: int, threads: int) -> None:
     """Serve the web form and the JSON API with gunicorn."""
-    from cli.webserver import serve
+    with multiprocess_metrics("web"):
+        from cli.webserver import serve
 
-    settings = checked_settings(database="migrated", broker="needed", kind_modules=True, storage=True)
-    serve(settings, host or settings.web_host, port or settings.web_port, workers, threads)
+        settings = checked_settings(database="migrated", broker="needed", kind_modules=True, storage=True)
+        serve(settings, host or settings.web_host, port or settings.web_port, workers, threads)
 
 
 @main.command()
@@ -60,13 +62,30 @@ def web(host: str | None, port: int | None, workers: int, threads: int) -> None:
 @click.option("--concurrency", default=1, show_default=True, help="Jobs run at once (one per GPU).")
 @click.option("--loglevel", default="INFO", show_default=True, help="Celery's log level (DEBUG, INFO, WARNING).")
 def worker(queues: str | None, concurrency: int, loglevel: str) -> None:
-    """Run a Celery worker that executes jobs (needs torch and diffusers)."""
-    from worker.celery_app import create_celery
+    """Run a Celery worker that executes jobs (needs torch and diffusers), with its
+    metrics at GENQ_WORKER_METRICS_HOST:GENQ_WORKER_METRICS_PORT."""
+    with multiprocess_metrics("worker"):
+        from worker.celery_app import create_celery
 
-    settings = checked_settings(database="migrated", broker="needed", kind_modules=True, storage=True)
-    queues = queues or ",".join(job_queues())
-    # prefork: a job's hard time limit kills its child, and a crash takes only the child.
-    _run_celery_worker(create_celery(settings), queues, concurrency, loglevel, pool="prefork")
+        settings = checked_settings(database="migrated", broker="needed", kind_modules=True, storage=True)
+        queues = queues or ",".join(job_queues())
+        if settings.worker_metrics_port:
+            _serve_worker_metrics(settings.worker_metrics_host, settings.worker_metrics_port)
+        # prefork: a job's hard time limit kills its child, and a crash takes only the child.
+        celery = create_celery(settings, served_queues=queues.split(","))
+        _run_celery_worker(celery, queues, concurrency, loglevel, pool="prefork")
+
+
+def _serve_worker_metrics(host: str, port: int) -> None:
+    from worker.metrics import serve_worker_metrics
+
+    try:
+        serve_worker_metrics(host, port)
+    except OSError as error:
+        raise Misconfigured(
+            f"the worker cannot serve its metrics at {host}:{port} ({error.strerror}): set GENQ_WORKER_METRICS_PORT"
+            " to a free port, or to 0 for none"
+        ) from None
 
 
 @main.command()

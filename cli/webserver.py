@@ -1,6 +1,8 @@
 """`genq web`: the Flask app under gunicorn (threads, so slow clients and
 long-lived requests do not block the other requests)."""
 
+from typing import Any
+
 from gunicorn.app.base import BaseApplication
 
 from db.settings import Settings
@@ -21,6 +23,13 @@ class _Gunicorn(BaseApplication):
         return create_app()
 
 
+def _forget_worker_metrics(_server: Any, worker: Any) -> None:
+    # A gunicorn worker gone: its open streams and waits count no more (web/metrics.py).
+    from prometheus_client.multiprocess import mark_process_dead
+
+    mark_process_dead(worker.pid)
+
+
 def serve(settings: Settings, host: str, port: int, workers: int, threads: int) -> None:
     _Gunicorn(
         {
@@ -34,5 +43,6 @@ def serve(settings: Settings, host: str, port: int, workers: int, threads: int) 
             # genq offers no gunicornc; the socket would be left in ~/.gunicorn/ (or
             # XDG_RUNTIME_DIR), outside everything genq keeps.
             "control_socket_disable": True,
+            "child_exit": _forget_worker_metrics,
         }
     ).run()

@@ -424,6 +424,22 @@ def retry_job(
     return put_back[0][1] if put_back else None
 
 
+def release_job(session: Session, job_id: uuid.UUID, attempt: int, *, opening: bool = False) -> str | None:
+    """Put this attempt's job back in the queue at once because its worker is
+    stopping (draining): no failure, so the attempt is given back (max_attempts
+    grows by one) and the next one resumes from the job's checkpoint if it has one;
+    `canceled` instead if its cancel was requested meanwhile. Returns the job's new
+    status, None if the attempt no longer held it; its wake-up is owed (db.outbox)."""
+    put_back = _put_back(
+        session,
+        _held_by(job_id, attempt),
+        {"reason": "worker_draining"},
+        opening=opening,
+        max_attempts=Job.max_attempts + 1,
+    )
+    return put_back[0][1] if put_back else None
+
+
 def recover_expired_leases(session: Session, *, time_limits: Mapping[str, float]) -> list[uuid.UUID]:
     """Deal with every running job whose lease ran out (its worker died, hung or
     lost the database), unless its cancel was requested (then it ends canceled):

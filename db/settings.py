@@ -162,6 +162,14 @@ class Settings(BaseSettings):
     # the wake-up of every queued job whose message is resend_after_seconds overdue.
     maintenance_interval_seconds: float = Field(default=10.0, gt=0)
     resend_after_seconds: float = Field(default=30.0, gt=0)
+    # Told to stop (SIGTERM), a worker claims nothing more and lets its running job
+    # (or batch) finish, a training until its next checkpoint, for at most this long;
+    # past it the job is put back in the queue for another worker (worker/draining.py).
+    worker_drain_grace_seconds: float = Field(default=300.0, ge=0)
+    # Where each `genq worker` serves its Prometheus metrics (worker/metrics.py);
+    # port 0: none. `genq up` binds it to 127.0.0.1.
+    worker_metrics_host: str = "0.0.0.0"
+    worker_metrics_port: int = Field(default=9464, ge=0, le=65535)
 
     # Retention (db/retention.py), counted from when a job finished or an upload was
     # made; None keeps for ever. An owner may override each (`genq keys retention`).

@@ -102,6 +102,8 @@ def platform_settings(postgres_url, redis_url, s3_endpoint, s3_bucket, models_di
         # The tests' webhook receivers listen on loopback, and should not wait long for retries.
         webhook_allowed_hosts=["127.0.0.1"],
         webhook_retry_base_seconds=0.2,
+        # Several workers run at once on this machine: a test that scrapes one gives it a port.
+        worker_metrics_port=0,
     )
 
 

@@ -32,7 +32,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     from web.context import EXTENSION_NAME, Platform, close_db_session
     from web.errors import install_error_handlers
     from web.health import health
-    from web.metrics import REGISTRY_EXTENSION, make_registry, metrics
+    from web.metrics import REGISTRY_EXTENSION, WebMetrics, metrics
     from web.pages import pages_blueprint
     from web.rate_limits import install_rate_limits
     from web.security import SessionOverHttpsIsSecure, csrf, install_security_headers, secret_key
@@ -50,6 +50,9 @@ def create_app(settings: Settings | None = None) -> Flask:
         SESSION_COOKIE_SECURE=settings.session_cookie_secure,
     )
     app.session_interface = SessionOverHttpsIsSecure()
+    sessions = make_session_factory(settings.database_url)
+    web_metrics = WebMetrics(sessions)
+    web_metrics.install(app)  # first: times every request, also those a later hook turns away
     install_upload_limit(app, settings)  # first: before any hook reads a body
     install_address_limits(app, settings)  # before the CSRF check and the key's lookup
     assert isinstance(app.json, DefaultJSONProvider)
@@ -57,7 +60,6 @@ def create_app(settings: Settings | None = None) -> Flask:
 
     celery = Celery("genq-web", set_as_current=False)
     celery.config_from_object(celery_config(settings))
-    sessions = make_session_factory(settings.database_url)
     announce_events_after_commit(sessions, settings.broker_url)  # a cancel's events, for the streams
     app.extensions[EXTENSION_NAME] = Platform(
         settings=settings,
@@ -65,10 +67,10 @@ def create_app(settings: Settings | None = None) -> Flask:
         celery=celery,
         storage=make_storage(settings),
     )
-    app.extensions[REGISTRY_EXTENSION] = make_registry(sessions)
-    app.extensions[STREAM_SLOTS] = Slots(settings.max_event_streams)
+    app.extensions[REGISTRY_EXTENSION] = web_metrics
+    app.extensions[STREAM_SLOTS] = Slots(settings.max_event_streams, web_metrics.open_streams)
     app.extensions[EVENT_HUB] = EventHub(settings.broker_url)
-    app.extensions[WAIT_SLOTS] = Slots(settings.max_compat_waits)
+    app.extensions[WAIT_SLOTS] = Slots(settings.max_compat_waits, web_metrics.compat_waits)
     app.teardown_appcontext(close_db_session)
 
     api = api_blueprint()

@@ -13,11 +13,13 @@ import sys
 from celery import Celery, current_app, signals
 from kombu import Queue
 
-from db.kinds import job_queues, load_kind_modules
+from db.kinds import job_kinds, job_queues, load_kind_modules
 from db.queue import RUN_JOB_TASK, celery_config
 from db.settings import Settings
 from db.webhooks import WEBHOOKS_QUEUE
+from worker.draining import Drain
 from worker.maintenance import Maintenance
+from worker.metrics import forget_dead_processes, forget_process, worker_metrics
 
 log = logging.getLogger(__name__)
 
@@ -25,10 +27,14 @@ LOG_FORMAT = "%(asctime)s %(levelname)s %(processName)s %(name)s: %(message)s"
 WARM_UP_SECONDS_PER_MODEL = 600
 
 
-def create_celery(settings: Settings) -> Celery:
-    """The job workers' app: genq.run_job from every kind's queue."""
+def create_celery(settings: Settings, served_queues: list[str] | None = None) -> Celery:
+    """The job workers' app: genq.run_job from every kind's queue; served_queues:
+    those this worker takes jobs from (`--queues`; None: all), for its metrics."""
     load_kind_modules(settings.kind_modules)
     app = _create_app(settings, "worker.tasks", job_queues())
+    app.conf.genq_worker_queues = served_queues
+    # Made here, before the pool children fork: they share it with the main process.
+    app.conf.genq_drain = Drain()
     if settings.warm_models:
         # A child reports itself up only after its warm-up; loading a large model can
         # take minutes, past the default 4 s after which Celery gives the child up.
@@ -77,6 +83,28 @@ def _finish_pending_jobs(**_kwargs) -> None:
     settings = current_app.conf.genq_settings
     if not current_app.tasks[RUN_JOB_TASK].runner.wait_for_finishes(timeout=settings.lease_seconds):
         log.warning("exiting with job results still unrecorded; their jobs will be run again")
+
+
+@signals.worker_shutting_down.connect
+def _drain(how: str, **_kwargs) -> None:
+    # In the main process, on SIGTERM (a warm shutdown): Celery stops taking messages
+    # and waits for the children's running tasks; they learn of it through the drain.
+    if how == "Warm" and "genq_drain" in current_app.conf:
+        grace = current_app.conf.genq_settings.worker_drain_grace_seconds
+        log.info("stopping: running jobs get %g s to finish, trainings until their next checkpoint", grace)
+        current_app.conf.genq_drain.begin(grace)
+
+
+@signals.worker_process_init.connect
+def _count_in_metrics(**_kwargs) -> None:
+    queues = set(current_app.conf.genq_worker_queues or job_queues())
+    forget_dead_processes()
+    worker_metrics().serve(kind for kind in job_kinds().values() if kind.queue in queues)
+
+
+@signals.worker_process_shutdown.connect
+def _forget_metrics(**_kwargs) -> None:
+    forget_process()
 
 
 @signals.setup_logging.connect

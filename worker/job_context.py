@@ -10,6 +10,7 @@ db/events.py).
 """
 
 import logging
+import time
 import uuid
 from typing import Any
 
@@ -23,9 +24,11 @@ from db.models import Job
 from db.storage import ObjectNotFound, checkpoint_key
 from worker.adapters import process_adapter_files
 from worker.clip_models import ClipModelCache
+from worker.draining import Drain, WorkerDraining
 from worker.executors.interface import AdapterWeights, Checkpoint, TrainingImage
 from worker.failures import JobFailure, is_transient
 from worker.leases import LeaseLost
+from worker.metrics import worker_metrics
 from worker.pipelines import PipelineCache
 from worker.progress import JobCanceled, StepTimer, ThrottledProgress
 from worker.resources import WorkerResources
@@ -48,6 +51,7 @@ class RunnerJobContext:
         upscalers: UpscalerCache,
         speech_models: SpeechModelCache,
         clip_models: ClipModelCache,
+        drain: Drain,
     ) -> None:
         self._resources = resources
         self._pipelines = pipelines
@@ -55,6 +59,7 @@ class RunnerJobContext:
         self._upscalers = upscalers
         self._speech_models = speech_models
         self._clip_models = clip_models
+        self._drain = drain
         # What report_result was given: recorded as the job's `result` at its success.
         self.result: dict[str, Any] | None = None
         self._job = job
@@ -70,6 +75,10 @@ class RunnerJobContext:
         self._throttled = ThrottledProgress(self._write_progress, resources.settings.progress_interval_seconds)
         self._cancel_watch = CancelWatch(resources.settings, job.id)
         self.timer = StepTimer()
+        metrics = worker_metrics()
+        self._step_seconds = metrics.step_seconds.labels(job.kind, job.model)
+        self._steps = metrics.steps.labels(job.kind, job.model)
+        self._last_step: tuple[int, float] | None = None
 
     @property
     def pipelines(self) -> PipelineCache:
@@ -100,10 +109,23 @@ class RunnerJobContext:
 
     def report_progress(self, step: int, total: int) -> None:
         self.timer(step)
+        self._count_steps(step)
         self.total_steps = total
         if self._cancel_watch.requested():
             raise JobCanceled(step)
+        if self._drain.overdue:
+            raise WorkerDraining(step)
         self._throttled(step, total)
+
+    def _count_steps(self, step: int) -> None:
+        """The steps since the previous report, and their mean duration (from the
+        attempt's first report on: what came before it was loading and encoding)."""
+        now = time.monotonic()
+        if self._last_step is not None and step > self._last_step[0]:
+            done = step - self._last_step[0]
+            self._steps.inc(done)
+            self._step_seconds.observe((now - self._last_step[1]) / done)
+        self._last_step = (step, now)
 
     def _write_progress(self, step: int, total: int) -> None:
         try:
@@ -132,7 +154,9 @@ class RunnerJobContext:
                 losses=self._unwritten_losses,
                 opening=self.opening,
             )
-        if state is not None:
+        if state is None:
+            worker_metrics().lease_renewals_lost.labels(job.kind).inc()
+        else:
             self._unwritten_texts, self._unwritten_losses = {}, []
             self.opening = False
         return state
@@ -245,3 +269,6 @@ class RunnerJobContext:
             lambda: self._resources.storage.put(key, stored, "application/octet-stream"), what=f"storing {key}"
         )
         log.info("job %s saved its checkpoint at step %d", job.id, step)
+        if self._drain.draining:
+            # Nothing after the checkpoint is lost: the next attempt resumes from it.
+            raise WorkerDraining(step)

@@ -19,6 +19,7 @@ import torch
 from db.registry import ModelKind, find_model
 from db.settings import Settings
 from worker.failures import JobFailure
+from worker.metrics import worker_metrics
 from worker.weights import refuse_pickle_weights
 
 log = logging.getLogger(__name__)
@@ -104,6 +105,11 @@ class ModelCache(Generic[Loaded]):
             ) from error
         self._loaded[key] = loaded
         self.stats.loads += 1
+        seconds = time.monotonic() - started
+        metrics = worker_metrics()
+        metrics.model_loads.labels(self.kind, model_name).inc()
+        metrics.model_load_seconds.labels(self.kind, model_name).observe(seconds)
+        metrics.observe_gpu_memory(self.device)
         log.info(
             "loaded %s %s (%s, %s, %s) in %.1f s",
             self.noun,
@@ -111,7 +117,7 @@ class ModelCache(Generic[Loaded]):
             type(loaded).__name__,
             self.dtype,
             self.device,
-            time.monotonic() - started,
+            seconds,
         )
         return loaded
 
@@ -127,3 +133,6 @@ class ModelCache(Generic[Loaded]):
         gc.collect()
         if self.device.type == "cuda":
             torch.cuda.empty_cache()
+        metrics = worker_metrics()
+        metrics.model_evictions.labels(self.kind).inc()
+        metrics.observe_gpu_memory(self.device)

@@ -25,6 +25,7 @@ from db.jobs import (
     fail_job,
     finish_job,
     get_job,
+    release_job,
     renew_lease,
     retry_job,
 )
@@ -33,11 +34,13 @@ from db.models import Job
 from db.settings import Settings
 from db.storage import artifact_key, attempt_prefix
 from worker.clip_models import ClipModelCache
+from worker.draining import Drain, WorkerDraining
 from worker.executors import ArtifactOutput, BatchExecutor, Executor, JobInput, load_executors
 from worker.failures import JobFailure, describe_failure, is_retryable
 from worker.finisher import BackgroundFinisher
 from worker.job_context import RunnerJobContext
 from worker.leases import LeaseHeartbeat, LeaseLost
+from worker.metrics import worker_metrics
 from worker.pipelines import PipelineCache
 from worker.progress import JobCanceled
 from worker.resources import WorkerResources, worker_id
@@ -49,8 +52,11 @@ from worker.upscalers import UpscalerCache
 log = logging.getLogger(__name__)
 
 # "retrying": the attempt failed and the job is queued again, after a backoff.
+# "released": the worker is stopping; the job is queued again at once, its attempt given back.
 # "finishing": its results are being stored and recorded in the background.
-Outcome = Literal["succeeded", "failed", "canceled", "retrying", "finishing"]
+Outcome = Literal["succeeded", "failed", "canceled", "retrying", "released", "finishing"]
+# How an attempt ended, and its failure code ("" for none); outcome None: the attempt lost its job.
+Settled = tuple[Outcome | None, str]
 T = TypeVar("T")
 
 
@@ -68,11 +74,14 @@ class JobRunner(WorkerResources):
         executors: Mapping[str, Executor] | None = None,
         announce: Announce | None = None,
         batch_executors: Mapping[str, BatchExecutor] | None = None,
+        drain: Drain | None = None,
     ) -> None:
         """executors, batch_executors: by kind name; by default each known kind's
         (worker.executors.load_executors). A kind given an executor here (tests)
-        gets no stock batch executor: its jobs must all run on that one."""
+        gets no stock batch executor: its jobs must all run on that one. drain:
+        the worker's, which its main process sets when told to stop (worker/draining.py)."""
         super().__init__(settings)
+        self.drain = drain or Drain()
         stock = load_executors(job_kinds().values())
         given = executors or {}
         self.executors = {**{name: executor.run for name, executor in stock.items()}, **given}
@@ -121,11 +130,15 @@ class JobRunner(WorkerResources):
         claimed together run as one batch (docs/performance.md); the call then
         returns how it left the first. `finishing`: the results are being stored
         and recorded behind the next job (settings.finishes_in_background)."""
+        if self.drain.draining:
+            log.info("not claiming for the wake-up of job %s: this worker is stopping", hint)
+            return None
         claimed = self._claim(hint, queue)
         if not claimed:
             log.info("nothing left to claim for the wake-up of job %s (duplicate or late message)", hint)
             return None
         started = time.monotonic()
+        self._observe_claim(claimed)
         contexts = [self._context(job) for job in claimed]
         for job in claimed:
             self._announce(job, "running")
@@ -150,6 +163,15 @@ class JobRunner(WorkerResources):
         """Until the results handed to the background finisher are recorded, or
         `timeout` seconds; whether they all were."""
         return "finisher" not in self.__dict__ or self.finisher.wait(timeout)
+
+    @staticmethod
+    def _observe_claim(jobs: list[Job]) -> None:
+        metrics = worker_metrics()
+        metrics.batch_size.labels(jobs[0].kind).observe(len(jobs))
+        for job in jobs:
+            if job.started_at is not None:
+                waited = (job.started_at - job.created_at).total_seconds()
+                metrics.queue_wait_seconds.labels(job.kind, job.model).observe(waited)
 
     def _claim(self, hint: uuid.UUID, queue: str | None) -> list[Job]:
         """The next job; with it, when this worker batches its kind (max_batch > 1
@@ -180,7 +202,7 @@ class JobRunner(WorkerResources):
             with self.session_factory() as session:
                 queued = peek_batch(session, kinds=kinds, max_images=max_images)
             left = deadline - time.monotonic()
-            if queued.jobs <= 1 or queued.images >= max_images or left <= 0:
+            if queued.jobs <= 1 or queued.images >= max_images or left <= 0 or self.drain.draining:
                 return
             time.sleep(min(BATCH_POLL_SECONDS, left))
 
@@ -229,15 +251,18 @@ class JobRunner(WorkerResources):
         try:
             for job, outputs, context in zip(jobs, results, contexts, strict=True):
                 try:
-                    outcomes.append(self._settle(job, context, started, outputs))
+                    outcome, code = self._settle(job, context, started, outputs)
                 except Exception as error:
                     log.exception(
                         "job %s attempt %d could not be recorded; its lease will run out", job.id, job.attempt
                     )
-                    outcomes.append(None)
+                    outcome, code = None, ""
                     errors.append(error)
+                outcomes.append(outcome)
+                self._observe_end(job, outcome, code, started)
         finally:
             beat.stop()
+        worker_metrics().observe_gpu_memory(self.pipelines.device)
         for job, outcome in zip(jobs, outcomes, strict=True):
             if outcome in ("succeeded", "failed", "canceled"):
                 self._announce(job, outcome)
@@ -245,6 +270,12 @@ class JobRunner(WorkerResources):
         if errors:
             raise errors[0]
         return outcomes[0]
+
+    @staticmethod
+    def _observe_end(job: Job, outcome: Outcome | None, code: str, started: float) -> None:
+        metrics = worker_metrics()
+        metrics.jobs.labels(job.kind, outcome or "lost", code).inc()
+        metrics.job_seconds.labels(job.kind, job.model).observe(time.monotonic() - started)
 
     def _delete_unreferenced_objects(self, job: Job, outcome: Outcome) -> None:
         """Once a job has ended, the objects no artifact row references: those of its
@@ -274,7 +305,7 @@ class JobRunner(WorkerResources):
         context: RunnerJobContext,
         started: float,
         outputs: list[ArtifactOutput] | BaseException,
-    ) -> Outcome | None:
+    ) -> Settled:
         """Store what the attempt made and record how it ended; the record carries
         the attempt's `running` event if it wrote none yet (context.opening)."""
         try:
@@ -289,10 +320,21 @@ class JobRunner(WorkerResources):
                 what=f"recording job {job.id} as canceled",
             )
             log.info("job %s attempt %d canceled at step %d", job.id, job.attempt, step)
-            return "canceled" if recorded else None
+            return ("canceled" if recorded else None), ""
+        except WorkerDraining as draining:
+            status = self._write(
+                lambda session: release_job(session, job.id, job.attempt, opening=context.opening),
+                what=f"putting job {job.id} back as its worker stops",
+            )
+            log.info(
+                "job %s attempt %d put back at step %d: this worker is stopping", job.id, job.attempt, draining.step
+            )
+            if status == "queued":
+                return "released", ""
+            return ("canceled" if status == "canceled" else None), ""
         except LeaseLost:
             log.warning("job %s attempt %d lost its lease before storing; results dropped", job.id, job.attempt)
-            return None
+            return None, ""
         except Exception as error:
             return self._record_failure(job, error, opening=context.opening)
         recorded = self._write(
@@ -305,14 +347,17 @@ class JobRunner(WorkerResources):
                 job.id,
                 job.attempt,
             )
-            return None
+            return None, ""
         log.info(
             "job %s succeeded in %.1f s with %d artifacts",
             job.id,
             time.monotonic() - started,
             len(artifacts),
         )
-        return "succeeded"
+        made = worker_metrics().artifacts
+        for artifact in artifacts:
+            made.labels(job.kind, job.model, artifact.kind).inc()
+        return "succeeded", ""
 
     @staticmethod
     def _finish(session: Session, job: Job, artifacts: list[NewArtifact], context: RunnerJobContext) -> bool:
@@ -336,7 +381,7 @@ class JobRunner(WorkerResources):
             kind.on_success(session, finished_job)
         return True
 
-    def _record_failure(self, job: Job, error: Exception, *, opening: bool) -> Outcome | None:
+    def _record_failure(self, job: Job, error: Exception, *, opening: bool) -> Settled:
         """Fail the job, or put it back for another attempt after a backoff when the
         failure may pass (docs/reliability.md) and attempts are left."""
         code, message = describe_failure(error)
@@ -358,7 +403,7 @@ class JobRunner(WorkerResources):
                 lambda session: fail_job(session, job.id, job.attempt, code=code, message=message, opening=opening),
                 what=f"recording job {job.id} as failed",
             )
-            return "failed" if recorded else None
+            return ("failed" if recorded else None), code
         delay = retry_delay_seconds(self.settings, job.attempt)
         status = self._write(
             lambda session: retry_job(
@@ -366,14 +411,18 @@ class JobRunner(WorkerResources):
             ),
             what=f"putting job {job.id} back for a retry",
         )
-        outcomes: dict[str | None, Outcome] = {"queued": "retrying", "canceled": "canceled"}
-        return outcomes.get(status)
+        if status == "queued":
+            return "retrying", code
+        return ("canceled" if status == "canceled" else None), code
 
     def _renew_leases(self, jobs: list[Job]) -> bool:
         """The heartbeat of a job or a batch: True while it holds any of its jobs."""
         with self.session_factory.begin() as session:
             lease_seconds = self.settings.lease_seconds
             held = [renew_lease(session, job.id, job.attempt, lease_seconds=lease_seconds) for job in jobs]
+        for job, kept in zip(jobs, held, strict=True):
+            if not kept:
+                worker_metrics().lease_renewals_lost.labels(job.kind).inc()
         return any(held)
 
     def _write(self, change: Callable[[Session], T], *, what: str) -> T:
@@ -394,6 +443,7 @@ class JobRunner(WorkerResources):
             upscalers=self.upscalers,
             speech_models=self.speech_models,
             clip_models=self.clip_models,
+            drain=self.drain,
         )
 
     def _keep(

@@ -26,7 +26,9 @@ class JobTask(Task):
     @property
     def runner(self) -> JobRunner:
         if self._runner is None:
-            self._runner = JobRunner(self.app.conf.genq_settings, announce=partial(announce, self.app))
+            self._runner = JobRunner(
+                self.app.conf.genq_settings, announce=partial(announce, self.app), drain=self.app.conf.genq_drain
+            )
         return self._runner
 
 

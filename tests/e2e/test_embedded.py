@@ -2,11 +2,13 @@
 configuration (but the loopback webhook receiver allowed) starts SQLite, an
 embedded redis-server, local storage, the tiny model, the web, a worker and the
 webhook sender; a job runs and its webhooks arrive; Ctrl-C leaves no process
-behind, and nothing outside var/; a second start finds the earlier job."""
+behind, and nothing outside var/; a second start finds the earlier job. Killed
+with SIGKILL, genq up's watchdog still stops all it started and frees its ports."""
 
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -14,6 +16,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import requests
+from prometheus_client.parser import text_string_to_metric_families
 
 from db.accounts import PREFIX_LENGTH, key_prefix
 from tests.support.http import ApiUrl, download_image, get_job, pixels, submit, wait_until_finished
@@ -40,10 +43,12 @@ def processes_inside(directory: Path) -> list[int]:
 
 
 @contextmanager
-def genq_up(directory: Path, port: int, home: Path):
+def genq_up(directory: Path, port: int, home: Path, metrics_port: int):
     env = {key: value for key, value in os.environ.items() if not key.startswith("GENQ_")}
-    # The one setting given: the test's webhook receiver listens on loopback.
+    # The settings given: the test's webhook receiver listens on loopback, and the
+    # worker's metrics port is a free one (other tests on this machine may hold 9464).
     env["GENQ_WEBHOOK_ALLOWED_HOSTS"] = '["127.0.0.1"]'
+    env["GENQ_WORKER_METRICS_PORT"] = str(metrics_port)
     # A home of its own with no runtime directory, so that the test sees anything
     # genq up would keep outside var/ (gunicorn's control socket went to ~/.gunicorn/).
     env["HOME"] = str(home)
@@ -97,9 +102,9 @@ def _answers(url: str) -> bool:
 
 
 def test_genq_up_runs_a_job_with_no_configuration_and_stops_cleanly(tmp_path, tmp_path_factory):
-    port = free_port()
+    port, metrics_port = free_port(), free_port()
     home = tmp_path_factory.mktemp("home")
-    with genq_up(tmp_path, port, home) as (url, process), receiver([]) as (hook, received):
+    with genq_up(tmp_path, port, home, metrics_port) as (url, process), receiver([]) as (hook, received):
         params = {"prompt": "a lighthouse", "width": 64, "height": 64, "steps": 4, "seed": 42}
         job = submit(url, params, webhook_url=hook, webhook_events=["running", "succeeded"])
         done = wait_until_finished(url, job["id"])
@@ -114,6 +119,15 @@ def test_genq_up_runs_a_job_with_no_configuration_and_stops_cleanly(tmp_path, tm
         assert (tmp_path / "var" / "models" / "tiny-sd" / "model_index.json").is_file()
         assert len(processes_inside(tmp_path)) >= 3  # web, worker, redis-server at least
         assert (tmp_path / "var" / "local_api_key").stat().st_mode & 0o777 == 0o600
+        # The worker's metrics, on this machine's loopback: the job it ran.
+        metrics = requests.get(f"http://127.0.0.1:{metrics_port}/metrics", timeout=10).text
+        succeeded = {"kind": "generate", "outcome": "succeeded", "code": ""}
+        assert [
+            sample.value
+            for family in text_string_to_metric_families(metrics)
+            for sample in family.samples
+            if sample.name == "genq_worker_jobs_total" and sample.labels == succeeded
+        ] == [1]
         first_key = url.key
         # The local browser needs no key; any other caller does.
         assert requests.get(f"{url}/api/v1/jobs", timeout=10).status_code == 401
@@ -128,7 +142,29 @@ def test_genq_up_runs_a_job_with_no_configuration_and_stops_cleanly(tmp_path, tm
     assert list(home.iterdir()) == []
 
     # Running it again reuses the data: the earlier job is still there.
-    with genq_up(tmp_path, port, home) as (url, _process):
+    with genq_up(tmp_path, port, home, metrics_port) as (url, _process):
         assert url.key == first_key  # the same local key, read back from var/
         assert get_job(url, job["id"])["status"] == "succeeded"
     wait_for(lambda: not processes_inside(tmp_path), timeout=15, what="every child to exit")
+
+
+def test_genq_up_killed_with_sigkill_leaves_no_process_and_frees_its_ports(tmp_path, tmp_path_factory):
+    port, metrics_port = free_port(), free_port()
+    with genq_up(tmp_path, port, home=tmp_path_factory.mktemp("home"), metrics_port=metrics_port) as (url, process):
+        assert len(processes_inside(tmp_path)) >= 3  # web, worker, redis-server at least
+
+        # No handler runs: genq up stops nothing itself.
+        process.kill()
+        process.wait()
+
+    def all_gone() -> bool:
+        return not processes_inside(tmp_path) and not _listening(port) and not _listening(metrics_port)
+
+    # The watchdog's grace (10 s) for the children's warm shutdown, then SIGKILL.
+    # (A process left as a zombie runs nothing: processes_inside does not count it.)
+    wait_for(all_gone, timeout=60, interval=0.2, what="every process genq up started to exit and free its ports")
+
+
+def _listening(port: int) -> bool:
+    with socket.socket() as probe:
+        return probe.connect_ex(("127.0.0.1", port)) == 0

@@ -176,6 +176,7 @@ def fault_settings(tmp_path, models_dir, fault_database, fault_redis) -> Setting
         maintenance_interval_seconds=0.5,
         resend_after_seconds=2.0,
         retry_backoff_seconds=0.5,
+        worker_metrics_port=0,  # several workers per test
     )
 
 

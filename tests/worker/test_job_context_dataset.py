@@ -51,6 +51,7 @@ def dataset_context(sessions, settings, dataset_id: uuid.UUID) -> RunnerJobConte
         upscalers=runner.upscalers,
         speech_models=runner.speech_models,
         clip_models=runner.clip_models,
+        drain=runner.drain,
     )
 
 
