@@ -77,17 +77,24 @@ class JobError(BaseModel):
     message: str | None
 
 
+# Where a job stands: in the job and in its `queue` events.
+JobsAhead = Annotated[int | None, Field(description="jobs ahead; 0 running; null finished")]
+QueuePaused = Annotated[bool, Field(description="an admin paused this kind's queue: no ETA until resumed")]
+EtaSeconds = Annotated[float | None, Field(description="median estimate to finish")]
+EtaP90Seconds = Annotated[float | None, Field(description="90th percentile estimate to finish")]
+
+
 class QueuePosition(BaseModel):
-    """Where a job stands (also the `queue` event): jobs ahead, whether its queue is
+    """Where a job stands (the `queue` event): jobs ahead, whether its queue is
     paused (then no ETA), and the ETA."""
 
-    queue_position: int | None = Field(description="jobs ahead; 0 running; null finished")
-    queue_paused: bool = Field(description="an admin paused this kind's queue: no ETA until resumed")
-    eta_seconds: float | None = Field(description="median estimate to finish")
-    eta_p90_seconds: float | None = Field(description="90th percentile estimate to finish")
+    queue_position: JobsAhead
+    queue_paused: QueuePaused
+    eta_seconds: EtaSeconds
+    eta_p90_seconds: EtaP90Seconds
 
 
-class Job(QueuePosition):
+class Job(BaseModel):
     id: uuid.UUID
     kind: str = Field(json_schema_extra=list_kind_names)
     model: str
@@ -97,6 +104,10 @@ class Job(QueuePosition):
     retry_of: uuid.UUID | None = Field(description="the failed or canceled job this one runs again")
     progress: Progress
     loss: LatestLoss | None = Field(description="a finetune job's latest training loss; null for other kinds")
+    queue_position: JobsAhead
+    queue_paused: QueuePaused
+    eta_seconds: EtaSeconds
+    eta_p90_seconds: EtaP90Seconds
     attempt: int
     params: dict[str, Any] = Field(description="the validated params, defaults and seed filled in")
     result: dict[str, Any] | None = Field(description="the figures a succeeded job measured (its kind's); else null")
