@@ -61,7 +61,7 @@ class SubmitRequest(BaseModel):
     model: str | None = Field(default=None, min_length=1, max_length=255)
     params: dict[str, Any]
     # Higher runs first within a queue, after fair share across owners (the claim's policy).
-    priority: int = Field(default=0, ge=MIN_PRIORITY, le=MAX_PRIORITY)
+    priority: int = Field(default=0, ge=MIN_PRIORITY, le=MAX_PRIORITY, strict=True)
     # Where to POST the job on the chosen events; the URL's target is checked at submit
     # (web.submission) and before every delivery (db/webhooks.py).
     webhook_url: str | None = Field(default=None, min_length=1, max_length=MAX_URL_LENGTH)
@@ -89,4 +89,4 @@ class JobChange(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    priority: int = Field(ge=MIN_PRIORITY, le=MAX_PRIORITY)
+    priority: int = Field(ge=MIN_PRIORITY, le=MAX_PRIORITY, strict=True)

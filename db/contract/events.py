@@ -7,7 +7,7 @@ from pydantic import BaseModel, Field, Json
 from pydantic.json_schema import SkipJsonSchema
 
 from db.contract.fields import omitted_when_none
-from db.contract.jobs import Artifact, JobError, QueuePosition
+from db.contract.jobs import Artifact, JobError, LossPoint, QueuePosition
 from db.models import JobStatus
 
 __all__ = [
@@ -44,7 +44,7 @@ class TextEvent(BaseModel):
 
 class LossEvent(BaseModel):
     attempt: int
-    points: list[tuple[int, float | None]] = Field(description="[step, loss] of the steps since the last loss event")
+    points: list[LossPoint] = Field(description="[step, loss] of the steps since the last loss event")
 
 
 class ArtifactsEvent(BaseModel):

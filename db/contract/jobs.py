@@ -124,8 +124,12 @@ class JobPage(BaseModel):
     next_cursor: str | None = Field(description="the next page's cursor; null on the last page")
 
 
+# [step, loss]: the step from 1, the loss null where it diverged.
+LossPoint = Annotated[list[int | float | None], Field(min_length=2, max_length=2)]
+
+
 class LossSeries(BaseModel):
-    points: list[tuple[int, float | None]] = Field(
+    points: list[LossPoint] = Field(
         description="[step, loss] in step order, the loss null where it diverged; for a step an attempt"
         " resumed from a checkpoint repeated, its latest value"
     )

@@ -57,13 +57,15 @@ def format_event(type: str, data: dict[str, Any], event_id: int | None = None) -
 
 
 def _last_event_id() -> int:
-    text = request.headers.get("Last-Event-ID") or request.args.get("last_event_id")
-    if text is None:
-        return FROM_START
-    # ASCII digits only (str.isdigit admits '²'), and within the bigint event ids.
-    if not (text.isascii() and text.isdigit() and len(text) <= 18):
-        raise ApiError(400, "invalid_last_event_id", "Last-Event-ID must be the id of an event of this stream")
-    return int(text)
+    """The header's id, else the query's; either one, when given, must be an event id."""
+    # An empty header is no header (as before); an empty query argument is no event id.
+    header = request.headers.get("Last-Event-ID") or None
+    given = [text for text in (header, request.args.get("last_event_id")) if text is not None]
+    for text in given:
+        # ASCII digits only (str.isdigit admits '²'), and within the bigint event ids.
+        if not (text.isascii() and text.isdigit() and len(text) <= 18):
+            raise ApiError(400, "invalid_last_event_id", "Last-Event-ID must be the id of an event of this stream")
+    return int(given[0]) if given else FROM_START
 
 
 class EventsResume(BaseModel):

@@ -13,7 +13,7 @@ from db.models import JobStatus
 from web.api.errors import ApiError
 from web.api.operations import arguments_of
 from web.context import current_owner, db_session
-from web.paging import InvalidCursor, Page, Row, page_of
+from web.paging import CURSOR_PATTERN, InvalidCursor, Page, Row, page_of
 
 DEFAULT_PAGE_SIZE = 20
 MAX_PAGE_SIZE = 100
@@ -26,7 +26,12 @@ class PageQuery(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
     limit: int = Field(default=DEFAULT_PAGE_SIZE, ge=1, le=MAX_PAGE_SIZE)
-    cursor: str | SkipJsonSchema[None] = Field(default=None, description="the next_cursor of the page before")
+    # Its shape is checked by web.paging (a 400, as for any cursor this API did not hand out).
+    cursor: str | SkipJsonSchema[None] = Field(
+        default=None,
+        description="the next_cursor of the page before",
+        json_schema_extra={"pattern": CURSOR_PATTERN},
+    )
 
 
 class JobsQuery(PageQuery):

@@ -22,4 +22,5 @@ from web.context import db_session
 )
 def job_loss(job_id: uuid.UUID) -> dict[str, Any]:
     job = owned_job(job_id)
-    return contract.LossSeries(points=loss_series(db_session(), job.id)).model_dump(mode="json")
+    points = [[step, loss] for step, loss in loss_series(db_session(), job.id)]
+    return contract.LossSeries(points=points).model_dump(mode="json")
