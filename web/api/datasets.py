@@ -3,11 +3,13 @@ must meet are db/uploads.py's; this module turns them into HTTP statuses and let
 an upload's body be larger (GENQ_MAX_UPLOAD_BYTES) than any other request's.
 """
 
+import re
 import uuid
 from typing import Any
 
 from flask import Flask, request, url_for
 from pydantic import BaseModel, Field
+from pydantic.json_schema import SkipJsonSchema
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from db import contract
@@ -40,6 +42,8 @@ UPLOAD_ENDPOINTS = frozenset(
 # JSON bodies that may carry images inline (data URIs in params, A1111's base64 images).
 IMAGE_JSON_ENDPOINTS = frozenset({"api.submit", "a1111.img2img", "a1111.png_info", "a1111.extra_single_image"})
 MAX_NAME_LENGTH = 100  # datasets.name
+# No control characters (C0, DEL, C1) and no line or paragraph separator.
+ONE_LINE_OF_TEXT = "^[^\x00-\x1f\x7f-\x9f\u2028\u2029]*$"
 UPLOAD_TOO_LARGE = (
     "over GENQ_MAX_UPLOAD_BYTES (request_entity_too_large), GENQ_MAX_UPLOAD_FILE_BYTES (file_too_large) or"
     " GENQ_MAX_IMAGE_PIXELS (image_too_large, also decompression bombs)"
@@ -50,8 +54,10 @@ NO_DATASET = error("no such dataset, or another owner's (the same answer for bot
 class DatasetUpload(BaseModel):
     """The multipart body of POST /api/v1/datasets."""
 
-    files: list[bytes] = Field(description="PNG, JPEG or WebP images and same-named .txt captions")
-    name: str | None = Field(default=None, max_length=MAX_NAME_LENGTH)
+    files: list[bytes] = Field(min_length=1, description="PNG, JPEG or WebP images and same-named .txt captions")
+    name: str | SkipJsonSchema[None] = Field(
+        default=None, json_schema_extra={"maxLength": MAX_NAME_LENGTH, "pattern": ONE_LINE_OF_TEXT}
+    )
 
 
 def install_upload_limit(app: Flask, settings: Settings) -> None:
@@ -89,13 +95,14 @@ def multipart_parts(field: str, expected: str) -> list[UploadedFile]:
 
 
 def _dataset_name(name: str | None) -> str | None:
-    name = (name or "").strip()
+    """The name as sent (its rules are DatasetUpload's, which the document states), trimmed."""
+    name = name or ""
     if len(name) > MAX_NAME_LENGTH:
         message = f"must be at most {MAX_NAME_LENGTH} characters"
-    elif not name.isprintable():
+    elif not re.fullmatch(ONE_LINE_OF_TEXT, name):
         message = "must be printable text on one line"
     else:
-        return name or None
+        return name.strip() or None
     raise ApiError(422, "validation_error", f"name: {message}", [{"field": "name", "message": message}])
 
 

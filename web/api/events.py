@@ -58,9 +58,9 @@ def format_event(type: str, data: dict[str, Any], event_id: int | None = None) -
 
 def _last_event_id() -> int:
     """The header's id, else the query's; either one, when given, must be an event id."""
-    # An empty header is no header (as before); an empty query argument is no event id.
-    header = request.headers.get("Last-Event-ID") or None
-    given = [text for text in (header, request.args.get("last_event_id")) if text is not None]
+    given = [
+        text for text in (request.headers.get("Last-Event-ID"), request.args.get("last_event_id")) if text is not None
+    ]
     for text in given:
         # ASCII digits only (str.isdigit admits '²'), and within the bigint event ids.
         if not (text.isascii() and text.isdigit() and len(text) <= 18):

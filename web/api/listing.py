@@ -55,6 +55,8 @@ def query_of(model: type[Query]) -> Query:
 def owned_page(list_rows: Callable[..., list[Row]], query: PageQuery, **filters: Any) -> Page[Row]:
     """The page the query selects (its limit and cursor) of the current owner's rows."""
     try:
+        if query.cursor == "":
+            raise InvalidCursor(query.cursor)
         return page_of(
             list_rows, db_session(), owner=current_owner(), limit=query.limit, cursor=query.cursor, **filters
         )
