@@ -107,16 +107,7 @@ def describe_webhook(job: Job, deliveries: Sequence[WebhookDelivery]) -> contrac
     return contract.Webhook(
         url=job.webhook_url,
         events=job.webhook_events,
-        deliveries=[
-            contract.WebhookDelivery(
-                event=delivery.event,
-                attempt=delivery.attempt,
-                status_code=delivery.status_code,
-                error=delivery.error,
-                created_at=delivery.created_at,
-            )
-            for delivery in deliveries
-        ],
+        deliveries=[contract.WebhookDelivery.model_validate(delivery) for delivery in deliveries],
     )
 
 

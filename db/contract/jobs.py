@@ -4,7 +4,7 @@ artifacts, its progress, latest loss, webhook and error, and a page of jobs."""
 import uuid
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 from pydantic.json_schema import SkipJsonSchema
 
 from db.contract.fields import UtcDatetime, omitted_when_none
@@ -59,6 +59,8 @@ class LatestLoss(BaseModel):
 
 
 class WebhookDelivery(BaseModel):
+    model_config = ConfigDict(from_attributes=True)  # read off its row
+
     event: str
     attempt: int
     status_code: int | None

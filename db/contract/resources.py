@@ -4,13 +4,15 @@ uploads, the webhook secret) and of the models a job may name."""
 import uuid
 from typing import Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from db.contract.fields import UtcDatetime
 from db.registry import ModelKind
 
 
 class DatasetFile(BaseModel):
+    model_config = ConfigDict(from_attributes=True)  # read off its row
+
     index: int = Field(ge=0)
     filename: str = Field(description="as uploaded, sanitised")
     width: int
@@ -21,6 +23,8 @@ class DatasetFile(BaseModel):
 
 
 class Dataset(BaseModel):
+    model_config = ConfigDict(from_attributes=True)  # read off its row
+
     id: uuid.UUID
     name: str | None
     files: list[DatasetFile]
@@ -33,6 +37,8 @@ class DatasetPage(BaseModel):
 
 
 class Adapter(BaseModel):
+    model_config = ConfigDict(from_attributes=True)  # read off its row
+
     id: uuid.UUID
     name: str
     base_model: str = Field(description="the model it was trained on and may be used with")
@@ -48,6 +54,8 @@ class AdapterPage(BaseModel):
 
 
 class Upload(BaseModel):
+    model_config = ConfigDict(from_attributes=True)  # read off its row
+
     id: uuid.UUID = Field(description="what a job's image params take")
     content_type: Literal["image/png"]
     width: int

@@ -32,44 +32,12 @@ def serialize_job(session: Session, storage: Storage, job: Job) -> contract.Job:
 
 
 def serialize_dataset(dataset: Dataset) -> contract.Dataset:
-    return contract.Dataset(
-        id=dataset.id,
-        name=dataset.name,
-        files=[
-            contract.DatasetFile(
-                index=file.index,
-                filename=file.filename,
-                width=file.width,
-                height=file.height,
-                bytes=file.bytes,
-                content_type=file.content_type,
-                caption=file.caption,
-            )
-            for file in dataset.files
-        ],
-        created_at=dataset.created_at,
-    )
+    return contract.Dataset.model_validate(dataset)
 
 
 def serialize_adapter(adapter: Adapter) -> contract.Adapter:
-    return contract.Adapter(
-        id=adapter.id,
-        name=adapter.name,
-        base_model=adapter.base_model,
-        method=adapter.method,
-        rank=adapter.rank,
-        training_job_id=adapter.training_job_id,
-        created_at=adapter.created_at,
-    )
+    return contract.Adapter.model_validate(adapter)
 
 
 def serialize_upload(upload: Upload) -> contract.Upload:
-    return contract.Upload(
-        id=upload.id,
-        content_type=upload.content_type,
-        width=upload.width,
-        height=upload.height,
-        bytes=upload.bytes,
-        sha256=upload.sha256,
-        created_at=upload.created_at,
-    )
+    return contract.Upload.model_validate(upload)
