@@ -1,5 +1,5 @@
-"""The JSON a client sees for a job, built from its row: the API's answers (web)
-and the body of webhook deliveries (worker) are this one shape.
+"""The job a client sees (db/contract's Job), built from its row: the API's answers
+(web) and the body of webhook deliveries (worker) are this one model.
 
 How an artifact is reached is the caller's: a presigned S3 URL, else the web's
 root-relative download route. Never put storage keys or internal fields here.
@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from db import contract
 from db.eta import Position, job_positions
 from db.kinds import find_kind
 from db.losses import LossPoint, latest_losses
@@ -48,77 +49,66 @@ def artifact_url_from(storage: Storage, local_url: Callable[[Artifact], str] = l
     return url
 
 
-def artifact_json(artifact: Artifact, url: str | None) -> dict[str, Any]:
-    described = {
-        "id": str(artifact.id),
-        "index": artifact.index,
-        "kind": artifact.kind,
-        "url": url,
-        "expired": artifact.expired_at is not None,
-        "content_type": artifact.content_type,
-        "width": artifact.width,
-        "height": artifact.height,
-        "seed": artifact.seed,
-        "bytes": artifact.bytes,
-        "sha256": artifact.sha256,
-    }
-    if artifact.text is not None:
-        described["text"] = artifact.text
+def describe_artifact(artifact: Artifact, url: str | None) -> contract.Artifact:
+    usage = None
     if artifact.finish_reason is not None:
-        described["finish_reason"] = artifact.finish_reason
-        described["usage"] = {"prompt_tokens": artifact.prompt_tokens, "completion_tokens": artifact.completion_tokens}
-    if artifact.sample_rate is not None:
-        described["sample_rate"] = artifact.sample_rate
-        described["duration_seconds"] = artifact.duration_seconds
-    if artifact.clip_score is not None:
-        described["clip_score"] = artifact.clip_score
-    return described
+        usage = contract.TokenUsage(prompt_tokens=artifact.prompt_tokens, completion_tokens=artifact.completion_tokens)
+    return contract.Artifact(
+        id=artifact.id,
+        index=artifact.index,
+        kind=artifact.kind,
+        url=url,
+        expired=artifact.expired_at is not None,
+        content_type=artifact.content_type,
+        width=artifact.width,
+        height=artifact.height,
+        seed=artifact.seed,
+        bytes=artifact.bytes,
+        sha256=artifact.sha256,
+        text=artifact.text,
+        finish_reason=artifact.finish_reason,
+        usage=usage,
+        sample_rate=artifact.sample_rate,
+        duration_seconds=artifact.duration_seconds if artifact.sample_rate is not None else None,
+        clip_score=artifact.clip_score,
+    )
 
 
-def progress_json(job: Job) -> dict[str, Any]:
+def describe_progress(job: Job) -> contract.Progress:
     if job.progress_total:
         fraction = min(job.progress_step / job.progress_total, 1.0)
     else:
         fraction = 1.0 if job.status == JobStatus.SUCCEEDED else 0.0
-    return {"step": job.progress_step, "total": job.progress_total, "fraction": round(fraction, 4)}
+    return contract.Progress(step=job.progress_step, total=job.progress_total, fraction=round(fraction, 4))
 
 
-def loss_json(latest: LossPoint | None) -> dict[str, Any] | None:
-    """A training job's latest loss (the whole series: GET .../loss); null for other kinds."""
+def describe_loss(latest: LossPoint | None) -> contract.LatestLoss | None:
+    """A training job's latest loss (the whole series: GET .../loss); None for other kinds."""
     if latest is None:
         return None
     step, loss = latest
-    return {"step": step, "value": loss}
+    return contract.LatestLoss(step=step, value=loss)
 
 
-def position_json(position: Position) -> dict[str, Any]:
+def describe_position(position: Position) -> contract.QueuePosition:
     """Where the job stands: jobs ahead (0 once running, None when finished), whether
     its queue is paused (then no ETA) and the ETA."""
-    return {
-        "queue_position": position.queue_position,
-        "queue_paused": position.paused,
-        "eta_seconds": position.eta.p50_seconds if position.eta else None,
-        "eta_p90_seconds": position.eta.p90_seconds if position.eta else None,
-    }
+    return contract.QueuePosition(
+        queue_position=position.queue_position,
+        queue_paused=position.paused,
+        eta_seconds=position.eta.p50_seconds if position.eta else None,
+        eta_p90_seconds=position.eta.p90_seconds if position.eta else None,
+    )
 
 
-def webhook_json(job: Job, deliveries: Sequence[WebhookDelivery]) -> dict[str, Any] | None:
+def describe_webhook(job: Job, deliveries: Sequence[WebhookDelivery]) -> contract.Webhook | None:
     if job.webhook_url is None:
         return None
-    return {
-        "url": job.webhook_url,
-        "events": job.webhook_events,
-        "deliveries": [
-            {
-                "event": delivery.event,
-                "attempt": delivery.attempt,
-                "status_code": delivery.status_code,
-                "error": delivery.error,
-                "created_at": isoformat(delivery.created_at),
-            }
-            for delivery in deliveries
-        ],
-    }
+    return contract.Webhook(
+        url=job.webhook_url,
+        events=job.webhook_events,
+        deliveries=[contract.WebhookDelivery.model_validate(delivery) for delivery in deliveries],
+    )
 
 
 def _deliveries(session: Session, jobs: Sequence[Job]) -> dict[uuid.UUID, list[WebhookDelivery]]:
@@ -135,46 +125,42 @@ def _deliveries(session: Session, jobs: Sequence[Job]) -> dict[uuid.UUID, list[W
     return by_job
 
 
-def jobs_json(session: Session, jobs: Sequence[Job], artifact_url: ArtifactUrl) -> list[dict[str, Any]]:
-    """The JSON of each job, in order. What is read besides the rows (positions and
-    ETAs, latest losses, webhook deliveries) is read for all of them at once: a page
-    of jobs costs the same few statements as one job."""
+def describe_jobs(session: Session, jobs: Sequence[Job], artifact_url: ArtifactUrl) -> list[contract.Job]:
+    """Each job as the API shows it, in order. What is read besides the rows (positions
+    and ETAs, latest losses, webhook deliveries) is read for all of them at once: a
+    page of jobs costs the same few statements as one job."""
     positions = job_positions(session, jobs)
     losses = latest_losses(session, [job.id for job in jobs if _records_loss(job)])
     deliveries = _deliveries(session, jobs)
-    described = []
-    for job in jobs:
-        error = None
-        if job.error_code is not None:
-            error = {"code": job.error_code, "message": job.error_message}
-        described.append(
-            {
-                "id": str(job.id),
-                "kind": job.kind,
-                "model": job.model,
-                "status": job.status,
-                "cancel_requested": job.cancel_requested,
-                "priority": job.priority,
-                "retry_of": None if job.retry_of is None else str(job.retry_of),
-                "progress": progress_json(job),
-                "loss": loss_json(losses.get(job.id)),
-                **position_json(positions[job.id]),
-                "attempt": job.attempt,
-                "params": job.params,
-                "result": job.result,
-                "artifacts": [artifact_json(artifact, artifact_url(artifact)) for artifact in job.artifacts],
-                "webhook": webhook_json(job, deliveries[job.id]),
-                "error": error,
-                "created_at": isoformat(job.created_at),
-                "started_at": isoformat(job.started_at),
-                "finished_at": isoformat(job.finished_at),
-            }
+    return [
+        contract.Job(
+            id=job.id,
+            kind=job.kind,
+            model=job.model,
+            status=job.status,
+            cancel_requested=job.cancel_requested,
+            priority=job.priority,
+            retry_of=job.retry_of,
+            progress=describe_progress(job),
+            loss=describe_loss(losses.get(job.id)),
+            **dict(describe_position(positions[job.id])),
+            attempt=job.attempt,
+            params=job.params,
+            result=job.result,
+            artifacts=[describe_artifact(artifact, artifact_url(artifact)) for artifact in job.artifacts],
+            webhook=describe_webhook(job, deliveries[job.id]),
+            error=None if job.error_code is None else contract.JobError(code=job.error_code, message=job.error_message),
+            created_at=job.created_at,
+            started_at=job.started_at,
+            finished_at=job.finished_at,
         )
-    return described
+        for job in jobs
+    ]
 
 
 def job_json(session: Session, job: Job, artifact_url: ArtifactUrl) -> dict[str, Any]:
-    return jobs_json(session, [job], artifact_url)[0]
+    """The JSON of one job (a webhook delivery's body)."""
+    return describe_jobs(session, [job], artifact_url)[0].model_dump(mode="json")
 
 
 def _records_loss(job: Job) -> bool:

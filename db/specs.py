@@ -7,14 +7,24 @@ kind's own spec is in db/kinds/<kind>.py.
 """
 
 import secrets
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationInfo, field_validator
 
 from db.webhooks import DEFAULT_WEBHOOK_EVENTS, MAX_URL_LENGTH, WEBHOOK_EVENTS
 
 MAX_SEED = 2**32 - 1
 MIN_PRIORITY, MAX_PRIORITY = -10, 10
+
+
+def _not_a_boolean(value: Any) -> Any:
+    if isinstance(value, bool):
+        raise ValueError("must be an integer, not true or false")
+    return value
+
+
+# An integer of a JSON body: 3 or 3.0, never true or false (pydantic takes a bool for 0 or 1).
+JsonInt = Annotated[int, BeforeValidator(_not_a_boolean)]
 
 
 def random_seed() -> int:
@@ -54,14 +64,21 @@ def setting_cap(info: ValidationInfo, name: str) -> int | None:
 class SubmitRequest(BaseModel):
     """The body of POST /api/v1/jobs; params are checked by the kind's spec."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        # _events_need_a_url, for the OpenAPI document.
+        json_schema_extra={
+            "if": {"required": ["webhook_events"], "properties": {"webhook_events": {"type": "array"}}},
+            "then": {"required": ["webhook_url"], "properties": {"webhook_url": {"type": "string"}}},
+        },
+    )
 
     # One of db.kinds.job_kinds(), checked by web.submission (kinds may be added at start-up).
     kind: str = Field(default="generate", min_length=1, max_length=32)
     model: str | None = Field(default=None, min_length=1, max_length=255)
     params: dict[str, Any]
     # Higher runs first within a queue, after fair share across owners (the claim's policy).
-    priority: int = Field(default=0, ge=MIN_PRIORITY, le=MAX_PRIORITY)
+    priority: JsonInt = Field(default=0, ge=MIN_PRIORITY, le=MAX_PRIORITY)
     # Where to POST the job on the chosen events; the URL's target is checked at submit
     # (web.submission) and before every delivery (db/webhooks.py).
     webhook_url: str | None = Field(default=None, min_length=1, max_length=MAX_URL_LENGTH)
@@ -89,4 +106,4 @@ class JobChange(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    priority: int = Field(ge=MIN_PRIORITY, le=MAX_PRIORITY)
+    priority: JsonInt = Field(ge=MIN_PRIORITY, le=MAX_PRIORITY)

@@ -1,15 +1,17 @@
 """Pages of an owner's rows (jobs, datasets, adapters), newest first, behind an
 opaque cursor; shared by the JSON API and the HTML pages.
 
-The cursor is base64url of the last row's (created_at, id); clients must treat
-it as opaque, so its format may change without a new API version.
+The cursor is the last row's created_at (microseconds since the epoch) and id
+(hex), `<digits>.<32 hex digits>`: every string of that shape is a place in the
+list, so the API's document can say exactly which cursors it takes (CURSOR_PATTERN).
+Clients must treat it as opaque, so its format may change without a new API version.
 """
 
-import base64
+import re
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, Generic, Protocol, TypeVar
 
 from sqlalchemy.orm import Session
@@ -33,22 +35,21 @@ class Page(Generic[Row]):
     next_cursor: str | None  # None on the last page
 
 
+# 16 digits of microseconds reach past the year 2200.
+CURSOR_PATTERN = r"^[0-9]{1,16}\.[0-9a-f]{32}$"
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+MICROSECOND = timedelta(microseconds=1)
+
+
 def encode_cursor(row: PagedRow) -> str:
-    raw = f"{row.created_at.isoformat()}|{row.id}".encode()
-    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+    return f"{(row.created_at - EPOCH) // MICROSECOND}.{row.id.hex}"
 
 
 def decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-        created_at_text, _, row_id_text = raw.partition("|")
-        created_at = datetime.fromisoformat(created_at_text)
-        row_id = uuid.UUID(row_id_text)
-    except ValueError:  # also binascii.Error and UnicodeDecodeError
-        raise InvalidCursor(cursor) from None
-    if created_at.tzinfo is None:
+    if not re.fullmatch(CURSOR_PATTERN, cursor, re.ASCII):
         raise InvalidCursor(cursor)
-    return created_at, row_id
+    microseconds, _, row_id = cursor.partition(".")
+    return EPOCH + int(microseconds) * MICROSECOND, uuid.UUID(hex=row_id)
 
 
 def page_of(

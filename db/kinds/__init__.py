@@ -7,6 +7,7 @@ db.kinds.definition.JobKind). Web and worker load them at start-up
 import importlib
 from collections.abc import Iterable, Mapping
 from types import MappingProxyType
+from typing import Any
 
 from db.kinds.definition import JobKind
 from db.registry import ModelKind
@@ -44,6 +45,12 @@ def job_kinds() -> Mapping[str, JobKind]:
     if not _kinds:
         load_kind_modules()
     return MappingProxyType(_kinds)
+
+
+def list_kind_names(schema: dict[str, Any]) -> None:
+    """The json_schema_extra of a field that names a kind: its schema lists the kinds
+    known when the schema is made (after start-up loaded them all)."""
+    schema["enum"] = list(job_kinds())
 
 
 def find_kind(name: str) -> JobKind | None:

@@ -31,7 +31,18 @@ class ImageSet(BaseModel):
     """Images of the owner's: the image artifacts of succeeded jobs, a dataset's
     images, uploads; evaluated in that order."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(
+        extra="forbid",
+        frozen=True,
+        # _names_some_images, for the OpenAPI document: a non-empty list or a dataset.
+        json_schema_extra={
+            "anyOf": [
+                {"required": ["job_ids"], "properties": {"job_ids": {"minItems": 1}}},
+                {"required": ["dataset_id"], "properties": {"dataset_id": {"type": "string"}}},
+                {"required": ["upload_ids"], "properties": {"upload_ids": {"minItems": 1}}},
+            ]
+        },
+    )
 
     job_ids: list[uuid.UUID] = Field(default=[], max_length=MAX_SET_IDS)
     dataset_id: uuid.UUID | None = None

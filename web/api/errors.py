@@ -6,6 +6,7 @@ Messages are written for the client; they never carry tracebacks, SQL or paths.
 
 from typing import Any
 
+from db import contract
 from web.errors import HttpError
 
 # The name the API's views raise it by.
@@ -13,7 +14,7 @@ ApiError = HttpError
 
 
 def api_error_body(error: HttpError) -> dict[str, Any]:
-    body: dict[str, Any] = {"code": error.code, "message": error.message}
-    if error.details is not None:
-        body["details"] = error.details
-    return {"error": body}
+    details = None if error.details is None else [contract.FieldError(**detail) for detail in error.details]
+    return contract.Error(error=contract.ErrorBody(code=error.code, message=error.message, details=details)).model_dump(
+        mode="json"
+    )

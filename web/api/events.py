@@ -18,17 +18,21 @@ from collections.abc import Iterator
 from typing import Any
 
 from flask import Response, current_app, request, stream_with_context
+from pydantic import BaseModel, Field
+from pydantic.json_schema import SkipJsonSchema
 from sqlalchemy.orm import Session
 
+from db.contract import ArtifactsEvent, EventId, ServerSentEvent
 from db.eta import job_position
 from db.events import ARTIFACTS, CREATED_EVENT_ID, DONE, FROM_START, STATUS, events_after, last_status
-from db.job_json import position_json
+from db.job_json import describe_position
 from db.jobs import get_job
 from db.models import JobEvent, JobStatus
 from db.storage import Storage
 from web.api import api
 from web.api.errors import ApiError
-from web.api.jobs import owned_job
+from web.api.jobs import NO_JOB, owned_job
+from web.api.operations import RETRY_AFTER, Answer, error, operation
 from web.api.serializers import serialize_artifact
 from web.context import Platform, db_session, platform
 from web.event_hub import EventHub, Listener
@@ -53,16 +57,40 @@ def format_event(type: str, data: dict[str, Any], event_id: int | None = None) -
 
 
 def _last_event_id() -> int:
-    text = request.headers.get("Last-Event-ID") or request.args.get("last_event_id")
-    if text is None:
-        return FROM_START
-    # ASCII digits only (str.isdigit admits '²'), and within the bigint event ids.
-    if not (text.isascii() and text.isdigit() and len(text) <= 18):
-        raise ApiError(400, "invalid_last_event_id", "Last-Event-ID must be the id of an event of this stream")
-    return int(text)
+    """The header's id, else the query's; either one, when given, must be an event id."""
+    given = [
+        text for text in (request.headers.get("Last-Event-ID"), request.args.get("last_event_id")) if text is not None
+    ]
+    for text in given:
+        # ASCII digits only (str.isdigit admits '²'), and within the bigint event ids.
+        if not (text.isascii() and text.isdigit() and len(text) <= 18):
+            raise ApiError(400, "invalid_last_event_id", "Last-Event-ID must be the id of an event of this stream")
+    return int(given[0]) if given else FROM_START
+
+
+class EventsResume(BaseModel):
+    """Where a reconnecting stream resumes: after this event id (EventSource sends the header)."""
+
+    last_event_id: EventId | SkipJsonSchema[None] = None
+
+
+class EventsResumeHeader(BaseModel):
+    last_event_id: EventId | SkipJsonSchema[None] = Field(default=None, alias="Last-Event-ID")
 
 
 @api.get("/jobs/<uuid:job_id>/events")
+@operation(
+    "The job's events as Server-Sent Events",
+    {
+        200: Answer("event stream", ServerSentEvent, media_types=("text/event-stream",)),
+        204: Answer("finished and every event was seen"),
+        400: error("Last-Event-ID is not an event id"),
+        404: NO_JOB,
+        503: error("this server has no free event stream", RETRY_AFTER),
+    },
+    query=EventsResume,
+    headers=EventsResumeHeader,
+)
 def job_events(job_id: uuid.UUID) -> Response:
     after_id = _last_event_id()
     services = platform()
@@ -131,7 +159,7 @@ def _events(services: Platform, listener: Listener, job_id: uuid.UUID, after_id:
                 if job.status == JobStatus.RUNNING and job.attempt != told_running and not backlog and not newer:
                     told_running = job.attempt
                     chunks.append(format_event(STATUS, {"status": "running", "attempt": job.attempt}))
-                current = position_json(job_position(session, job))
+                current = describe_position(job_position(session, job)).model_dump(mode="json")
                 if current != position:
                     position = current
                     chunks.append(format_event("queue", current))
@@ -165,6 +193,7 @@ def _event_text(session: Session, storage: Storage, event: JobEvent) -> str:
     if event.type == ARTIFACTS:
         # URLs are made now, not stored: presigned ones expire.
         job = get_job(session, event.job_id, owner=None)
-        artifacts = job.artifacts if job is not None else []  # None: deleted since
-        data = {"artifacts": [serialize_artifact(storage, artifact) for artifact in artifacts]}
+        found = job.artifacts if job is not None else []  # None: deleted since
+        artifacts = [serialize_artifact(storage, artifact) for artifact in found]
+        data = ArtifactsEvent(artifacts=artifacts).model_dump(mode="json")
     return format_event(event.type, data, event.id)

@@ -1,43 +1,64 @@
-"""Query arguments of the API's lists (limit, cursor, filters) and the owner's page
-they select; one behaviour for /jobs, /datasets and /adapters."""
+"""Query arguments of the API's lists (limit, cursor, filters) as pydantic models,
+and the owner's page they select; one behaviour for /jobs, /datasets and /adapters."""
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 
 from flask import request
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic.json_schema import SkipJsonSchema
 
+from db.kinds import job_kinds, list_kind_names
+from db.models import JobStatus
 from web.api.errors import ApiError
+from web.api.operations import arguments_of
 from web.context import current_owner, db_session
-from web.paging import InvalidCursor, Page, Row, page_of
+from web.paging import CURSOR_PATTERN, InvalidCursor, Page, Row, page_of
 
 DEFAULT_PAGE_SIZE = 20
 MAX_PAGE_SIZE = 100
 
-
-def choice_argument(name: str, choices: tuple[str, ...]) -> str | None:
-    value = request.args.get(name)
-    if value is not None and value not in choices:
-        message = f"must be one of {', '.join(choices)}"
-        raise ApiError(422, "validation_error", f"{name}: {message}", [{"field": name, "message": message}])
-    return value
+Query = TypeVar("Query", bound=BaseModel)
 
 
-def _limit_argument() -> int:
-    text = request.args.get("limit")
-    if text is None:
-        return DEFAULT_PAGE_SIZE
-    if not text.isdigit() or not 1 <= int(text) <= MAX_PAGE_SIZE:
-        message = f"must be an integer from 1 to {MAX_PAGE_SIZE}"
-        raise ApiError(422, "validation_error", f"limit: {message}", [{"field": "limit", "message": message}])
-    return int(text)
+class PageQuery(BaseModel):
+    # Other arguments are ignored, as a browser's or a proxy's may be added.
+    model_config = ConfigDict(extra="ignore")
+
+    limit: int = Field(default=DEFAULT_PAGE_SIZE, ge=1, le=MAX_PAGE_SIZE)
+    # Its shape is checked by web.paging (a 400, as for any cursor this API did not hand out).
+    cursor: str | SkipJsonSchema[None] = Field(
+        default=None,
+        description="the next_cursor of the page before",
+        json_schema_extra={"pattern": CURSOR_PATTERN},
+    )
 
 
-def owned_page(list_rows: Callable[..., list[Row]], **filters: Any) -> Page[Row]:
-    """The request's page (its limit and cursor) of the current owner's rows."""
-    limit = _limit_argument()
+class JobsQuery(PageQuery):
+    status: JobStatus | SkipJsonSchema[None] = None
+    # One of db.kinds.job_kinds() (kinds may be added at start-up; the document lists them).
+    kind: str | SkipJsonSchema[None] = Field(default=None, json_schema_extra=list_kind_names)
+
+    @field_validator("kind")
+    @classmethod
+    def _a_known_kind(cls, kind: str | None) -> str | None:
+        if kind is not None and kind not in job_kinds():
+            raise ValueError(f"must be one of {', '.join(job_kinds())}")
+        return kind
+
+
+def query_of(model: type[Query]) -> Query:
+    """The request's query arguments as `model`; a 422 naming the argument otherwise."""
+    return arguments_of(model, request.args.to_dict())
+
+
+def owned_page(list_rows: Callable[..., list[Row]], query: PageQuery, **filters: Any) -> Page[Row]:
+    """The page the query selects (its limit and cursor) of the current owner's rows."""
     try:
+        if query.cursor == "":
+            raise InvalidCursor(query.cursor)
         return page_of(
-            list_rows, db_session(), owner=current_owner(), limit=limit, cursor=request.args.get("cursor"), **filters
+            list_rows, db_session(), owner=current_owner(), limit=query.limit, cursor=query.cursor, **filters
         )
     except InvalidCursor:
         raise ApiError(400, "invalid_cursor", "cursor is not one this API handed out") from None

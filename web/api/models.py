@@ -3,27 +3,24 @@ upscaler), and for each kind jobs default to the one a job runs on when it names
 
 from typing import Any
 
+from db import contract
 from db.kinds import defaulted_model_kinds
 from db.registry import default_model, list_models
 from web.api import api
+from web.api.operations import Answer, operation
 from web.context import platform
 
 
 @api.get("/models")
+@operation("Models a job may name", {200: Answer("the models", contract.ModelList)})
 def get_models() -> dict[str, Any]:
     settings = platform().settings
     defaults = {kind: default_model(settings, kind) for kind in defaulted_model_kinds()}
-    return {
-        "models": [
-            {
-                "name": entry.name,
-                "origin": entry.origin,
-                "kind": entry.kind,
-                "default": entry.name == defaults.get(entry.kind),
-            }
-            for entry in list_models(settings)
-        ],
-        # The image default: what generate and finetune jobs use.
-        "default": defaults["image"],
-        "defaults": defaults,
-    }
+    models = [
+        contract.ModelEntry(
+            name=entry.name, origin=entry.origin, kind=entry.kind, default=entry.name == defaults.get(entry.kind)
+        )
+        for entry in list_models(settings)
+    ]
+    # `default` is the image default: what generate and finetune jobs use.
+    return contract.ModelList(models=models, default=defaults["image"], defaults=defaults).model_dump(mode="json")

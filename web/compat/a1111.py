@@ -18,7 +18,7 @@ from db.a1111_options import chosen_checkpoint
 from db.adapters import list_adapters
 from db.eta import job_position
 from db.infotext import SAMPLERS, SCHEDULER_OF_SAMPLER
-from db.job_json import isoformat, position_json, progress_json
+from db.job_json import describe_position, describe_progress, isoformat
 from db.jobs import list_jobs
 from db.kinds.upscale import LANCZOS, MAX_SCALE
 from db.models import Job
@@ -276,8 +276,8 @@ def progress() -> dict[str, Any]:
             "sampling_steps": 0,
         }
         return {"progress": 0.0, "eta_relative": 0.0, "state": state, "current_image": None, "textinfo": None}
-    progress_now = progress_json(job)
-    eta = position_json(job_position(db_session(), job))["eta_seconds"]
+    progress_now = describe_progress(job)
+    eta = describe_position(job_position(db_session(), job)).eta_seconds
     state = {
         "skipped": False,
         "interrupted": job.cancel_requested,
@@ -285,11 +285,11 @@ def progress() -> dict[str, Any]:
         "job_count": 1,
         "job_timestamp": isoformat(job.created_at),
         "job_no": 0,
-        "sampling_step": progress_now["step"],
-        "sampling_steps": progress_now["total"] or job.params.get("steps", 0),
+        "sampling_step": progress_now.step,
+        "sampling_steps": progress_now.total or job.params.get("steps", 0),
     }
     return {
-        "progress": progress_now["fraction"],
+        "progress": progress_now.fraction,
         "eta_relative": eta or 0.0,
         "state": state,
         "current_image": None,

@@ -159,7 +159,7 @@ def images_answer(body: ImagesRequest, job: Job) -> dict[str, Any]:
             data.append({"b64_json": encoded, "revised_prompt": None})
         else:
             # A presigned URL, or genq's root-relative download path made absolute.
-            url = serialize_artifact(platform().storage, artifact)["url"]
+            url = serialize_artifact(platform().storage, artifact).url
             data.append({"url": urljoin(request.host_url, url), "revised_prompt": None})
     return {"created": _created(job), "data": data}
 

@@ -40,4 +40,4 @@ def job_page(job_id: uuid.UUID) -> str:
     job = get_job(session, job_id, owner=current_owner())
     if job is None:
         abort(404)
-    return render_template("job.html", job=serialize_job(session, platform().storage, job))
+    return render_template("job.html", job=serialize_job(session, platform().storage, job).model_dump(mode="json"))

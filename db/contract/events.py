@@ -1,0 +1,70 @@
+"""The payloads of a job's events (GET /api/v1/jobs/<id>/events, each the JSON
+`data` of one Server-Sent Event named by its type)."""
+
+from typing import Annotated
+
+from pydantic import BaseModel, Field, Json
+from pydantic.json_schema import SkipJsonSchema
+
+from db.contract.fields import omitted_when_none
+from db.contract.jobs import Artifact, JobError, LossPoint, QueuePosition
+from db.models import JobStatus
+
+__all__ = [
+    "ArtifactsEvent",
+    "DoneEvent",
+    "EventId",
+    "LossEvent",
+    "ProgressEvent",
+    "QueuePosition",
+    "ServerSentEvent",
+    "StatusEvent",
+    "TextEvent",
+]
+
+
+class StatusEvent(BaseModel):
+    status: JobStatus
+    attempt: int | SkipJsonSchema[None] = omitted_when_none("the attempt it is about (absent on creation)")
+    error: JobError | SkipJsonSchema[None] = omitted_when_none("why the attempt failed (failed, or put back)")
+    retry_at: str | SkipJsonSchema[None] = omitted_when_none("put back: claimed again no sooner than this")
+
+
+class ProgressEvent(BaseModel):
+    step: int
+    total: int
+
+
+class TextEvent(BaseModel):
+    """A text job's output so far."""
+
+    index: int
+    text: str
+
+
+class LossEvent(BaseModel):
+    attempt: int
+    points: list[LossPoint] = Field(description="[step, loss] of the steps since the last loss event")
+
+
+class ArtifactsEvent(BaseModel):
+    artifacts: list[Artifact]
+
+
+class DoneEvent(BaseModel):
+    """The last event of every job."""
+
+    status: JobStatus
+
+
+# Event ids are bigints: 18 digits always fit.
+EventId = Annotated[str, Field(pattern=r"^[0-9]{1,18}$")]
+
+
+class ServerSentEvent(BaseModel):
+    """One event of the stream as its text reads: its type, its payload as JSON, its id
+    (to resume from with Last-Event-ID; absent on what is told from the row)."""
+
+    event: str
+    data: Json[StatusEvent | QueuePosition | ProgressEvent | TextEvent | LossEvent | ArtifactsEvent | DoneEvent]
+    id: EventId | SkipJsonSchema[None] = None
