@@ -62,16 +62,19 @@ def has_batch_key(key: BatchKey) -> ColumnElement[bool]:
     )
 
 
-def _value_at(params: dict[str, Any], path: tuple[str, ...], as_type: type) -> Any:
+def _value_at(params: dict[str, Any], path: tuple[str | int, ...], as_type: type) -> Any:
     value: Any = params
-    for name in path:
-        value = value.get(name) if isinstance(value, dict) else None
+    for step in path:
+        if isinstance(step, int):
+            value = value[step] if isinstance(value, list) and step < len(value) else None
+        else:
+            value = value.get(step) if isinstance(value, dict) else None
     if as_type is NonEmpty:
         return bool(value)
     return None if value is None else as_type(value)
 
 
-def _column_at(path: tuple[str, ...], as_type: type) -> ColumnElement[Any]:
+def _column_at(path: tuple[str | int, ...], as_type: type) -> ColumnElement[Any]:
     element = Job.params[path] if len(path) > 1 else Job.params[path[0]]
     column: ColumnElement[Any]
     if as_type is NonEmpty:

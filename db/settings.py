@@ -65,6 +65,8 @@ class Settings(BaseSettings):
     max_width: int = Field(default=1024, ge=64)
     max_height: int = Field(default=1024, ge=64)
     max_prompt_chars: int = Field(default=2000, ge=1)
+    # LoRA adapters one generate job may apply together (at most db.kinds.generate.ADAPTER_SLOTS).
+    max_adapters_per_job: int = Field(default=4, ge=1, le=8)
     max_request_bytes: int = Field(default=1 << 20, ge=1024)
     # Pixels of an upscale job's result (its input's size times its scale).
     max_upscaled_pixels: int = Field(default=4096 * 4096, ge=64 * 64)

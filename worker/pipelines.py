@@ -4,13 +4,13 @@ keys, eviction, loading rules), and per-job schedulers and LoRA adapters.
 A job never runs on the cached pipeline object itself: it gets a
 shallow copy (same weights) with a fresh scheduler, because schedulers keep
 per-run state that must not leak from one job into the next; for the same reason
-a job's adapter is unloaded from the shared weights when the job ends.
+a job's adapters are unloaded from the shared weights when the job ends.
 """
 
 import copy
 import logging
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Literal
@@ -70,18 +70,20 @@ def with_fresh_scheduler(pipeline: DiffusionPipeline, scheduler_name: str | None
 
 
 @contextmanager
-def lora_applied(pipeline: DiffusionPipeline, path: Path, adapter_name: str, scale: float) -> Iterator[None]:
-    """`pipeline` with the LoRA at `path` loaded at `scale`, for one job.
+def loras_applied(pipeline: DiffusionPipeline, loras: Sequence[tuple[Path, str, float]]) -> Iterator[None]:
+    """`pipeline` with these LoRAs (path, adapter name, scale) loaded and active
+    together at their scales (peft's multi-adapter set_adapters), for one job.
 
-    The LoRA goes into the UNet (and text encoder) that a job's pipeline shares with
-    the cached one, so it is always unloaded afterwards, also when loading failed
+    The LoRAs go into the UNet (and text encoder) that a job's pipeline shares with
+    the cached one, so they are always unloaded afterwards, also when loading failed
     halfway (that can leave LoRA layers injected). unload_lora_weights puts the
-    original layers back, so a later job without the adapter gets exactly the pixels
+    original layers back, so a later job without adapters gets exactly the pixels
     it got before. A worker child runs one job at a time, so no other job sees the
     shared modules meanwhile; running jobs concurrently on one cache would need a lock here."""
     try:
-        _load_lora(pipeline, path, adapter_name)
-        pipeline.set_adapters([adapter_name], adapter_weights=[scale])
+        for path, adapter_name, _scale in loras:
+            _load_lora(pipeline, path, adapter_name)
+        pipeline.set_adapters([name for _, name, _ in loras], adapter_weights=[scale for _, _, scale in loras])
         yield
     finally:
         pipeline.unload_lora_weights()

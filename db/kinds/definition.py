@@ -47,10 +47,11 @@ class NonEmpty:
 @dataclass(frozen=True)
 class Batching:
     """Jobs of a batched kind share one executor call when their model and each of
-    these params (paths into the stored params, compared as the given type) agree;
-    `size` is the param that says how many items a job adds to the call."""
+    these params (paths into the stored params, of names and list places, compared
+    as the given type) agree; `size` is the param that says how many items a job
+    adds to the call."""
 
-    params: Mapping[tuple[str, ...], type]
+    params: Mapping[tuple[str | int, ...], type]
     size: str
 
 

@@ -1,7 +1,7 @@
 """The `generate` kind: text-to-image (with an optional hires pass),
 image-to-image and inpainting with a diffusers pipeline, batched across jobs that
-can share one pipeline call (same model, size, steps, scheduler, guidance, adapter,
-mode and hires pass); its images count against the daily budget."""
+can share one pipeline call (same model, size, steps, scheduler, guidance, adapter
+set, mode and hires pass); its images count against the daily budget."""
 
 import uuid
 from collections.abc import Mapping
@@ -21,7 +21,7 @@ from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from db.input_images import image_reference
 from db.kinds.definition import Batching, JobKind, NonEmpty, QuotaUnits
-from db.kinds.references import AdapterReference
+from db.kinds.references import AdapterListReference
 from db.kinds.upscale import LANCZOS, Scale, Upscaler
 from db.registry import default_model
 from db.settings import Settings
@@ -33,6 +33,9 @@ DEFAULT_MASK_BLUR = 4
 DEFAULT_HIRES_STRENGTH = 0.5
 # Names users pick; worker/pipelines.py maps each to a diffusers scheduler class.
 SCHEDULERS = ("ddim", "euler", "euler_a", "dpmpp_2m", "heun", "pndm", "unipc")
+# The most adapters any job may name (GENQ_MAX_ADAPTERS_PER_JOB sets the cap, up to
+# this): each place in the list is a batch key param and a reference column.
+ADAPTER_SLOTS = 8
 
 
 InputImage = Annotated[str, AfterValidator(image_reference)]
@@ -96,8 +99,11 @@ class GenerateSpec(BaseModel):
     seed: int = Field(default_factory=random_seed, ge=0, le=MAX_SEED)
     # None: the scheduler the model was saved with.
     scheduler: Literal[SCHEDULERS] | None = None  # type: ignore[valid-type]
-    # Must be the owner's and trained on the job's model (checked at submit).
-    adapter: AdapterRef | None = None
+    # Shorthand for a list of one: it joins `adapters` (it is never in the stored params).
+    adapter: AdapterRef | None = Field(default=None, exclude=True)
+    # LoRAs applied together, each the owner's and trained on the job's model (checked
+    # at submit); kept in id order, as the order they are given in changes nothing.
+    adapters: list[AdapterRef] = Field(default_factory=list, max_length=ADAPTER_SLOTS, validate_default=True)
     # Image-to-image: the image to start from (an upload id, or a data URI stored as
     # one at submit); width and height default to its size, in multiples of 8.
     init_image: InputImage | None = None
@@ -146,6 +152,20 @@ class GenerateSpec(BaseModel):
         if mask is not None and info.data.get("init_image") is None:
             raise ValueError("needs an init_image to repaint")
         return mask
+
+    @field_validator("adapters")
+    @classmethod
+    def _one_adapter_set(cls, adapters: list[AdapterRef], info: ValidationInfo) -> list[AdapterRef]:
+        """The shorthand's adapter joins the list; the set sorted by id (its order changes
+        no pixel, and so neither the batch key), each adapter once, at most the cap."""
+        shorthand = info.data.get("adapter")
+        adapters = [*adapters, *([shorthand] if shorthand is not None else [])]
+        cap = setting_cap(info, "max_adapters_per_job")
+        if cap is not None and len(adapters) > cap:
+            raise ValueError(f"names {len(adapters)} adapters, more than GENQ_MAX_ADAPTERS_PER_JOB ({cap}) allows")
+        if len({adapter.id for adapter in adapters}) < len(adapters):
+            raise ValueError("names an adapter more than once")
+        return sorted(adapters, key=lambda adapter: str(adapter.id))
 
     @field_validator("score")
     @classmethod
@@ -229,8 +249,9 @@ KIND = JobKind(
             # pipelines use zeros for a job without one and would give that job other
             # images in a batch with a job that has one.
             ("negative_prompt",): NonEmpty,
-            ("adapter", "id"): str,
-            ("adapter", "scale"): float,
+            # The adapter set: ids and scales, in the spec's (id) order.
+            **{("adapters", index, "id"): str for index in range(ADAPTER_SLOTS)},
+            **{("adapters", index, "scale"): float for index in range(ADAPTER_SLOTS)},
             ("width",): int,
             ("height",): int,
             ("steps",): int,
@@ -250,7 +271,7 @@ KIND = JobKind(
         },
         size="num_images",
     ),
-    references=(AdapterReference("adapter"),),
+    references=(AdapterListReference("adapters", ADAPTER_SLOTS),),
     image_params=("init_image", "mask_image"),
     sized_by_inputs=sized_by_init_image,
 )

@@ -35,23 +35,26 @@ class DatasetReference:
 
 
 @dataclass(frozen=True)
-class AdapterReference:
-    """The param holds {"id", "scale"} of one of the owner's adapters, trained on the
-    job's model (a LoRA's shapes fit only the model it was trained on)."""
+class AdapterListReference:
+    """The param holds a list of at most `slots` {"id", "scale"}, each of one of the
+    owner's adapters trained on the job's model (a LoRA's shapes fit only the model
+    it was trained on)."""
 
     param: str
+    slots: int
 
     def check(self, session: Session, *, owner: str, model: str, params: Mapping[str, Any], settings: Settings) -> None:
-        reference = params.get(self.param)
-        if reference is None:
-            return
-        field = f"params.{self.param}.id"
-        adapter = get_adapter(session, uuid.UUID(reference["id"]), owner=owner)
-        if adapter is None:
-            raise ReferenceNotFound("adapter_not_found", field, "no such adapter; see GET /api/v1/adapters")
-        if adapter.base_model != model:
-            message = f"the adapter was trained for model {adapter.base_model!r}, not {model!r}"
-            raise SubmissionRejected("adapter_model_mismatch", [FieldError(field, message)])
+        for index, reference in enumerate(params.get(self.param) or ()):
+            field = f"params.{self.param}.{index}.id"
+            adapter = get_adapter(session, uuid.UUID(reference["id"]), owner=owner)
+            if adapter is None:
+                raise ReferenceNotFound("adapter_not_found", field, "no such adapter; see GET /api/v1/adapters")
+            if adapter.base_model != model:
+                message = f"the adapter was trained for model {adapter.base_model!r}, not {model!r}"
+                raise SubmissionRejected("adapter_model_mismatch", [FieldError(field, message)])
 
     def named_ids(self, target: type) -> list[ColumnElement[str]]:
-        return [Job.params[(self.param, "id")].as_string()] if target is Adapter else []
+        # One scalar per place in the list (plain JSON paths, on Postgres and SQLite alike).
+        if target is not Adapter:
+            return []
+        return [Job.params[(self.param, index, "id")].as_string() for index in range(self.slots)]

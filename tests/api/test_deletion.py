@@ -80,20 +80,20 @@ def test_an_adapter_is_deleted_with_its_weights_and_its_job_says_expired(client,
     assert artifact["expired"] is True and artifact["url"] is None
 
 
-def test_an_adapter_a_queued_job_uses_is_not_deleted(client, session, platform):
-    adapter = own_adapter(session, platform)
-    submitted = client.post(
-        "/api/v1/jobs", json={"params": {"prompt": "a fox", "adapter": {"id": str(adapter.id), "scale": 1.0}}}
-    )
+def test_the_adapters_a_queued_job_uses_are_not_deleted(client, session, platform):
+    adapter, second = own_adapter(session, platform), own_adapter(session, platform)
+    adapters = [{"id": str(adapter.id), "scale": 1.0}, {"id": str(second.id), "scale": 0.5}]
+    submitted = client.post("/api/v1/jobs", json={"params": {"prompt": "a fox", "adapters": adapters}})
     assert submitted.status_code == 202, submitted.json
 
-    response = client.delete(f"/api/v1/adapters/{adapter.id}")
-
-    assert response.status_code == 409 and response.json["error"]["code"] == "adapter_in_use"
-    assert client.get(f"/api/v1/adapters/{adapter.id}").status_code == 200
-    assert platform.storage.get(adapter.artifact.storage_key) == b"weights"
+    for used in (adapter, second):
+        response = client.delete(f"/api/v1/adapters/{used.id}")
+        assert response.status_code == 409 and response.json["error"]["code"] == "adapter_in_use"
+        assert client.get(f"/api/v1/adapters/{used.id}").status_code == 200
+        assert platform.storage.get(used.artifact.storage_key) == b"weights"
     assert client.post(f"/api/v1/jobs/{submitted.json['id']}/cancel").status_code == 200
     assert client.delete(f"/api/v1/adapters/{adapter.id}").status_code == 204
+    assert client.delete(f"/api/v1/adapters/{second.id}").status_code == 204
 
 
 def test_another_owners_adapter_is_a_404(client, session, platform):

@@ -242,7 +242,7 @@ def test_the_form_submits_a_job_with_the_chosen_adapter_and_scale(client, sessio
 
     assert response.status_code == 303
     job = session.get(Job, uuid.UUID(response.headers["Location"].rsplit("/", 1)[1]))
-    assert job.params["adapter"] == {"id": str(adapter.id), "scale": 0.6}
+    assert job.params["adapters"] == [{"id": str(adapter.id), "scale": 0.6}]
 
 
 def test_the_form_shows_another_owners_adapter_as_not_found(client, session):

@@ -184,13 +184,6 @@ TINY_PNG = png_b64(Image.new("RGB", (64, 64), "red"))
             "unknown_lora",
             "prompt: no LoRA named 'nobody'",
         ),
-        (
-            "/sdapi/v1/txt2img",
-            {"prompt": "a <lora:a:1> <lora:b:1>"},
-            422,
-            "validation_error",
-            "prompt: a genq job applies one",
-        ),
         ("/sdapi/v1/txt2img", {"prompt": "a <lora:a:heavy>"}, 422, "validation_error", "prompt: the weight"),
         ("/sdapi/v1/png-info", {"image": "bm90IGFuIGltYWdl"}, 422, "invalid_image", "image: is not a PNG"),
         ("/sdapi/v1/png-info", {}, 422, "validation_error", "image: Field required"),

@@ -85,11 +85,16 @@ def test_a_1024_png_sent_as_base64_is_accepted(platform):
     assert Image.open(io.BytesIO(base64.b64decode(response.json()["images"][0]))).size == (64, 64)
 
 
-def test_png_info_of_an_image_genq_made(webui):
-    made = webui.txt2img(prompt="a lighthouse", negative_prompt="fog", seed=100, sampler_name="DDIM", **SMALL).image
+def test_png_info_of_an_image_genq_made(webui, platform):
+    made = webui.txt2img(prompt="a lighthouse", negative_prompt="fog", seed=100, sampler_name="DDIM", **SMALL)
+    [artifact] = job_of(platform, made)["artifacts"]
+    stored = requests.get(artifact["url"], headers=platform.headers, timeout=10)
 
-    result = webui.png_info(made)
+    result = webui.png_info(made.image)
 
+    # The stored PNG carries A1111's `parameters` chunk itself, next to genq's own.
+    chunks = Image.open(io.BytesIO(stored.content)).text
+    assert chunks["parameters"] == result.info and chunks["seed"] == "100"
     assert result.info.startswith("a lighthouse\nNegative prompt: fog\nSteps: 3, Sampler: DDIM, CFG scale: 7")
     parameters = result.json["parameters"]
     assert (parameters["Seed"], parameters["Size-1"], parameters["Size-2"]) == ("100", "64", "64")
@@ -102,20 +107,25 @@ def test_schedulers_and_options(webui):
     assert webui.util_get_current_model() == IMAGE_MODEL
 
 
-@pytest.fixture
-def lora(compat_settings, settings, models_dir, tmp_path) -> str:
+def store_lora(compat_settings, settings, models_dir, directory, name: str | None = None, seed: int = 0) -> str:
     """A LoRA adapter of owner `compat` on the tiny model, its weights in storage; its name."""
-    weights = save_random_lora(models_dir / IMAGE_MODEL, tmp_path).read_bytes()
-    make_storage(compat_settings).put("adapters/webui.safetensors", weights, "application/octet-stream")
+    weights = save_random_lora(models_dir / IMAGE_MODEL, directory, seed=seed).read_bytes()
+    key = f"adapters/webui-{seed}.safetensors"
+    make_storage(compat_settings).put(key, weights, "application/octet-stream")
     sessions = make_session_factory(settings.database_url)
     with sessions() as session:
         adapter = insert_adapter(
-            session, owner="compat", base_model=IMAGE_MODEL, storage_key="adapters/webui.safetensors", data=weights
+            session, owner="compat", base_model=IMAGE_MODEL, storage_key=key, data=weights, name=name
         )
         session.commit()
         name = adapter.name
     sessions.kw["bind"].dispose()
     return name
+
+
+@pytest.fixture
+def lora(compat_settings, settings, models_dir, tmp_path) -> str:
+    return store_lora(compat_settings, settings, models_dir, tmp_path)
 
 
 def test_a_lora_in_the_prompt_is_the_owners_adapter_of_that_name(webui, platform, other_key, lora):
@@ -129,7 +139,23 @@ def test_a_lora_in_the_prompt_is_the_owners_adapter_of_that_name(webui, platform
 
     job = job_of(platform, adapted)
     assert job["params"]["prompt"] == "a boat"
-    assert job["params"]["adapter"] == {"id": listed["genq_adapter_id"], "scale": 0.7}
+    assert job["params"]["adapters"] == [{"id": listed["genq_adapter_id"], "scale": 0.7}]
     assert np.abs(pixels(adapted.image) - pixels(plain.image)).mean() > 1
     with pytest.raises(RuntimeError, match="unknown_lora"):
         other.txt2img(prompt=f"a boat <lora:{lora}:0.7>", seed=6, **SMALL)
+
+
+def test_two_loras_in_the_prompt_are_both_the_jobs_adapters(
+    webui, platform, compat_settings, settings, models_dir, tmp_path, lora
+):
+    second = store_lora(compat_settings, settings, models_dir, tmp_path / "second", name="second", seed=1)
+    ids = {entry["name"]: entry["genq_adapter_id"] for entry in webui.get_loras()}
+
+    both = webui.txt2img(prompt=f"a boat <lora:{lora}:0.7> <lora:{second}:0.5>", seed=6, **SMALL)
+    one = webui.txt2img(prompt=f"a boat <lora:{lora}:0.7>", seed=6, **SMALL)
+
+    job = job_of(platform, both)
+    assert job["params"]["prompt"] == "a boat"
+    expected = [{"id": ids[lora], "scale": 0.7}, {"id": ids[second], "scale": 0.5}]
+    assert job["params"]["adapters"] == sorted(expected, key=lambda adapter: adapter["id"])
+    assert np.abs(pixels(both.image) - pixels(one.image)).mean() > 1

@@ -78,6 +78,25 @@ def test_a_batch_takes_only_jobs_that_can_share_the_first_jobs_pipeline_call(ses
     assert {statuses(sessions)[job_id] for job_id in different} == {"queued"}
 
 
+def test_a_batch_takes_jobs_of_the_same_adapter_set_in_any_order(sessions):
+    first_adapter, second_adapter = ({"id": str(uuid.uuid4()), "scale": 0.8} for _ in range(2))
+    first = add_job(sessions, seed=1, adapters=[first_adapter, second_adapter])
+    alike = [add_job(sessions, "bob", seed=2, adapters=[second_adapter, first_adapter])]
+    different = [
+        add_job(sessions, adapter=first_adapter),
+        add_job(sessions, adapters=[first_adapter, {**second_adapter, "scale": 1.0}]),
+        add_job(sessions, adapters=[first_adapter, second_adapter, {"id": str(uuid.uuid4()), "scale": 0.8}]),
+        add_job(sessions),
+    ]
+
+    batch = claim(sessions, max_images=16)
+
+    assert batch[0] == first and set(batch[1:]) == set(alike)
+    assert {statuses(sessions)[job_id] for job_id in different} == {"queued"}
+    with sessions() as session:
+        assert len({job_batch_key(session.get(Job, job_id)) for job_id in batch}) == 1
+
+
 def test_the_worker_and_the_claim_agree_on_the_batch_key(sessions):
     add_job(sessions, seed=1, width=None, height=None, scheduler=None)
     add_job(sessions, "bob", seed=2, width=None, height=None, scheduler=None, num_images=3)

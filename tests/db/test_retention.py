@@ -196,7 +196,7 @@ def test_one_process_sweeps_at_a_time(backend, request, tmp_path, storage, reten
 
 
 def test_what_queued_and_running_jobs_name_is_in_use(sessions):
-    adapter_id, dataset_id, upload_id, mask_id, idle_id = (uuid.uuid4() for _ in range(5))
+    adapter_id, second_adapter_id, dataset_id, upload_id, mask_id, idle_id = (uuid.uuid4() for _ in range(6))
     with sessions() as session:
         session.add_all(
             [
@@ -206,7 +206,10 @@ def test_what_queued_and_running_jobs_name_is_in_use(sessions):
                     model="tiny-sd",
                     params={
                         "prompt": "x",
-                        "adapter": {"id": str(adapter_id), "scale": 1.0},
+                        "adapters": [
+                            {"id": str(adapter_id), "scale": 1.0},
+                            {"id": str(second_adapter_id), "scale": 0.5},
+                        ],
                         "mask_image": str(mask_id),
                     },
                 ),
@@ -234,7 +237,10 @@ def test_what_queued_and_running_jobs_name_is_in_use(sessions):
         )
         session.commit()
 
-        assert ids_in_use(session, Adapter, [adapter_id, idle_id]) == {adapter_id}
+        assert ids_in_use(session, Adapter, [adapter_id, second_adapter_id, idle_id]) == {
+            adapter_id,
+            second_adapter_id,
+        }
         assert ids_in_use(session, Dataset, [dataset_id, adapter_id]) == {dataset_id}
         assert ids_in_use(session, Upload, [upload_id, mask_id, idle_id, adapter_id]) == {upload_id, mask_id}
         assert ids_in_use(session, Upload, []) == set()

@@ -11,7 +11,14 @@ from db.models import Adapter, Artifact, Job
 
 
 def insert_adapter(
-    session: Session, *, owner: str, base_model: str, storage_key: str, data: bytes = b"", rank: int = 4
+    session: Session,
+    *,
+    owner: str,
+    base_model: str,
+    storage_key: str,
+    data: bytes = b"",
+    rank: int = 4,
+    name: str | None = None,
 ) -> Adapter:
     """A committed adapter of `owner` for `base_model`, its weights (`data`) at `storage_key`."""
     job = Job(
@@ -30,7 +37,7 @@ def insert_adapter(
     session.flush()  # gives the job its id
     adapter = Adapter(
         owner=owner,
-        name=f"adapter of {owner}",
+        name=name or f"adapter of {owner}",
         base_model=base_model,
         rank=rank,
         training_job_id=job.id,

@@ -10,10 +10,10 @@ from diffusers.utils import convert_state_dict_to_diffusers
 from peft import LoraConfig, get_peft_model_state_dict
 
 
-def save_random_lora(model_dir: Path, directory: Path) -> Path:
-    """The LoRA's safetensors file, written into `directory`."""
+def save_random_lora(model_dir: Path, directory: Path, seed: int = 0) -> Path:
+    """The LoRA's safetensors file, written into `directory`; another seed, another LoRA."""
     unet = StableDiffusionPipeline.from_pretrained(model_dir, safety_checker=None).unet
-    torch.manual_seed(0)
+    torch.manual_seed(seed)
     unet.add_adapter(
         LoraConfig(r=4, lora_alpha=4, init_lora_weights=False, target_modules=["to_q", "to_k", "to_v", "to_out.0"])
     )

@@ -42,6 +42,12 @@ def lora_file(models_dir, tmp_path_factory) -> Path:
     return save_random_lora(models_dir / TINY_MODEL, tmp_path_factory.mktemp("lora"))
 
 
+@pytest.fixture(scope="session")
+def second_lora_file(models_dir, tmp_path_factory) -> Path:
+    """Another LoRA of random weights (another seed) for the tiny UNet."""
+    return save_random_lora(models_dir / TINY_MODEL, tmp_path_factory.mktemp("lora"), seed=1)
+
+
 @pytest.fixture
 def run_job_task(settings):
     """The task as the worker's app registers it; calling it runs it in this process."""

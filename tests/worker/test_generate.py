@@ -92,7 +92,11 @@ def test_png_text_chunks_describe_how_the_image_was_made(shared_pipelines):
         "guidance_scale": "5.0",
         "scheduler": "ddim",
         "model": TINY_MODEL,
+        # AUTOMATIC1111's infotext, as its tools read it.
+        "parameters": "a lighthouse at dusk\nNegative prompt: fog\n"
+        f"Steps: 3, Sampler: DDIM, CFG scale: 5.0, Seed: 42, Size: 64x64, Model: {TINY_MODEL}",
     }
+    assert texts[1]["parameters"].endswith(f"Seed: 43, Size: 64x64, Model: {TINY_MODEL}")
 
 
 def test_non_latin_prompt_survives_in_the_png(shared_pipelines):

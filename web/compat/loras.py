@@ -1,7 +1,7 @@
 """AUTOMATIC1111's LoRAs: `<lora:NAME:WEIGHT>` in a prompt, which A1111 takes out
 of the text and applies. Here NAME is one of the caller's adapters (GET
-/sdapi/v1/loras lists them), trained on the job's model; it becomes the job's
-`adapter` param with WEIGHT as its scale. Never another owner's adapter."""
+/sdapi/v1/loras lists them), trained on the job's model; each becomes one of the
+job's `adapters` with WEIGHT as its scale. Never another owner's adapter."""
 
 import re
 from typing import Any
@@ -28,23 +28,23 @@ def _weight(text: str | None) -> float:
 
 
 def lora_params(session: Session, prompt: Any, *, owner: str, model: Any) -> dict[str, Any]:
-    """The params a prompt's LoRA tag stands for: the prompt without it and the
-    adapter; {} when the prompt names none (or is no text: the spec refuses it)."""
+    """The params a prompt's LoRA tags stand for: the prompt without them and the
+    adapters; {} when the prompt names none (or is no text: the spec refuses it).
+    A name given twice is refused by the spec (it names an adapter more than once)."""
     if not isinstance(prompt, str):
         return {}
     tags = list(LORA_TAG.finditer(prompt))
     if not tags:
         return {}
-    if len({tag["name"] for tag in tags}) > 1:
-        raise SubmissionRejected(
-            "validation_error", [FieldError("prompt", "a genq job applies one <lora:...>; this prompt names several")]
-        )
-    name, weight = tags[0]["name"].strip(), _weight(tags[0]["weight"])
-    adapter = adapter_named(session, name, owner=owner, base_model=model) if isinstance(model, str) else None
-    if adapter is None:
-        message = f"no LoRA named {name!r} for model {model!r}; see GET /sdapi/v1/loras"
-        raise SubmissionRejected("unknown_lora", [FieldError("prompt", message)])
-    return {"prompt": LORA_TAG.sub("", prompt).strip(), "adapter": {"id": str(adapter.id), "scale": weight}}
+    adapters = []
+    for tag in tags:
+        name, weight = tag["name"].strip(), _weight(tag["weight"])
+        adapter = adapter_named(session, name, owner=owner, base_model=model) if isinstance(model, str) else None
+        if adapter is None:
+            message = f"no LoRA named {name!r} for model {model!r}; see GET /sdapi/v1/loras"
+            raise SubmissionRejected("unknown_lora", [FieldError("prompt", message)])
+        adapters.append({"id": str(adapter.id), "scale": weight})
+    return {"prompt": LORA_TAG.sub("", prompt).strip(), "adapters": adapters}
 
 
 def lora_json(adapter: Adapter) -> dict[str, Any]:

@@ -20,7 +20,13 @@ from web.submission import Submission, submit_job
 
 RECENT_JOBS = 10
 # Params whose form inputs have other names, for showing an error next to its input.
-INPUT_OF_PARAM = {"adapter.id": "adapter", "adapter.scale": "adapter_scale", "stop.0": "stop"}
+# The form's one adapter is the `adapter` shorthand, checked (owner, model) as `adapters.0`.
+INPUT_OF_PARAM = {
+    "adapter.id": "adapter",
+    "adapter.scale": "adapter_scale",
+    "adapters.0.id": "adapter",
+    "stop.0": "stop",
+}
 # Where a refusal of the job as a whole (the key's limits: no field at fault) is shown.
 WHOLE_FORM = "quota"
 

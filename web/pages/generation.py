@@ -129,8 +129,10 @@ def _same_settings(job_id: str, seed: str) -> dict[str, str]:
     params = job.params
     values = {name: str(params[name]) for name in IMAGE_FORM_PARAMS if params.get(name) is not None}
     values["model"] = job.model
-    if params.get("adapter"):
-        values |= {"adapter": params["adapter"]["id"], "adapter_scale": str(params["adapter"]["scale"])}
+    if params.get("adapters"):
+        # The form applies one adapter: the job's first.
+        first = params["adapters"][0]
+        values |= {"adapter": first["id"], "adapter_scale": str(first["scale"])}
     if params.get("init_image"):
         mode = INPAINT if params.get("mask_image") else IMAGE_TO_IMAGE
         values |= {"mode": mode, "init_image_source": params["init_image"], "strength": str(params["strength"])}

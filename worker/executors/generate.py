@@ -12,6 +12,7 @@ it would get alone; a single job is a batch of one.
 """
 
 import io
+import json
 import uuid
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager, nullcontext
@@ -25,10 +26,11 @@ from PIL import Image, ImageFilter
 from PIL.PngImagePlugin import PngInfo
 
 from db.batches import batch_key
+from db.infotext import PARAMETERS_CHUNK, infotext_of_genq_chunks
 from db.kinds.generate import AdapterRef, GenerateSpec, hires_size
 from worker.executors.interface import AdapterWeights, ArtifactOutput, JobContext, JobInput, KindExecutor
 from worker.failures import JobFailure, parse_params
-from worker.pipelines import PipelineMode, lora_applied, vae_tiling_for
+from worker.pipelines import PipelineMode, loras_applied, vae_tiling_for
 from worker.progress import JobCanceled
 from worker.upscalers import upscale_image
 
@@ -47,7 +49,8 @@ class _BatchedJob:
     job: JobInput
     context: JobContext
     spec: GenerateSpec
-    adapter: AdapterWeights | None
+    # The weights of spec.adapters, in their order.
+    adapters: list[AdapterWeights]
     # Image-to-image and inpainting: the init image and the blurred mask, at the job's size.
     init_image: Image.Image | None = None
     mask: Image.Image | None = None
@@ -64,7 +67,7 @@ def run_generate_batch(
     """Jobs with one batch key as one pipeline call: each job's outputs, or the
     exception that ended it, in the jobs' order.
 
-    A job whose params or adapter are refused fails alone before the call. Each
+    A job whose params or adapters are refused fails alone before the call. Each
     step reports progress to every job still in the batch; a job canceled there
     leaves the batch (its rows go on being computed and are dropped: cutting them
     out would break schedulers that keep per-row state or draw per-row noise) and
@@ -74,7 +77,7 @@ def run_generate_batch(
     for index, (job, context) in enumerate(zip(jobs, contexts, strict=True)):
         try:
             spec = parse_params(GenerateSpec, job.params, "generate")
-            member = _BatchedJob(job, context, spec, adapter_weights(job, spec.adapter, context))
+            member = _BatchedJob(job, context, spec, adapter_weights(job, spec.adapters, context))
             _read_input_images(member)
             batch.append((index, member))
         except Exception as error:
@@ -204,7 +207,7 @@ def _generate(batch: list[_BatchedJob]) -> list[list[Image.Image]]:
     # The hires pass's steps are known when it starts; until then, about strength x steps of them.
     hires_steps = 0 if spec.hires is None else _hires_timesteps(spec, pipeline.scheduler.order)
 
-    with _adapter_applied(pipeline, first), torch.inference_mode():
+    with _adapters_applied(pipeline, first), torch.inference_mode():
         with (
             vae_tiling_for(pipeline, width, height),
             first.context.pipelines.compile_timed(first.job.model, (len(prompts), height, width)),
@@ -267,7 +270,7 @@ def _hires_pass(
 ) -> list[Image.Image]:
     """AUTOMATIC1111's hires fix: each image upscaled (worker/upscalers.py), then denoised
     again by the image-to-image pipeline built from the cached one (from_pipe: the same
-    modules, the job's adapter still applied), with the same seeds."""
+    modules, the job's adapters still applied), with the same seeds."""
     first = batch[0]
     spec, hires = first.spec, first.spec.hires
     assert hires is not None
@@ -325,7 +328,7 @@ def _outputs(member: _BatchedJob, images: list[Image.Image], scores: list[float 
             kind="image",
             content_type="image/png",
             extension="png",
-            data=partial(encode_png, image, png_text(spec, member.job.model, spec.seed + index)),
+            data=partial(encode_png, image, png_text(spec, member.job.model, spec.seed + index, image.size)),
             width=image.width,
             height=image.height,
             seed=spec.seed + index,
@@ -335,31 +338,37 @@ def _outputs(member: _BatchedJob, images: list[Image.Image], scores: list[float 
     ]
 
 
-def adapter_weights(job: JobInput, adapter: AdapterRef | None, context: JobContext) -> AdapterWeights | None:
-    """The job's adapter's weights, read through the job's own context: each job of a
-    batch must be allowed its adapter, though the batch loads it once."""
-    if adapter is None:
-        return None
-    weights = context.adapter(adapter.id)
-    if weights.base_model != job.model:
-        # Refused at submit already; an adapter's shapes only fit the model it was trained on.
-        raise JobFailure(
-            "adapter_model_mismatch",
-            f"adapter {adapter.id} was trained for model {weights.base_model!r}, not {job.model!r}",
-        )
-    return weights
+def adapter_weights(job: JobInput, adapters: Sequence[AdapterRef], context: JobContext) -> list[AdapterWeights]:
+    """The job's adapters' weights, read through the job's own context: each job of a
+    batch must be allowed its adapters, though the batch loads them once."""
+    found = []
+    for adapter in adapters:
+        weights = context.adapter(adapter.id)
+        if weights.base_model != job.model:
+            # Refused at submit already; an adapter's shapes only fit the model it was trained on.
+            raise JobFailure(
+                "adapter_model_mismatch",
+                f"adapter {adapter.id} was trained for model {weights.base_model!r}, not {job.model!r}",
+            )
+        found.append(weights)
+    return found
 
 
-def _adapter_applied(pipeline: DiffusionPipeline, member: _BatchedJob) -> AbstractContextManager[None]:
-    """The batch's adapter (id and scale are in the batch key) loaded for the call."""
-    adapter, weights = member.spec.adapter, member.adapter
-    if adapter is None or weights is None:
+def _adapters_applied(pipeline: DiffusionPipeline, member: _BatchedJob) -> AbstractContextManager[None]:
+    """The batch's adapters (ids and scales are in the batch key) loaded for the call."""
+    if not member.spec.adapters:
         return nullcontext()
-    return lora_applied(pipeline, weights.path, f"genq_{adapter.id.hex}", adapter.scale)
+    loras = [
+        (weights.path, f"genq_{adapter.id.hex}", adapter.scale)
+        for adapter, weights in zip(member.spec.adapters, member.adapters, strict=True)
+    ]
+    return loras_applied(pipeline, loras)
 
 
-def png_text(spec: GenerateSpec, model: str, seed: int) -> dict[str, str]:
-    """What the image was made with, enough to make it again."""
+def png_text(spec: GenerateSpec, model: str, seed: int, size: tuple[int, int]) -> dict[str, str]:
+    """What the image was made with, enough to make it again: genq's own chunks, and
+    the same said as AUTOMATIC1111's `parameters` infotext, which tools that read
+    A1111's PNGs read."""
     text: dict[str, str] = {
         "prompt": spec.prompt,
         "negative_prompt": spec.negative_prompt,
@@ -369,15 +378,17 @@ def png_text(spec: GenerateSpec, model: str, seed: int) -> dict[str, str]:
         "scheduler": spec.scheduler or "default",
         "model": model,
     }
-    if spec.adapter is not None:
-        text |= {"adapter": str(spec.adapter.id), "adapter_scale": str(spec.adapter.scale)}
+    if spec.adapters:
+        text["adapters"] = json.dumps([adapter.model_dump(mode="json") for adapter in spec.adapters])
     if spec.init_image is not None:
         text |= {"init_image": spec.init_image, "strength": str(spec.strength)}
     if spec.mask_image is not None:
         text |= {"mask_image": spec.mask_image, "mask_blur": str(spec.mask_blur)}
     if spec.hires is not None:
         text |= {f"hires_{name}": str(value) for name, value in spec.hires.model_dump().items()}
-    return text
+    infotext = infotext_of_genq_chunks(text, size)
+    assert infotext is not None, "the chunks hold a prompt and a seed"
+    return text | {PARAMETERS_CHUNK: infotext}
 
 
 def encode_png(image: Image.Image, text: dict[str, str]) -> bytes:
