@@ -162,7 +162,10 @@ def test_the_openapi_document_describes_upscale_jobs_and_the_hires_pass(client):
     schemas = document["components"]["schemas"]
 
     assert "upscale" in schemas["SubmitRequest"]["properties"]["kind"]["enum"]
-    assert {"$ref": "#/components/schemas/UpscaleSpec"} in schemas["SubmitRequest"]["properties"]["params"]["oneOf"]
+    [upscale] = [
+        branch for branch in schemas["SubmitRequest"]["oneOf"] if branch["properties"]["kind"] == {"const": "upscale"}
+    ]
+    assert upscale["properties"]["params"] == {"$ref": "#/components/schemas/UpscaleSpec"}
     assert schemas["UpscaleSpec"]["required"] == ["image"]
     assert schemas["UpscaleSpec"]["properties"]["scale"]["maximum"] == 4
     assert schemas["HiresSpec"]["required"] == ["scale"]
