@@ -179,6 +179,8 @@ class Soak:
                 requests_per_minute=1_000_000,
                 unauthenticated_requests_per_minute=1_000_000,
                 max_active_jobs=100_000,
+                # Several workers on one machine: none serves metrics.
+                worker_metrics_port=0,
             )
             self.sessions = make_session_factory(self.settings.database_url)
             stack.callback(lambda: self.sessions.kw["bind"].dispose())
