@@ -3,6 +3,7 @@
 #   make run    set up .venv and run genq (web + worker + webhook sender + embedded Redis) at http://127.0.0.1:8000
 #   make test   set up .venv with the dev extras (and Debian's chromium, redis-server) and run the whole suite
 #   make lint   ruff (lint, import order, format check) and mypy, as configured in pyproject.toml
+#   make bench-gpu-prepare   the wheels the GPU device machine lacks, in .whl/, for ops/bench/gpu_suite.sh
 #   make clean  remove .venv and the install stamps (keeps var/, the local data)
 #   make reset  remove var/ (the local database, objects, models, embedded Redis, secret key)
 #
@@ -35,12 +36,13 @@ STAMP_BASE := $(VENV)/.genq-torch-$(TORCH_VERSION).stamp
 STAMP_RUN := $(VENV)/.genq-run.stamp
 STAMP_DEV := $(VENV)/.genq-dev.stamp
 
-.PHONY: help run test lint clean reset venv venv-dev chromium redis-server
+.PHONY: help run test lint bench-gpu-prepare clean reset venv venv-dev chromium redis-server
 
 help:
 	@echo "make run    set up $(VENV) and run genq at http://127.0.0.1:8000"
 	@echo "make test   set up $(VENV) (+ dev extras, chromium, redis-server) and run the test suite"
 	@echo "make lint   ruff check, ruff format --check and mypy"
+	@echo "make bench-gpu-prepare   wheels for the GPU benchmark suite's device (.whl/)"
 	@echo "make clean  remove $(VENV) and install stamps (keeps var/)"
 	@echo "make reset  remove var/ (local database, objects, models, secret key)"
 
@@ -54,6 +56,11 @@ lint: $(STAMP_DEV)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
+
+# The device machine of the GPU benchmarks (ops/bench/gpu_suite.sh) has torch but not
+# the rest of genq's dependencies, and no network: they travel as wheels.
+bench-gpu-prepare: $(STAMP_RUN)
+	$(VENV_PYTHON) -m ops.bench.gpu_prepare
 
 venv: $(STAMP_RUN)
 venv-dev: $(STAMP_DEV)

@@ -202,10 +202,11 @@ def models_build_tiny_clip(directory: str) -> None:
 @models.command("build-reference")
 @click.argument("name", type=click.Choice(["sd15", "sdxl"]))
 @click.argument("directory", type=click.Path(file_okay=False))
-def models_build_reference(name: str, directory: str) -> None:
+@click.option("--device", default="cpu", show_default=True, help="where the weights are initialised, e.g. cuda")
+def models_build_reference(name: str, directory: str, device: str) -> None:
     """Write SD 1.5 or SDXL (published architecture, random weights, float16) to
     DIRECTORY, for benchmarks (docs/performance.md); needs ~4 GB (sd15) or ~14 GB (sdxl) of memory."""
     from worker.reference_models import build_reference
 
-    build_reference(name, directory)
+    build_reference(name, directory, device=device)
     click.echo(f"{name} with random weights written to {directory}")

@@ -55,7 +55,6 @@ class ScoringBenchContext(BenchJobContext):
     def __init__(self, pipelines: PipelineCache | None, clip_models: ClipModelCache) -> None:
         super().__init__(pipelines)  # type: ignore[arg-type]
         self.clip_models = clip_models
-        self.scores_every_image = False
         self.uploads: dict[uuid.UUID, bytes] = {}
         self.result: dict[str, Any] | None = None
 

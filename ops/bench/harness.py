@@ -36,8 +36,14 @@ PROMPT = "a lighthouse on a cliff at dawn, oil painting"
 BF16_PEAK_TFLOPS = {"H100": 989.0, "H200": 989.0, "A100": 312.0, "L40S": 362.0, "L4": 121.0}
 
 
-def parse_args(description: str, *, default_steps: int = 30) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=description)
+def parse_args(
+    description: str,
+    *,
+    default_steps: int = 30,
+    add_arguments: Callable[[argparse.ArgumentParser], object] | None = None,
+) -> argparse.Namespace:
+    """The arguments every benchmark takes, and a benchmark's own (add_arguments)."""
+    parser = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", type=Path, help="a diffusers pipeline directory; default: the tiny model")
     parser.add_argument("--device", default="auto", help="as GENQ_DEVICE: auto, cpu, cuda, cuda:N")
     parser.add_argument("--dtype", default="auto", help="as GENQ_DTYPE")
@@ -45,6 +51,8 @@ def parse_args(description: str, *, default_steps: int = 30) -> argparse.Namespa
     parser.add_argument("--steps", type=int, default=default_steps)
     parser.add_argument("--repeats", type=int, default=5, help="timed runs per measurement (after one warm-up)")
     parser.add_argument("--workdir", type=Path, help="for the tiny model and the platform's files; default: a temp dir")
+    if add_arguments is not None:
+        add_arguments(parser)
     return parser.parse_args()
 
 
@@ -113,6 +121,7 @@ class BenchJobContext:
 
     def __init__(self, pipelines: PipelineCache) -> None:
         self.pipelines = pipelines
+        self.scores_every_image = False
 
     def report_progress(self, step: int, total: int) -> None:
         pass

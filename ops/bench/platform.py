@@ -44,7 +44,9 @@ def platform_env(workdir: Path, model_dir: Path, **settings: object) -> dict[str
         "requests_per_minute": 1_000_000,
         "max_active_jobs": 100_000,
     }
-    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT), "PYTHONUNBUFFERED": "1"}
+    # The repository first, then the caller's path (where carried packages may lie).
+    python_path = os.pathsep.join(filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH")]))
+    env = {**os.environ, "PYTHONPATH": python_path, "PYTHONUNBUFFERED": "1"}
     for name, value in defaults.items():
         env.setdefault(f"GENQ_{name.upper()}", str(value))
     for name, value in settings.items():
