@@ -181,12 +181,17 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=REPO_ROOT / "var" / "bench" / "gpu-suite")
     parser.add_argument("--budget", type=float, default=480.0, help="seconds for the whole suite")
     parser.add_argument("--models", type=Path, default=Path("/tmp/genq-models"), help="where reference models go")
+    parser.add_argument(
+        "--workdir",
+        type=Path,
+        help="the benchmarks' platforms and images; default: OUT/work (keep it out of $OUT there)",
+    )
     parser.add_argument("--smoke", action="store_true", help="the tiny model on the CPU, a few steps each")
     args = parser.parse_args()
     suite = Suite(args.out, args.budget)
     for line in environment_lines():
         suite.say(line)
-    workdir = args.out / "work"
+    workdir = args.workdir or args.out / "work"
     steps = smoke_steps(workdir) if args.smoke else gpu_steps(args.models, workdir)
     for step in steps:
         if step.needs and suite.summary.get(step.needs, {}).get("status") != "ok":

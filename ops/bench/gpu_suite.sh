@@ -7,4 +7,5 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/genq-site .whl/*.whl
 export PYTHONPATH="$PWD:/tmp/genq-site${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1
-exec python3 -m ops.bench.gpu_suite --out "${OUT:-var/bench/gpu-suite}" "$@"
+# Only the log and the summary go to $OUT (a few files come back); images stay in /tmp.
+exec python3 -m ops.bench.gpu_suite --out "${OUT:-var/bench/gpu-suite}" --workdir /tmp/genq-bench "$@"
