@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
-from sqlalchemy import ColumnElement, Update, case, false, func, or_, select, update
+from sqlalchemy import ColumnElement, Update, bindparam, case, false, func, or_, select, update
 from sqlalchemy.orm import Session, joinedload, selectinload
 
 from db.events import (
@@ -121,20 +121,25 @@ def create_job(
     return job
 
 
+# Built once: building a statement and its cache key costs more CPU than a
+# primary-key read itself (ops/bench/reads.py). Read afresh every time: transitions
+# are UPDATEs that do not refresh objects already loaded.
+_JOB_BY_ID = (
+    select(Job)
+    .where(Job.id == bindparam("job_id"))
+    .options(joinedload(Job.artifacts))  # one query, not selectinload's two
+    .execution_options(populate_existing=True)
+)
+_OWNED_JOB_BY_ID = _JOB_BY_ID.where(Job.owner == bindparam("owner"))
+
+
 def get_job(session: Session, job_id: uuid.UUID, *, owner: str | None) -> Job | None:
     """The job, or None when it does not exist or belongs to someone else.
 
-    owner=None is for the worker, which acts on any job it was sent. Always read
-    afresh: transitions are UPDATEs that do not refresh objects already loaded."""
-    query = (
-        select(Job)
-        .where(Job.id == job_id)
-        .options(joinedload(Job.artifacts))  # one query, not selectinload's two
-        .execution_options(populate_existing=True)
-    )
-    if owner is not None:
-        query = query.where(Job.owner == owner)
-    return session.scalars(query).unique().one_or_none()
+    owner=None is for the worker, which acts on any job it was sent."""
+    if owner is None:
+        return session.scalars(_JOB_BY_ID, {"job_id": job_id}).unique().one_or_none()
+    return session.scalars(_OWNED_JOB_BY_ID, {"job_id": job_id, "owner": owner}).unique().one_or_none()
 
 
 def list_jobs(
