@@ -41,15 +41,15 @@ def up(host: str | None, port: int | None) -> None:
 @main.command()
 @click.option("--host", default=None, help="Address to bind (GENQ_WEB_HOST).")
 @click.option("--port", default=None, type=int, help="Port (GENQ_WEB_PORT).")
-@click.option("--workers", default=2, show_default=True, help="gunicorn worker processes.")
-@click.option("--threads", default=8, show_default=True, help="Threads per gunicorn worker.")
-def web(host: str | None, port: int | None, workers: int, threads: int) -> None:
-    """Serve the web form and the JSON API with gunicorn."""
+@click.option("--workers", default=2, show_default=True, help="gunicorn worker processes (gevent: one per core).")
+def web(host: str | None, port: int | None, workers: int) -> None:
+    """Serve the web form and the JSON API with gunicorn's gevent workers."""
     with multiprocess_metrics("web"):
-        from cli.webserver import serve
+        from cli.webserver import make_io_cooperative, serve
 
+        make_io_cooperative()  # before the checks import psycopg and redis
         settings = checked_settings(database="migrated", broker="needed", kind_modules=True, storage=True)
-        serve(settings, host or settings.web_host, port or settings.web_port, workers, threads)
+        serve(settings, host or settings.web_host, port or settings.web_port, workers)
 
 
 @main.command()

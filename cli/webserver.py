@@ -1,6 +1,15 @@
-"""`genq web`: the Flask app under gunicorn (threads, so slow clients and
-long-lived requests do not block the other requests)."""
+"""`genq web`: the Flask app under gunicorn's gevent worker class.
 
+An event stream or a compatible call waiting for its job is open for minutes and
+spends nearly all of it asleep; a thread each would cap a process at a few dozen.
+Under gevent each request is a greenlet: psycopg (3.1.14 and later sees gevent's
+patched `select` and waits cooperatively), redis-py and boto3 (sockets) yield while
+they wait, so one process holds thousands of open streams beside its ordinary
+requests, with the same Flask code (docs/design.md, "Serving"). The patching must
+come before psycopg or redis is imported: psycopg picks its wait function then.
+"""
+
+import sys
 from collections.abc import Callable
 from typing import Any
 
@@ -8,6 +17,24 @@ from flask import Flask
 from gunicorn.app.base import BaseApplication
 
 from db.settings import Settings
+
+# Connections a worker takes besides its streams and waits: ordinary requests.
+REQUEST_CONNECTIONS = 1000
+# Imported before the patch, these would block the whole process while they wait.
+BLOCKING_IF_EARLY = ("psycopg", "redis")
+
+
+def make_io_cooperative() -> None:
+    """gevent's monkey patching, for this process and the workers it forks. Call it
+    first, before anything imports psycopg or redis."""
+    from gevent import monkey
+
+    if monkey.is_module_patched("socket"):
+        return
+    early = [name for name in BLOCKING_IF_EARLY if name in sys.modules]
+    if early:
+        raise RuntimeError(f"{', '.join(early)} imported before gevent patched the standard library")
+    monkey.patch_all()
 
 
 class _Gunicorn(BaseApplication):
@@ -37,17 +64,18 @@ def _genq_app() -> Flask:
     return create_app()
 
 
-def serve(
-    settings: Settings, host: str, port: int, workers: int, threads: int, application: Callable[[], Flask] = _genq_app
-) -> None:
+def serve(settings: Settings, host: str, port: int, workers: int, application: Callable[[], Flask] = _genq_app) -> None:
     """Gunicorn serving `application` (genq's app; ops/bench/reads.py serves its
     yardstick the same way)."""
+    make_io_cooperative()
     _Gunicorn(
         {
             "bind": f"{host}:{port}",
             "workers": workers,
-            "threads": threads,
-            "worker_class": "gthread",
+            "worker_class": "gevent",
+            # Each stream and wait is one connection; beyond the caps they are refused
+            # with a 503 by the app, so the caps must fit.
+            "worker_connections": settings.max_event_streams + settings.max_compat_waits + REQUEST_CONNECTIONS,
             "accesslog": "-",
             "timeout": 60,
             "graceful_timeout": 10,

@@ -1,5 +1,5 @@
 """Signals from a job's worker to the requests waiting on it, over Redis pub/sub
-(channel `genq:job:<id>`): a status change after its commit, new rows in the job's
+(channel `genq:<db>:job:<id>`): a status change after its commit, new rows in the job's
 events after theirs (whoever wrote them: every session of a factory passed to
 announce_events_after_commit), and a textgen output's text as it grows. The compat
 endpoints and the event streams block on the channel instead of polling the database.
@@ -24,15 +24,22 @@ from db.settings import Settings
 
 log = logging.getLogger(__name__)
 
-CHANNEL_PREFIX = "genq:job:"
 STATUS = "status"
 TEXT = "text"
 EVENTS = "events"
 EVENTS_SIGNAL = json.dumps({"type": EVENTS})
 
 
-def job_channel(job_id: uuid.UUID) -> str:
-    return f"{CHANNEL_PREFIX}{job_id}"
+def channel_prefix(client: redis.Redis) -> str:
+    """Pub/sub channels are one namespace for a whole Redis server, unlike keys: the
+    channels carry the Redis database number, so deployments that share a server
+    (each in its own database, as their queues must be) never hear each other."""
+    database = client.connection_pool.connection_kwargs.get("db", 0)
+    return f"genq:{database}:job:"
+
+
+def job_channel(client: redis.Redis, job_id: uuid.UUID) -> str:
+    return f"{channel_prefix(client)}{job_id}"
 
 
 def publish_status(settings: Settings, job_id: uuid.UUID, status: str) -> None:
@@ -55,7 +62,7 @@ def announce_events_after_commit(sessions: sessionmaker[Session], broker_url: st
         try:
             with client.pipeline(transaction=False) as pipe:
                 for job_id in job_ids:
-                    pipe.publish(job_channel(job_id), EVENTS_SIGNAL)
+                    pipe.publish(job_channel(client, job_id), EVENTS_SIGNAL)
                 pipe.execute()
         except redis.RedisError:
             log.warning(
@@ -73,7 +80,7 @@ class JobSignals:
 
     def __init__(self, settings: Settings, job_id: uuid.UUID) -> None:
         self._client = redis_client(settings.broker_url) if settings.broker_url else None
-        self._channel = job_channel(job_id)
+        self._channel = job_channel(self._client, job_id) if self._client is not None else ""
 
     def publish_text(self, index: int, text: str) -> None:
         self.publish({"type": TEXT, "index": index, "text": text})

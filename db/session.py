@@ -2,6 +2,7 @@
 SQLite (the embedded first run) runs in WAL mode so the web and the worker can
 read while the other writes."""
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, cast
 
@@ -11,14 +12,27 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 
-def make_engine(database_url: str) -> Engine:
+@dataclass(frozen=True)
+class PoolBounds:
+    """At most `size` connections; a checkout waits at most `timeout_seconds` for one
+    (then sqlalchemy's TimeoutError). Without bounds, SQLAlchemy's defaults."""
+
+    size: int
+    timeout_seconds: float
+
+    def engine_options(self) -> dict[str, Any]:
+        return {"pool_size": self.size, "max_overflow": 0, "pool_timeout": self.timeout_seconds}
+
+
+def make_engine(database_url: str, bounds: PoolBounds | None = None) -> Engine:
     url = make_url(database_url)
+    pool = bounds.engine_options() if bounds is not None else {}
     if url.get_backend_name() != "sqlite":
-        return create_engine(url, pool_pre_ping=True)
+        return create_engine(url, pool_pre_ping=True, **pool)
 
     if url.database not in (None, "", ":memory:"):
         Path(url.database).parent.mkdir(parents=True, exist_ok=True)
-    engine = create_engine(url, connect_args={"timeout": 30})
+    engine = create_engine(url, connect_args={"timeout": 30}, **pool)
 
     @event.listens_for(engine, "connect")
     def _sqlite_pragmas(dbapi_connection, _record) -> None:
@@ -31,8 +45,8 @@ def make_engine(database_url: str) -> Engine:
     return engine
 
 
-def make_session_factory(database_url: str) -> sessionmaker[Session]:
-    return sessionmaker(make_engine(database_url), expire_on_commit=False)
+def make_session_factory(database_url: str, bounds: PoolBounds | None = None) -> sessionmaker[Session]:
+    return sessionmaker(make_engine(database_url, bounds), expire_on_commit=False)
 
 
 def is_database_outage(error: BaseException) -> bool:

@@ -100,23 +100,28 @@ class Settings(BaseSettings):
     # Images of one evaluate job, its reference set counted separately.
     max_eval_images: int = Field(default=1000, ge=2)
 
-    # Event streams (SSE) hold a web thread each: a stream ends after this long (the
-    # browser reconnects with Last-Event-ID), a web process serves at most this many
-    # at once (503 beyond). A stream reads job_events when its job's Redis signal
-    # wakes it (web/event_hub.py), and at least at this interval in case one was lost.
-    event_stream_seconds: float = Field(default=30.0, gt=0)
-    max_event_streams: int = Field(default=4, ge=1)
+    # Event streams (SSE) and the compatible calls that wait for their job cost a
+    # greenlet each, not a thread (cli/webserver.py). A stream ends after this long (the
+    # browser reconnects with Last-Event-ID); a web process serves at most
+    # max_event_streams at once and max_compat_waits waiting calls (503 beyond): safety
+    # valves, each a connection of gunicorn's worker_connections. They read the database
+    # when their job's Redis signal wakes them (web/event_hub.py), and without one at
+    # least every signal_recheck_seconds in case a signal was lost, or every
+    # event_poll_seconds while the web's subscription to the signals is down.
+    event_stream_seconds: float = Field(default=300.0, gt=0)
+    max_event_streams: int = Field(default=4000, ge=1)
+    signal_recheck_seconds: float = Field(default=30.0, gt=0)
     event_poll_seconds: float = Field(default=0.5, gt=0)
-
     # The OpenAI- and A1111-compatible endpoints (web/compat) answer once their job
     # finishes: a request waits at most this long (then a timeout error names the
-    # job, which keeps running), woken by the job's Redis signals, and re-reads the
-    # job at least every compat_recheck_seconds in case a signal was lost.
+    # job, which keeps running).
     compat_wait_seconds: float = Field(default=300.0, gt=0)
-    compat_recheck_seconds: float = Field(default=5.0, gt=0)
-    # Such waiting calls hold a web thread each, as event streams do: a web process
-    # serves at most this many at once (503 beyond, before any job is made).
-    max_compat_waits: int = Field(default=4, ge=1)
+    max_compat_waits: int = Field(default=1000, ge=1)
+    # Database connections of one web process: a request that finds none free within
+    # the timeout is answered 503 database_unavailable (with Retry-After) rather than
+    # queueing without end; streams and waits hold none while they sleep.
+    web_db_pool_size: int = Field(default=10, ge=1)
+    web_db_pool_timeout_seconds: float = Field(default=5.0, gt=0)
 
     # Webhooks. Hosts named here may be called although they resolve to private or
     # loopback addresses, and over http (tests, trusted internal receivers).

@@ -11,10 +11,10 @@ from flask.json.provider import DefaultJSONProvider
 from db.job_signals import announce_events_after_commit
 from db.kinds import load_kind_modules
 from db.queue import celery_config
-from db.session import make_session_factory
+from db.session import PoolBounds, make_session_factory
 from db.settings import Settings, get_settings
 from db.storage import make_storage
-from web.event_hub import EventHub
+from web.event_hub import EVENT_HUB, EventHub
 
 
 def create_app(settings: Settings | None = None) -> Flask:
@@ -23,7 +23,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     from web.api.admin import admin_api
     from web.api.datasets import install_upload_limit
     from web.api.errors import api_error_body
-    from web.api.events import EVENT_HUB, STREAM_SLOTS
+    from web.api.events import POSITION_PACE, STREAM_SLOTS, PositionPace
     from web.auth import install_authentication
     from web.compat.a1111 import a1111_blueprint
     from web.compat.errors import a1111_error_body, openai_error_body
@@ -50,7 +50,9 @@ def create_app(settings: Settings | None = None) -> Flask:
         SESSION_COOKIE_SECURE=settings.session_cookie_secure,
     )
     app.session_interface = SessionOverHttpsIsSecure()
-    sessions = make_session_factory(settings.database_url)
+    sessions = make_session_factory(
+        settings.database_url, PoolBounds(settings.web_db_pool_size, settings.web_db_pool_timeout_seconds)
+    )
     web_metrics = WebMetrics(sessions)
     web_metrics.install(app)  # first: times every request, also those a later hook turns away
     install_upload_limit(app, settings)  # first: before any hook reads a body
@@ -69,7 +71,8 @@ def create_app(settings: Settings | None = None) -> Flask:
     )
     app.extensions[REGISTRY_EXTENSION] = web_metrics
     app.extensions[STREAM_SLOTS] = Slots(settings.max_event_streams, web_metrics.open_streams)
-    app.extensions[EVENT_HUB] = EventHub(settings.broker_url)
+    app.extensions[EVENT_HUB] = EventHub(settings)
+    app.extensions[POSITION_PACE] = PositionPace()
     app.extensions[WAIT_SLOTS] = Slots(settings.max_compat_waits, web_metrics.compat_waits)
     app.teardown_appcontext(close_db_session)
 

@@ -14,6 +14,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from flask import Flask, Response, current_app, jsonify, render_template, request
+from sqlalchemy import exc as sql_errors
 from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.exceptions import HTTPException
 from werkzeug.http import HTTP_STATUS_CODES
@@ -67,6 +68,15 @@ def http_error_of(error: Exception) -> HttpError:
         name = error.name or HTTP_STATUS_CODES.get(status, "error")
         # "Method Not Allowed" -> "method_not_allowed"
         return HttpError(status, name.lower().replace(" ", "_"), error.description or name, headers=headers)
+    if isinstance(error, sql_errors.TimeoutError):
+        # The pool's bound (GENQ_WEB_DB_POOL_SIZE), not the database, turned it away.
+        logger.warning("no free database connection on %s %s", request.method, request.path)
+        return HttpError(
+            503,
+            "database_busy",
+            "every database connection of this server is in use; try again in a few seconds",
+            headers={"Retry-After": str(DATABASE_RETRY_AFTER_SECONDS)},
+        )
     if isinstance(error, SQLAlchemyError) and is_database_outage(error):
         logger.warning("the database did not answer on %s %s: %s", request.method, request.path, error)
         return HttpError(

@@ -1,6 +1,7 @@
-"""Requests that hold a web thread for long (event streams, compatible calls that
-wait for their job) take one of a fixed number of slots per web process, so they
-can never occupy every thread and leave none for the API, the pages and /healthz."""
+"""Requests that stay open for long (event streams, compatible calls that wait for
+their job) take one of a fixed number of slots per web process, so they can never
+take every connection gunicorn's worker accepts (cli/webserver.py) and leave none
+for the API, the pages and /healthz."""
 
 import threading
 

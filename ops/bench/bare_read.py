@@ -36,7 +36,6 @@ def create_bare_app(database_url: str) -> Flask:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--port", type=int, required=True)
-    parser.add_argument("--threads", type=int, default=8)
     args = parser.parse_args()
     settings = Settings()
     serve(
@@ -44,7 +43,6 @@ def main() -> None:
         "127.0.0.1",
         args.port,
         workers=1,
-        threads=args.threads,
         application=lambda: create_bare_app(settings.database_url),
     )
 

@@ -29,8 +29,6 @@ import requests
 from ops.bench.harness import parse_args, prepare
 from ops.bench.platform import Platform, free_port, running_platform
 
-SERVER_THREADS = 8
-
 
 def main() -> None:
     args = parse_args(__doc__, default_steps=2, add_arguments=_add_arguments)
@@ -38,8 +36,8 @@ def main() -> None:
     bench = prepare(args)
     with running_platform(bench.workdir / "platform", bench.model_dir, device="cpu", max_batch=1) as platform:
         [job] = platform.wait_finished([platform.submit(bench.params(seed=0), bench.model_name)])
-        genq_command = ["-m", "cli", "web", "--host", "127.0.0.1", "--workers", "1", "--threads", str(SERVER_THREADS)]
-        bare_command = ["-m", "ops.bench.bare_read", "--threads", str(SERVER_THREADS)]
+        genq_command = ["-m", "cli", "web", "--host", "127.0.0.1", "--workers", "1"]
+        bare_command = ["-m", "ops.bench.bare_read"]
         rates: dict[str, list[float]] = {"genq": [], "bare": []}
         with (
             pinned_server(platform, genq_command, f"/api/v1/jobs/{job['id']}") as genq_url,

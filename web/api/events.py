@@ -3,15 +3,19 @@ with Last-Event-ID, ending after the `done` event.
 
 A stream reads the job's events on connect, then sleeps until the web process's
 one subscription to the job signals (web/event_hub.py) says the job wrote new ones;
-it re-reads at least every GENQ_EVENT_POLL_SECONDS in case a signal was lost, and
-every POSITION_SECONDS while the job waits in the queue (its position moves with
-other jobs, which signal on their own channels). Each read uses a short session of
-its own: a stream never holds a database connection while it waits. A stream ends
-after GENQ_EVENT_STREAM_SECONDS (EventSource reconnects with Last-Event-ID), and a
-web process serves at most GENQ_MAX_EVENT_STREAMS at once (503 beyond).
+it re-reads without one only at the hub's long recheck interval, in case a signal
+was lost. While the job waits in the queue its position moves with other jobs,
+which signal on their own channels: it is read every POSITION_SECONDS, or slower
+when many queued jobs are watched, so that one process's streams together read
+positions at most POSITION_READS_PER_SECOND times a second. Each read uses a short
+session of its own: a stream never holds a database connection while it waits. A
+stream is a greenlet, not a thread (cli/webserver.py); it ends after
+GENQ_EVENT_STREAM_SECONDS (EventSource reconnects with Last-Event-ID), and a web
+process serves at most GENQ_MAX_EVENT_STREAMS at once (503 beyond), a safety valve.
 """
 
 import json
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -35,18 +39,37 @@ from web.api.jobs import NO_JOB, owned_job
 from web.api.operations import RETRY_AFTER, Answer, error, operation
 from web.api.serializers import serialize_artifact
 from web.context import Platform, db_session, platform
-from web.event_hub import EventHub, Listener
+from web.event_hub import EVENT_HUB, EventHub, Listener
 from web.slots import Slots
 
 STREAM_SLOTS = "genq.event_stream_slots"
-EVENT_HUB = "genq.event_hub"
+POSITION_PACE = "genq.position_pace"
 # How long EventSource waits before reconnecting after a stream ends.
 RETRY_MILLISECONDS = 1000
 # A comment line this often keeps proxies from closing a quiet stream.
 KEEPALIVE_SECONDS = 15.0
 # While the job waits, its queue position is looked up at most this often.
 POSITION_SECONDS = 2.0
+# A position is several queries (db/eta.py): what one process's streams may spend on them.
+POSITION_READS_PER_SECOND = 50.0
 EVENTS_PER_POLL = 200
+
+
+class PositionPace:
+    """How often the stream of a queued job reads its position: every
+    POSITION_SECONDS while few wait, slower once more than POSITION_READS_PER_SECOND x
+    POSITION_SECONDS are watched, so that together they keep to that rate."""
+
+    def __init__(self) -> None:
+        self._queued = 0
+        self._lock = threading.Lock()
+
+    def add(self, count: int) -> None:
+        with self._lock:
+            self._queued += count
+
+    def interval(self) -> float:
+        return max(POSITION_SECONDS, self._queued / POSITION_READS_PER_SECOND)
 
 
 def format_event(type: str, data: dict[str, Any], event_id: int | None = None) -> str:
@@ -107,7 +130,9 @@ def job_events(job_id: uuid.UUID) -> Response:
         raise ApiError(
             503, "too_many_streams", "this server has no free event stream; retry shortly", headers={"Retry-After": "2"}
         )
-    stream = _stream(services, current_app.extensions[EVENT_HUB], job_id, after_id)
+    stream = _stream(
+        services, current_app.extensions[EVENT_HUB], current_app.extensions[POSITION_PACE], job_id, after_id
+    )
     response = Response(stream_with_context(stream), mimetype="text/event-stream")
     # Runs when the server closes the response, however it ends (done, time out, client gone).
     response.call_on_close(slots.give_back)
@@ -116,12 +141,14 @@ def job_events(job_id: uuid.UUID) -> Response:
     return response
 
 
-def _stream(services: Platform, hub: EventHub, job_id: uuid.UUID, after_id: int) -> Iterator[str]:
+def _stream(services: Platform, hub: EventHub, pace: PositionPace, job_id: uuid.UUID, after_id: int) -> Iterator[str]:
     with hub.listening(job_id) as listener:
-        yield from _events(services, listener, job_id, after_id)
+        yield from _events(services, listener, pace, job_id, after_id)
 
 
-def _events(services: Platform, listener: Listener, job_id: uuid.UUID, after_id: int) -> Iterator[str]:
+def _events(
+    services: Platform, listener: Listener, pace: PositionPace, job_id: uuid.UUID, after_id: int
+) -> Iterator[str]:
     settings, storage = services.settings, services.storage
     deadline = time.monotonic() + settings.event_stream_seconds
     yield f"retry: {RETRY_MILLISECONDS}\n\n"
@@ -130,57 +157,66 @@ def _events(services: Platform, listener: Listener, job_id: uuid.UUID, after_id:
     told_running: int | None = None  # the attempt whose `running` the client was told
     first_poll = True
     backlog = False  # the last poll read a full page: the row is due once caught up
-    queued = False  # as the row last read says: its position is due every POSITION_SECONDS
-    while True:
-        with services.sessions() as session:
-            if first_poll and after_id > CREATED_EVENT_ID:
-                told_running = _running_attempt(last_status(session, job_id, up_to_id=after_id))
-            # The row before the events, so that the events are at least as new as it.
-            row_due = first_poll or backlog or time.monotonic() - last_row_check >= POSITION_SECONDS
-            job = get_job(session, job_id, owner=None) if row_due else None
-            events = events_after(session, job_id, after_id, limit=EVENTS_PER_POLL)
-            backlog = len(events) == EVENTS_PER_POLL
-            chunks = []
-            for event in events:
-                attempt = _running_attempt(event.data if event.type == STATUS else None)
-                if attempt is not None:
-                    if attempt == told_running:
-                        continue  # already told from the row
-                    told_running = attempt
-                chunks.append(_event_text(session, storage, event))
-            if row_due:
-                last_row_check = time.monotonic()
-                queued = job is not None and job.status == JobStatus.QUEUED
-            if job is not None and not job.is_finished:
-                # An attempt's `running` event is written with its first report
-                # (db/events.py); until then the row tells, without an id, once the
-                # stream has caught up and no event read after the row is newer.
-                newer = any(event.type == STATUS and event.data.get("attempt", 0) >= job.attempt for event in events)
-                if job.status == JobStatus.RUNNING and job.attempt != told_running and not backlog and not newer:
-                    told_running = job.attempt
-                    chunks.append(format_event(STATUS, {"status": "running", "attempt": job.attempt}))
-                current = describe_position(job_position(session, job)).model_dump(mode="json")
-                if current != position:
-                    position = current
-                    chunks.append(format_event("queue", current))
-        first_poll = False
-        if chunks:
-            yield "".join(chunks)
-            last_write = time.monotonic()
-        if events:
-            after_id = events[-1].id
-            if events[-1].type == DONE:
+    queued = False  # as the row last read says: counted by the pace, its position due at its interval
+    try:
+        while True:
+            with services.sessions() as session:
+                if first_poll and after_id > CREATED_EVENT_ID:
+                    told_running = _running_attempt(last_status(session, job_id, up_to_id=after_id))
+                # The row before the events, so that the events are at least as new as it.
+                row_due = first_poll or backlog or time.monotonic() - last_row_check >= pace.interval()
+                job = get_job(session, job_id, owner=None) if row_due else None
+                events = events_after(session, job_id, after_id, limit=EVENTS_PER_POLL)
+                backlog = len(events) == EVENTS_PER_POLL
+                chunks = []
+                for event in events:
+                    attempt = _running_attempt(event.data if event.type == STATUS else None)
+                    if attempt is not None:
+                        if attempt == told_running:
+                            continue  # already told from the row
+                        told_running = attempt
+                    chunks.append(_event_text(session, storage, event))
+                if row_due:
+                    last_row_check = time.monotonic()
+                    now_queued = job is not None and job.status == JobStatus.QUEUED
+                    if now_queued != queued:
+                        pace.add(1 if now_queued else -1)
+                        queued = now_queued
+                if job is not None and not job.is_finished:
+                    # An attempt's `running` event is written with its first report
+                    # (db/events.py); until then the row tells, without an id, once the
+                    # stream has caught up and no event read after the row is newer.
+                    newer = any(
+                        event.type == STATUS and event.data.get("attempt", 0) >= job.attempt for event in events
+                    )
+                    if job.status == JobStatus.RUNNING and job.attempt != told_running and not backlog and not newer:
+                        told_running = job.attempt
+                        chunks.append(format_event(STATUS, {"status": "running", "attempt": job.attempt}))
+                    current = describe_position(job_position(session, job)).model_dump(mode="json")
+                    if current != position:
+                        position = current
+                        chunks.append(format_event("queue", current))
+            first_poll = False
+            if chunks:
+                yield "".join(chunks)
+                last_write = time.monotonic()
+            if events:
+                after_id = events[-1].id
+                if events[-1].type == DONE:
+                    return
+                if len(events) == EVENTS_PER_POLL:
+                    continue  # a backlog: read on without waiting
+            now = time.monotonic()
+            if now >= deadline:
                 return
-            if len(events) == EVENTS_PER_POLL:
-                continue  # a backlog: read on without waiting
-        now = time.monotonic()
-        if now >= deadline:
-            return
-        if now - last_write >= KEEPALIVE_SECONDS:
-            yield ": keepalive\n\n"
-            last_write = now
-        recheck = min(settings.event_poll_seconds, POSITION_SECONDS) if queued else settings.event_poll_seconds
-        listener.wait(min(recheck, deadline - now, KEEPALIVE_SECONDS))
+            if now - last_write >= KEEPALIVE_SECONDS:
+                yield ": keepalive\n\n"
+                last_write = now
+            recheck = min(listener.recheck_seconds(), pace.interval()) if queued else listener.recheck_seconds()
+            listener.wait(min(recheck, deadline - now, KEEPALIVE_SECONDS))
+    finally:
+        if queued:
+            pace.add(-1)
 
 
 def _running_attempt(status: dict[str, Any] | None) -> int | None:
