@@ -118,9 +118,9 @@ class Settings(BaseSettings):
     compat_wait_seconds: float = Field(default=300.0, gt=0)
     max_compat_waits: int = Field(default=1000, ge=1)
     # Database connections of one web process: a request that finds none free within
-    # the timeout is answered 503 database_unavailable (with Retry-After) rather than
+    # the timeout is answered 503 database_busy (with Retry-After) rather than
     # queueing without end; streams and waits hold none while they sleep.
-    web_db_pool_size: int = Field(default=10, ge=1)
+    web_db_pool_size: int = Field(default=20, ge=1)
     web_db_pool_timeout_seconds: float = Field(default=5.0, gt=0)
 
     # Webhooks. Hosts named here may be called although they resolve to private or

@@ -15,6 +15,7 @@ from db.session import PoolBounds, make_session_factory
 from db.settings import Settings, get_settings
 from db.storage import make_storage
 from web.event_hub import EVENT_HUB, EventHub
+from web.positions import POSITION_BOARD, PositionBoard
 
 
 def create_app(settings: Settings | None = None) -> Flask:
@@ -23,7 +24,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     from web.api.admin import admin_api
     from web.api.datasets import install_upload_limit
     from web.api.errors import api_error_body
-    from web.api.events import POSITION_PACE, STREAM_SLOTS, PositionPace
+    from web.api.events import STREAM_SLOTS
     from web.auth import install_authentication
     from web.compat.a1111 import a1111_blueprint
     from web.compat.errors import a1111_error_body, openai_error_body
@@ -72,7 +73,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.extensions[REGISTRY_EXTENSION] = web_metrics
     app.extensions[STREAM_SLOTS] = Slots(settings.max_event_streams, web_metrics.open_streams)
     app.extensions[EVENT_HUB] = EventHub(settings)
-    app.extensions[POSITION_PACE] = PositionPace()
+    app.extensions[POSITION_BOARD] = PositionBoard(sessions)
     app.extensions[WAIT_SLOTS] = Slots(settings.max_compat_waits, web_metrics.compat_waits)
     app.teardown_appcontext(close_db_session)
 

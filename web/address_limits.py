@@ -100,7 +100,8 @@ def install_address_limits(app: Flask, settings: Settings) -> None:
 
     @app.after_request
     def _count_an_unauthenticated_request(response: Response) -> Response:
-        if response.status_code != 429 and _ended_unauthenticated(response):
+        # A 5xx is the server's failure (e.g. the key could not be looked up), not the client's.
+        if response.status_code != 429 and response.status_code < 500 and _ended_unauthenticated(response):
             try:
                 limiter.hit(per_minute, NAMESPACE, address())
             except Exception:

@@ -54,13 +54,16 @@ class Listener:
         self._signals.append(signal)
         self._woken.set()
 
-    def wait(self, timeout: float) -> bool:
-        """Sleep until a signal comes or `timeout`; True if one came. A signal that
-        came before the call counts: it is never lost between a read and the next wait."""
-        woken = self._woken.wait(timeout)
+    def take(self, timeout: float) -> list[dict[str, Any]]:
+        """Every signal not yet taken, waiting up to `timeout` for one; [] if none came.
+        A signal that came before the call counts: none is lost between a read and
+        the next wait."""
+        self._woken.wait(timeout)
         self._woken.clear()
-        self._signals.clear()
-        return woken
+        taken = []
+        while self._signals:
+            taken.append(self._signals.popleft())
+        return taken
 
     def next_signal(self, timeout: float) -> dict[str, Any] | None:
         """The oldest signal not yet taken, waiting up to `timeout` for one; None if none came."""

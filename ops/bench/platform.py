@@ -60,6 +60,7 @@ class Platform:
     api_key: str
     env: dict[str, str]
     log_path: Path
+    pid: int  # of `genq up`
 
     def __post_init__(self) -> None:
         self.http = requests.Session()
@@ -135,7 +136,7 @@ def running_platform(workdir: Path, model_dir: Path, **settings: object) -> Iter
         url = f"http://127.0.0.1:{port}"
         key_file = workdir / "var" / "local_api_key"
         _wait(lambda: key_file.exists() and _answers(f"{url}/readyz"), process, log_path, "the platform to start")
-        platform = Platform(url, key_file.read_text().strip(), env, log_path)
+        platform = Platform(url, key_file.read_text().strip(), env, log_path, process.pid)
         yield platform
     finally:
         _stop(process)
@@ -167,3 +168,24 @@ def _stop(process: subprocess.Popen) -> None:
     with suppress(ProcessLookupError):
         os.killpg(process.pid, signal.SIGKILL)
     process.wait()
+
+
+def cpu_seconds_of_tree(pid: int) -> float:
+    """User + system CPU seconds of a process and its children (gunicorn's worker)."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    for process in [pid, *children_of(pid)]:
+        try:
+            fields = Path(f"/proc/{process}/stat").read_text().rsplit(")", 1)[1].split()
+        except FileNotFoundError:
+            continue
+        total += (int(fields[11]) + int(fields[12])) / ticks
+    return total
+
+
+def children_of(pid: int) -> list[int]:
+    found = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        for child in (task / "children").read_text().split():
+            found += [int(child), *children_of(int(child))]
+    return found

@@ -22,12 +22,11 @@ import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from pathlib import Path
 
 import requests
 
 from ops.bench.harness import parse_args, prepare
-from ops.bench.platform import Platform, free_port, running_platform
+from ops.bench.platform import Platform, cpu_seconds_of_tree, free_port, running_platform
 
 
 def main() -> None:
@@ -108,10 +107,10 @@ def read_rate(url: str, headers: dict, server_pid: int, seconds: float, client_t
                 local.http.get(url, headers=headers, timeout=10).raise_for_status()
                 count[index] += 1
 
-        cpu_before = _cpu_seconds_of_tree(server_pid)
+        cpu_before = cpu_seconds_of_tree(server_pid)
         with ThreadPoolExecutor(client_threads) as pool:
             list(pool.map(client, range(client_threads)))
-        return sum(count) / (_cpu_seconds_of_tree(server_pid) - cpu_before)
+        return sum(count) / (cpu_seconds_of_tree(server_pid) - cpu_before)
     finally:
         os.sched_setaffinity(0, before)
 
@@ -126,27 +125,6 @@ def _wait_answering(url: str, headers: dict, server: subprocess.Popen) -> None:
             pass  # not listening yet
         time.sleep(0.1)
     raise RuntimeError(f"the web server did not answer at {url}")
-
-
-def _cpu_seconds_of_tree(pid: int) -> float:
-    """User + system CPU seconds of a process and its children (gunicorn's worker)."""
-    ticks = os.sysconf("SC_CLK_TCK")
-    total = 0.0
-    for process in [pid, *_children(pid)]:
-        try:
-            fields = Path(f"/proc/{process}/stat").read_text().rsplit(")", 1)[1].split()
-        except FileNotFoundError:
-            continue
-        total += (int(fields[11]) + int(fields[12])) / ticks
-    return total
-
-
-def _children(pid: int) -> list[int]:
-    found = []
-    for task in Path(f"/proc/{pid}/task").iterdir():
-        for child in (task / "children").read_text().split():
-            found += [int(child), *_children(int(child))]
-    return found
 
 
 if __name__ == "__main__":

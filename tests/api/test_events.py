@@ -166,3 +166,28 @@ def test_a_process_serves_only_so_many_streams_at_once(app_with, make_job):
     again = stream(client, job.id, buffered=False)
     assert again.status_code == 200
     again.close()
+
+
+def read_until(chunks, wanted):
+    """The events of the stream's chunks, read until `wanted(events)` holds (or the stream ends)."""
+    text = ""
+    for chunk in chunks:
+        text += chunk.decode()
+        if wanted(events_of(text)):
+            break
+    return events_of(text)
+
+
+def test_a_queued_jobs_stream_is_told_its_new_place_when_the_job_ahead_leaves(app_with, make_job):
+    client = app_with(event_stream_seconds=10.0)
+    ahead, job = make_job(), make_job()
+    response = stream(client, job.id, buffered=False)
+    chunks = iter(response.response)
+
+    def places(events):
+        return [event.data["queue_position"] for event in events if event.type == "queue"]
+
+    assert places(read_until(chunks, places)) == [1]
+    assert client.post(f"/api/v1/jobs/{ahead.id}/cancel").status_code == 200
+    assert places(read_until(chunks, places)) == [0]  # pushed by the position board, no read of its own
+    response.close()

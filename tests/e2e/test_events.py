@@ -1,4 +1,4 @@
-"""The event stream on the production shape: `genq web` (gunicorn, gthread) streams
+"""The event stream on the production shape: `genq web` (gunicorn, gevent) streams
 a job's events live while a real worker runs it, until `done`."""
 
 import requests

@@ -2,36 +2,39 @@
 with Last-Event-ID, ending after the `done` event.
 
 A stream reads the job's events on connect, then sleeps until the web process's
-one subscription to the job signals (web/event_hub.py) says the job wrote new ones;
-it re-reads without one only at the hub's long recheck interval, in case a signal
-was lost. While the job waits in the queue its position moves with other jobs,
-which signal on their own channels: it is read every POSITION_SECONDS, or slower
-when many queued jobs are watched, so that one process's streams together read
-positions at most POSITION_READS_PER_SECOND times a second. Each read uses a short
-session of its own: a stream never holds a database connection while it waits. A
-stream is a greenlet, not a thread (cli/webserver.py); it ends after
-GENQ_EVENT_STREAM_SECONDS (EventSource reconnects with Last-Event-ID), and a web
-process serves at most GENQ_MAX_EVENT_STREAMS at once (503 beyond), a safety valve.
+one subscription to the job signals (web/event_hub.py) says the job wrote new ones
+(an `events` signal: the events are read) or changed status (the row is read too);
+without a signal it re-reads only at the hub's long recheck interval, in case one
+was lost. Its queue position comes from the process's position board
+(web/positions.py), which reads every watched job's at once and pushes changes: no
+stream reads positions itself. Each read uses a short session of its own: a stream
+never holds a database connection while it waits, and one that finds the database
+away or the pool full stays open and reads again. A stream is a greenlet, not a
+thread (cli/webserver.py); it ends after GENQ_EVENT_STREAM_SECONDS (EventSource
+reconnects with Last-Event-ID), and a web process serves at most
+GENQ_MAX_EVENT_STREAMS at once (503 beyond), a safety valve.
 """
 
 import json
-import threading
+import logging
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack
 from typing import Any
 
 from flask import Response, current_app, request, stream_with_context
 from pydantic import BaseModel, Field
 from pydantic.json_schema import SkipJsonSchema
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from db.contract import ArtifactsEvent, EventId, ServerSentEvent
-from db.eta import job_position
 from db.events import ARTIFACTS, CREATED_EVENT_ID, DONE, FROM_START, STATUS, events_after, last_status
-from db.job_json import describe_position
+from db.job_signals import TEXT
 from db.jobs import get_job
 from db.models import JobEvent, JobStatus
+from db.session import is_database_outage
 from db.storage import Storage
 from web.api import api
 from web.api.errors import ApiError
@@ -39,37 +42,25 @@ from web.api.jobs import NO_JOB, owned_job
 from web.api.operations import RETRY_AFTER, Answer, error, operation
 from web.api.serializers import serialize_artifact
 from web.context import Platform, db_session, platform
-from web.event_hub import EVENT_HUB, EventHub, Listener
+from web.event_hub import EVENT_HUB, REREAD, EventHub, Listener
+from web.positions import POSITION, POSITION_BOARD, PositionBoard
 from web.slots import Slots
 
+log = logging.getLogger(__name__)
+
 STREAM_SLOTS = "genq.event_stream_slots"
-POSITION_PACE = "genq.position_pace"
 # How long EventSource waits before reconnecting after a stream ends.
 RETRY_MILLISECONDS = 1000
 # A comment line this often keeps proxies from closing a quiet stream.
 KEEPALIVE_SECONDS = 15.0
-# While the job waits, its queue position is looked up at most this often.
-POSITION_SECONDS = 2.0
-# A position is several queries (db/eta.py): what one process's streams may spend on them.
-POSITION_READS_PER_SECOND = 50.0
 EVENTS_PER_POLL = 200
-
-
-class PositionPace:
-    """How often the stream of a queued job reads its position: every
-    POSITION_SECONDS while few wait, slower once more than POSITION_READS_PER_SECOND x
-    POSITION_SECONDS are watched, so that together they keep to that rate."""
-
-    def __init__(self) -> None:
-        self._queued = 0
-        self._lock = threading.Lock()
-
-    def add(self, count: int) -> None:
-        with self._lock:
-            self._queued += count
-
-    def interval(self) -> float:
-        return max(POSITION_SECONDS, self._queued / POSITION_READS_PER_SECOND)
+# After a read the database did not answer (or no pooled connection was free in time).
+OUTAGE_RETRY_SECONDS = 2.0
+# Signals that ask for no read of the database: a position comes with its data, a
+# textgen job's growing text is for the compatible calls (its events follow).
+NO_READ_SIGNALS = frozenset({POSITION, TEXT})
+# Signals after which the row is read, not only the events.
+ROW_SIGNALS = frozenset({STATUS, REREAD})
 
 
 def format_event(type: str, data: dict[str, Any], event_id: int | None = None) -> str:
@@ -131,7 +122,7 @@ def job_events(job_id: uuid.UUID) -> Response:
             503, "too_many_streams", "this server has no free event stream; retry shortly", headers={"Retry-After": "2"}
         )
     stream = _stream(
-        services, current_app.extensions[EVENT_HUB], current_app.extensions[POSITION_PACE], job_id, after_id
+        services, current_app.extensions[EVENT_HUB], current_app.extensions[POSITION_BOARD], job_id, after_id
     )
     response = Response(stream_with_context(stream), mimetype="text/event-stream")
     # Runs when the server closes the response, however it ends (done, time out, client gone).
@@ -141,82 +132,96 @@ def job_events(job_id: uuid.UUID) -> Response:
     return response
 
 
-def _stream(services: Platform, hub: EventHub, pace: PositionPace, job_id: uuid.UUID, after_id: int) -> Iterator[str]:
-    with hub.listening(job_id) as listener:
-        yield from _events(services, listener, pace, job_id, after_id)
+def _stream(services: Platform, hub: EventHub, board: PositionBoard, job_id: uuid.UUID, after_id: int) -> Iterator[str]:
+    with hub.listening(job_id) as listener, ExitStack() as watching:
+        yield from _events(
+            services, listener, lambda: watching.enter_context(board.watching(job_id, listener)), job_id, after_id
+        )
 
 
 def _events(
-    services: Platform, listener: Listener, pace: PositionPace, job_id: uuid.UUID, after_id: int
+    services: Platform, listener: Listener, watch_position: Callable[[], None], job_id: uuid.UUID, after_id: int
 ) -> Iterator[str]:
+    """The stream's text. watch_position: called once the job is known unfinished,
+    so that its position comes after the first read's events."""
     settings, storage = services.settings, services.storage
     deadline = time.monotonic() + settings.event_stream_seconds
     yield f"retry: {RETRY_MILLISECONDS}\n\n"
-    last_write = last_row_check = time.monotonic()
+    last_write = last_read = time.monotonic()
     position: dict[str, Any] | None = None
     told_running: int | None = None  # the attempt whose `running` the client was told
     first_poll = True
+    watching = False
     backlog = False  # the last poll read a full page: the row is due once caught up
-    queued = False  # as the row last read says: counted by the pace, its position due at its interval
-    try:
-        while True:
-            with services.sessions() as session:
-                if first_poll and after_id > CREATED_EVENT_ID:
-                    told_running = _running_attempt(last_status(session, job_id, up_to_id=after_id))
-                # The row before the events, so that the events are at least as new as it.
-                row_due = first_poll or backlog or time.monotonic() - last_row_check >= pace.interval()
-                job = get_job(session, job_id, owner=None) if row_due else None
-                events = events_after(session, job_id, after_id, limit=EVENTS_PER_POLL)
-                backlog = len(events) == EVENTS_PER_POLL
-                chunks = []
-                for event in events:
-                    attempt = _running_attempt(event.data if event.type == STATUS else None)
-                    if attempt is not None:
-                        if attempt == told_running:
-                            continue  # already told from the row
-                        told_running = attempt
-                    chunks.append(_event_text(session, storage, event))
-                if row_due:
-                    last_row_check = time.monotonic()
-                    now_queued = job is not None and job.status == JobStatus.QUEUED
-                    if now_queued != queued:
-                        pace.add(1 if now_queued else -1)
-                        queued = now_queued
-                if job is not None and not job.is_finished:
-                    # An attempt's `running` event is written with its first report
-                    # (db/events.py); until then the row tells, without an id, once the
-                    # stream has caught up and no event read after the row is newer.
-                    newer = any(
-                        event.type == STATUS and event.data.get("attempt", 0) >= job.attempt for event in events
-                    )
-                    if job.status == JobStatus.RUNNING and job.attempt != told_running and not backlog and not newer:
-                        told_running = job.attempt
-                        chunks.append(format_event(STATUS, {"status": "running", "attempt": job.attempt}))
-                    current = describe_position(job_position(session, job)).model_dump(mode="json")
-                    if current != position:
-                        position = current
-                        chunks.append(format_event("queue", current))
-            first_poll = False
-            if chunks:
-                yield "".join(chunks)
-                last_write = time.monotonic()
-            if events:
-                after_id = events[-1].id
-                if events[-1].type == DONE:
+    signals: list[dict[str, Any]] = [{"type": REREAD}]
+    while True:
+        chunks = []
+        types = {signal["type"] for signal in signals}
+        positions = [signal["position"] for signal in signals if signal["type"] == POSITION]
+        events: list[JobEvent] = []
+        if types - NO_READ_SIGNALS or backlog:
+            saved = told_running
+            last_read = time.monotonic()
+            try:
+                with services.sessions() as session:
+                    if first_poll and after_id > CREATED_EVENT_ID:
+                        told_running = _running_attempt(last_status(session, job_id, up_to_id=after_id))
+                    # The row before the events, so that the events are at least as new as it.
+                    job = get_job(session, job_id, owner=None) if backlog or types & ROW_SIGNALS else None
+                    events = events_after(session, job_id, after_id, limit=EVENTS_PER_POLL)
+                    for event in events:
+                        attempt = _running_attempt(event.data if event.type == STATUS else None)
+                        if attempt is not None:
+                            if attempt == told_running:
+                                continue  # already told from the row
+                            told_running = attempt
+                        chunks.append(_event_text(session, storage, event))
+            except SQLAlchemyError as error:
+                if not is_database_outage(error):
+                    raise
+                # Busy or away: the stream stays open and reads again (nothing was sent).
+                told_running = saved
+                log.warning("the events of job %s could not be read (%s); reading again shortly", job_id, error)
+                if time.monotonic() + OUTAGE_RETRY_SECONDS >= deadline:
                     return
-                if len(events) == EVENTS_PER_POLL:
-                    continue  # a backlog: read on without waiting
-            now = time.monotonic()
-            if now >= deadline:
-                return
-            if now - last_write >= KEEPALIVE_SECONDS:
-                yield ": keepalive\n\n"
-                last_write = now
-            recheck = min(listener.recheck_seconds(), pace.interval()) if queued else listener.recheck_seconds()
-            listener.wait(min(recheck, deadline - now, KEEPALIVE_SECONDS))
-    finally:
-        if queued:
-            pace.add(-1)
+                signals = listener.take(OUTAGE_RETRY_SECONDS) + [{"type": REREAD}]
+                continue
+            backlog = len(events) == EVENTS_PER_POLL
+            if job is not None and not job.is_finished:
+                # An attempt's `running` event is written with its first report
+                # (db/events.py); until then the row tells, without an id, once the
+                # stream has caught up and no event read after the row is newer.
+                newer = any(event.type == STATUS and event.data.get("attempt", 0) >= job.attempt for event in events)
+                if job.status == JobStatus.RUNNING and job.attempt != told_running and not backlog and not newer:
+                    told_running = job.attempt
+                    chunks.append(format_event(STATUS, {"status": "running", "attempt": job.attempt}))
+                if not watching:
+                    watch_position()
+                    watching = True
+        first_poll = False
+        if positions and positions[-1] != position and not (events and events[-1].type == DONE):
+            position = positions[-1]
+            chunks.append(format_event("queue", position))
+        if chunks:
+            yield "".join(chunks)
+            last_write = time.monotonic()
+        if events and events[-1].type == DONE:
+            return
+        if events:
+            after_id = events[-1].id
+        if backlog:
+            signals = []
+            continue  # read on without waiting
+        now = time.monotonic()
+        if now >= deadline:
+            return
+        if now - last_write >= KEEPALIVE_SECONDS:
+            yield ": keepalive\n\n"
+            last_write = now
+        recheck_at = last_read + listener.recheck_seconds()
+        signals = listener.take(max(0.0, min(recheck_at, deadline, now + KEEPALIVE_SECONDS) - now))
+        if not signals and time.monotonic() >= recheck_at:
+            signals = [{"type": REREAD}]  # no signal for long: in case one was lost
 
 
 def _running_attempt(status: dict[str, Any] | None) -> int | None:
