@@ -74,6 +74,10 @@ class PositionBoard:
     def _run(self) -> None:
         while True:
             self._wanted.wait(POSITION_SECONDS)
+            with self._lock:
+                if not self._watchers:  # ends when idle; the next watcher starts another
+                    self._thread = None
+                    return
             time.sleep(GATHER_SECONDS)
             self._wanted.clear()
             try:
