@@ -1,7 +1,9 @@
 """Signals from a job's worker to the requests waiting on it, over Redis pub/sub
 (channel `genq:<db>:job:<id>`): a status change after its commit, new rows in the job's
 events after theirs (whoever wrote them: every session of a factory passed to
-announce_events_after_commit), and a textgen output's text as it grows. The compat
+announce_events_after_commit), a textgen output's text as it grows, and a generate
+job's preview images while it denoises (also kept under a key, for
+latest_preview, until PREVIEW_KEPT_SECONDS after the last). The compat
 endpoints and the event streams block on the channel instead of polling the database.
 
 A signal is a hint, never the truth: a waiter reads the row when woken, and a
@@ -9,6 +11,7 @@ lost signal (Redis down, a worker killed) costs a later wake-up, never a wrong
 answer. Publishing never raises into the job.
 """
 
+import base64
 import json
 import logging
 import uuid
@@ -26,6 +29,9 @@ log = logging.getLogger(__name__)
 
 STATUS = "status"
 TEXT = "text"
+PREVIEW = "preview"
+PREVIEW_KEPT_SECONDS = 600
+PREVIEW_DATA_URI_PREFIX = "data:image/webp;base64,"
 EVENTS = "events"
 EVENTS_SIGNAL = json.dumps({"type": EVENTS})
 
@@ -40,6 +46,25 @@ def channel_prefix(client: redis.Redis) -> str:
 
 def job_channel(client: redis.Redis, job_id: uuid.UUID) -> str:
     return f"{channel_prefix(client)}{job_id}"
+
+
+def preview_key(job_id: uuid.UUID) -> str:
+    return f"genq:preview:{job_id}"
+
+
+def latest_preview(broker_url: str | None, job_id: uuid.UUID) -> dict[str, Any] | None:
+    """The job's newest preview signal ({"index", "step", "total", "image": a data URI}), if
+    one was published lately; None also when Redis cannot be reached."""
+    if not broker_url:
+        return None
+    try:
+        kept = redis_client(broker_url).get(preview_key(job_id))
+    except redis.RedisError:
+        return None
+    if not isinstance(kept, bytes):
+        return None  # none kept (or expired)
+    preview: dict[str, Any] = json.loads(kept)
+    return preview
 
 
 def publish_status(settings: Settings, job_id: uuid.UUID, status: str) -> None:
@@ -80,10 +105,26 @@ class JobSignals:
 
     def __init__(self, settings: Settings, job_id: uuid.UUID) -> None:
         self._client = redis_client(settings.broker_url) if settings.broker_url else None
+        self._job_id = job_id
         self._channel = job_channel(self._client, job_id) if self._client is not None else ""
 
     def publish_text(self, index: int, text: str) -> None:
         self.publish({"type": TEXT, "index": index, "text": text})
+
+    def publish_preview(self, index: int, step: int, total: int, webp: bytes) -> None:
+        """Output `index` as it looked at `step` of `total`, for the job's streams and A1111's /progress."""
+        image = PREVIEW_DATA_URI_PREFIX + base64.b64encode(webp).decode()
+        signal = json.dumps({"type": PREVIEW, "index": index, "step": step, "total": total, "image": image})
+        if self._client is None:
+            return
+        try:
+            with self._client.pipeline(transaction=False) as pipe:
+                pipe.set(preview_key(self._job_id), signal, ex=PREVIEW_KEPT_SECONDS)
+                pipe.publish(self._channel, signal)
+                pipe.execute()
+        except redis.RedisError:
+            log.warning("cannot publish a preview to %s", self._channel)
+            self._client = None
 
     def publish(self, signal: dict[str, Any]) -> None:
         if self._client is None:

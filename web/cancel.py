@@ -23,6 +23,8 @@ def cancel_owned_job(session: Session, services: Platform, job_id: uuid.UUID, *,
     # and a webhook receiver may read the job as soon as it is told.
     if outcome == "cancel_requested":
         signal_cancel(services.settings, job_id)
+        # Its streams read the row again and send no more previews (web/api/events.py).
+        publish_status(services.settings, job_id, "cancel_requested")
     elif outcome == "canceled":
         publish_status(services.settings, job_id, "canceled")
         job = get_job(session, job_id, owner=owner)

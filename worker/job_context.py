@@ -164,6 +164,9 @@ class RunnerJobContext:
     def report_loss(self, step: int, loss: float) -> None:
         self._unwritten_losses.append((step, loss))
 
+    def report_preview(self, index: int, step: int, total: int, webp: bytes) -> None:
+        self._signals.publish_preview(index, step, total, webp)
+
     def report_text(self, index: int, text: str) -> None:
         self._unwritten_texts[index] = text
         self._signals.publish_text(index, text)

@@ -15,6 +15,7 @@ __all__ = [
     "DoneEvent",
     "EventId",
     "LossEvent",
+    "PreviewEvent",
     "ProgressEvent",
     "QueuePosition",
     "ServerSentEvent",
@@ -42,6 +43,15 @@ class TextEvent(BaseModel):
     text: str
 
 
+class PreviewEvent(BaseModel):
+    """A generate job's image as it denoises (not history: sent live, without an id)."""
+
+    index: int = Field(description="which of the job's images")
+    step: int = Field(description="the denoising step it shows")
+    total: int = Field(description="of how many (as in progress)")
+    image: str = Field(description="a data:image/webp;base64 URI, at most 256 px on its long side")
+
+
 class LossEvent(BaseModel):
     attempt: int
     points: list[LossPoint] = Field(description="[step, loss] of the steps since the last loss event")
@@ -66,5 +76,7 @@ class ServerSentEvent(BaseModel):
     (to resume from with Last-Event-ID; absent on what is told from the row)."""
 
     event: str
-    data: Json[StatusEvent | QueuePosition | ProgressEvent | TextEvent | LossEvent | ArtifactsEvent | DoneEvent]
+    data: Json[
+        StatusEvent | QueuePosition | ProgressEvent | TextEvent | PreviewEvent | LossEvent | ArtifactsEvent | DoneEvent
+    ]
     id: EventId | SkipJsonSchema[None] = None

@@ -126,6 +126,9 @@ class BenchJobContext:
     def report_progress(self, step: int, total: int) -> None:
         pass
 
+    def report_preview(self, index: int, step: int, total: int, webp: bytes) -> None:
+        pass  # made (what it costs the executor is measured), not sent
+
 
 def random_pngs(count: int, size: int, seed: int = 0) -> list[bytes]:
     """Noise images: their content changes neither a training step's nor a score's cost."""

@@ -65,13 +65,17 @@ def test_progress_shows_the_callers_running_job(platform):
     assert progress(platform)["state"]["job"] == ""  # nothing running yet
     call, _ = in_background(lambda: txt2img(platform, SLOW))
 
-    def running() -> dict | None:
+    def previewed() -> dict | None:
         now = progress(platform)
-        return now if now["state"]["sampling_step"] > 0 else None
+        return now if now["state"]["sampling_step"] > 0 and now["current_image"] else None
 
-    now = wait_for(running, timeout=60, what="the txt2img job to make progress")
+    now = wait_for(previewed, timeout=60, what="the txt2img job to make progress and show a preview")
     assert 0 < now["progress"] < 1 and now["state"]["sampling_steps"] == 150
+    # The image in plain base64, as A1111 sends it (WebP: Pillow opens it as a PNG).
+    preview = Image.open(io.BytesIO(base64.b64decode(now["current_image"])))
+    assert (preview.format, preview.size) == ("WEBP", (64, 64))
     requests.post(f"{platform}/sdapi/v1/interrupt", headers=platform.headers, timeout=10)
+    assert progress(platform)["current_image"] is None  # none once it is being canceled
     call.join(timeout=60)
 
 

@@ -43,9 +43,17 @@ def test_a_user_cancels_a_running_job_from_its_page(platform, browser):
     # The page follows the job's event stream: running, then progress.
     expect(page.locator("#job")).to_have_attribute("data-status", "running", timeout=60_000)
     expect(page.locator("#progress-text")).to_have_text(re.compile(r"step [1-9]\d* of 150"))
+    # A preview of the image as it denoises, at its size (256, the most a preview has).
+    preview = page.locator("#previews img[data-index='0']")
+    expect(preview).to_be_visible(timeout=30_000)
+    expect(preview).to_have_attribute("src", re.compile(r"^data:image/webp;base64,"))
+    page.wait_for_function(
+        "() => { const img = document.querySelector('#previews img'); return img.complete && img.naturalWidth === 256; }"
+    )
     page.click("#cancel")
 
     expect(page.locator("#status")).to_have_text("canceled", timeout=30_000)
     expect(page.locator("#cancel-form")).to_be_hidden()
+    expect(page.locator("#previews")).to_be_hidden()
     expect(page.locator("img.artifact")).to_have_count(0)
     assert int(page.locator("#progress").get_attribute("value")) < 150

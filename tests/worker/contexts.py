@@ -30,6 +30,7 @@ class LocalJobContext:
     uploads: dict[uuid.UUID, bytes] = field(default_factory=dict)
     losses: list[tuple[int, float]] = field(default_factory=list)
     texts: dict[int, str] = field(default_factory=dict)
+    previews: list[tuple[int, int, int, bytes]] = field(default_factory=list)
     checkpoint: Checkpoint | None = None
 
     def __post_init__(self) -> None:
@@ -45,6 +46,9 @@ class LocalJobContext:
 
     def report_text(self, index: int, text: str) -> None:
         self.texts[index] = text
+
+    def report_preview(self, index: int, step: int, total: int, webp: bytes) -> None:
+        self.previews.append((index, step, total, webp))
 
     def report_result(self, result: dict[str, Any]) -> None:
         self.result = result

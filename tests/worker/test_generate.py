@@ -150,3 +150,15 @@ def test_unknown_model_fails_with_model_not_found(shared_pipelines):
 
     assert failure.value.code == "model_not_found"
     assert "no-such-model" in str(failure.value)
+
+
+def test_previews_come_every_five_steps_for_each_image_before_the_last_step(shared_pipelines):
+    params = {"prompt": "a lighthouse at dusk", "steps": 10, "seed": 3, "num_images": 2}
+    context = LocalJobContext(shared_pipelines)
+    run_generate(JobInput(uuid.uuid4(), TINY_MODEL, params), context)
+
+    assert [(index, step, total) for index, step, total, _webp in context.previews] == [(0, 5, 10), (1, 5, 10)]
+    first, second = (Image.open(io.BytesIO(webp)) for *_, webp in context.previews)
+    # The image's size (at most 256 px), and each image its own.
+    assert first.format == "WEBP" and first.size == second.size == (64, 64)
+    assert np.asarray(first).tolist() != np.asarray(second).tolist()

@@ -31,7 +31,7 @@ from sqlalchemy.orm import Session
 
 from db.contract import ArtifactsEvent, EventId, ServerSentEvent
 from db.events import ARTIFACTS, CREATED_EVENT_ID, DONE, FROM_START, STATUS, events_after, last_status
-from db.job_signals import TEXT
+from db.job_signals import PREVIEW, TEXT
 from db.jobs import get_job
 from db.models import JobEvent, JobStatus
 from db.session import is_database_outage
@@ -56,9 +56,9 @@ KEEPALIVE_SECONDS = 15.0
 EVENTS_PER_POLL = 200
 # After a read the database did not answer (or no pooled connection was free in time).
 OUTAGE_RETRY_SECONDS = 2.0
-# Signals that ask for no read of the database: a position comes with its data, a
-# textgen job's growing text is for the compatible calls (its events follow).
-NO_READ_SIGNALS = frozenset({POSITION, TEXT})
+# Signals that ask for no read of the database: a position and a preview come with
+# their data, a textgen job's growing text is for the compatible calls (its events follow).
+NO_READ_SIGNALS = frozenset({POSITION, PREVIEW, TEXT})
 # Signals after which the row is read, not only the events.
 ROW_SIGNALS = frozenset({STATUS, REREAD})
 
@@ -153,6 +153,7 @@ def _events(
     first_poll = True
     watching = False
     backlog = False  # the last poll read a full page: the row is due once caught up
+    canceling = False  # the row says a cancel was asked: no more previews
     signals: list[dict[str, Any]] = [{"type": REREAD}]
     while True:
         chunks = []
@@ -187,6 +188,8 @@ def _events(
                 signals = listener.take(OUTAGE_RETRY_SECONDS) + [{"type": REREAD}]
                 continue
             backlog = len(events) == EVENTS_PER_POLL
+            if job is not None:
+                canceling = job.cancel_requested
             if job is not None and not job.is_finished:
                 # An attempt's `running` event is written with its first report
                 # (db/events.py); until then the row tells, without an id, once the
@@ -199,9 +202,14 @@ def _events(
                     watch_position()
                     watching = True
         first_poll = False
-        if positions and positions[-1] != position and not (events and events[-1].type == DONE):
-            position = positions[-1]
-            chunks.append(format_event("queue", position))
+        if not (events and events[-1].type == DONE):
+            if positions and positions[-1] != position:
+                position = positions[-1]
+                chunks.append(format_event("queue", position))
+            # The newest preview of each image; none once a cancel is asked or the job is done.
+            previews = {signal["index"]: signal for signal in signals if signal["type"] == PREVIEW and not canceling}
+            for preview in previews.values():
+                chunks.append(format_event(PREVIEW, {key: preview[key] for key in ("index", "step", "total", "image")}))
         if chunks:
             yield "".join(chunks)
             last_write = time.monotonic()

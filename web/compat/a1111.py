@@ -9,6 +9,7 @@ Errors come as `{"error", "detail"}`.
 
 import base64
 import json
+import uuid
 from typing import Annotated, Any, Literal
 
 from flask import Blueprint
@@ -19,6 +20,7 @@ from db.adapters import list_adapters
 from db.eta import job_position
 from db.infotext import SAMPLERS, SCHEDULER_OF_SAMPLER
 from db.job_json import describe_position, describe_progress, isoformat
+from db.job_signals import PREVIEW_DATA_URI_PREFIX, latest_preview
 from db.jobs import list_jobs
 from db.kinds.upscale import LANCZOS, MAX_SCALE
 from db.models import Job
@@ -292,9 +294,16 @@ def progress() -> dict[str, Any]:
         "progress": progress_now.fraction,
         "eta_relative": eta or 0.0,
         "state": state,
-        "current_image": None,
+        "current_image": None if job.cancel_requested else _current_image(job.id),
         "textinfo": None,
     }
+
+
+def _current_image(job_id: uuid.UUID) -> str | None:
+    """The job's newest preview as A1111 sends it: the image in plain base64 (WebP,
+    which its clients open with Pillow as they do its PNGs)."""
+    preview = latest_preview(platform().settings.broker_url, job_id)
+    return preview["image"].removeprefix(PREVIEW_DATA_URI_PREFIX) if preview is not None else None
 
 
 @a1111_api.post("/interrupt")

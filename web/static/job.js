@@ -41,6 +41,7 @@
     }
     if (FINISHED.has(data.status)) {
       document.getElementById("cancel-form").hidden = true;
+      document.getElementById("previews").hidden = true; // the images themselves come next
       setText("queue-position", "—");
       setText("eta", "—");
       if (data.status === "succeeded") {
@@ -60,6 +61,24 @@
     progress.max = data.total || 1;
     progress.value = data.step;
     setText("progress-text", data.total ? "step " + data.step + " of " + data.total : "not started");
+  }
+
+  function renderPreview(data) {
+    const previews = document.getElementById("previews");
+    if (FINISHED.has(root.dataset.status)) {
+      return;
+    }
+    let image = previews.querySelector('img[data-index="' + data.index + '"]');
+    if (!image) {
+      image = document.createElement("img");
+      image.dataset.index = String(data.index);
+      image.alt = "image " + (data.index + 1) + " as it denoises";
+      image.width = 256;
+      previews.appendChild(image);
+    }
+    image.src = data.image;
+    image.title = "step " + data.step;
+    previews.hidden = false;
   }
 
   function renderQueue(data) {
@@ -220,6 +239,7 @@
     queue: renderQueue,
     loss: renderLoss,
     text: renderText,
+    preview: renderPreview,
     artifacts: renderArtifacts,
   };
 

@@ -31,6 +31,7 @@ from db.kinds.generate import AdapterRef, GenerateSpec, hires_size
 from worker.executors.interface import AdapterWeights, ArtifactOutput, JobContext, JobInput, KindExecutor
 from worker.failures import JobFailure, parse_params
 from worker.pipelines import PipelineMode, loras_applied, vae_tiling_for
+from worker.previews import preview_images
 from worker.progress import JobCanceled
 from worker.upscalers import upscale_image
 
@@ -238,23 +239,40 @@ def _generators(seeds: list[int]) -> list[torch.Generator]:
 
 def _progress_reporter(batch: list[_BatchedJob], *, done: int, to_come: int) -> Callable[..., dict]:
     """A callback_on_step_end reporting each step to every job still in the batch, as
-    step `done` + this call's, of `done` + this call's + `to_come` (a hires pass)."""
+    step `done` + this call's, of `done` + this call's + `to_come` (a hires pass),
+    and every GENQ_PREVIEW_EVERY_STEPS steps a preview of each job's images."""
+    every = batch[0].context.pipelines.settings.preview_every_steps
 
     def on_step_end(pipe, step_index: int, _timestep, callback_kwargs: dict) -> dict:
         # num_timesteps, not spec.steps: second-order schedulers (heun) take about
         # two model evaluations per step. Plain ints only: no GPU sync per step.
+        step = done + step_index + 1
         for member in batch:
             if member.canceled is None:
                 try:
-                    member.context.report_progress(done + step_index + 1, done + pipe.num_timesteps + to_come)
+                    member.context.report_progress(step, done + pipe.num_timesteps + to_come)
                 except JobCanceled as canceled:
                     member.canceled = canceled
         last = batch[-1].canceled
         if last is not None and all(member.canceled is not None for member in batch):
             raise last  # no one is left to use the rest of the run
+        # Not after the last step: the image itself comes next.
+        if every and (step_index + 1) % every == 0 and step_index + 1 < pipe.num_timesteps:
+            total = done + pipe.num_timesteps + to_come
+            _report_previews(batch, step, total, preview_images(callback_kwargs["latents"], pipe.vae_scale_factor))
         return callback_kwargs
 
     return on_step_end
+
+
+def _report_previews(batch: list[_BatchedJob], step: int, total: int, previews: list[bytes]) -> None:
+    """Each job's previews of the batch's (one per image, in the batch's order of images)."""
+    start = 0
+    for member in batch:
+        if member.canceled is None:
+            for index in range(member.spec.num_images):
+                member.context.report_preview(index, step, total, previews[start + index])
+        start += member.spec.num_images
 
 
 def _hires_timesteps(spec: GenerateSpec, scheduler_order: int) -> int:

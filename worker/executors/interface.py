@@ -124,6 +124,10 @@ class JobContext(Protocol):
     def report_text(self, index: int, text: str) -> None:
         """The text of output `index` generated so far, for the job's event stream."""
 
+    def report_preview(self, index: int, step: int, total: int, webp: bytes) -> None:
+        """A preview (WebP) of image `index` at denoising step `step` of `total`, for
+        the job's event stream (cheap: published, not stored with the job)."""
+
     def report_result(self, result: dict[str, Any]) -> None:
         """The figures the job measured (the job's `result`), recorded with its success."""
 
