@@ -121,6 +121,7 @@ def gpu_steps(models: Path, workdir: Path) -> list[Step]:
         Step("build sd15", build(sd15, "sd15"), cap_seconds=150),
         Step("single_job", bench("single_job", *sd15_512, "--repeats", "5"), 150, 60, **on_sd15),
         Step("batching", bench("batching", *sd15_512, "--repeats", "2"), 240, 90, **on_sd15),
+        Step("previews", bench("previews", *sd15_512, "--repeats", "3"), 90, 45, **on_sd15),
         Step("lora_training", bench("lora_training", *lora), 120, 60, **on_sd15),
         # genq's own compile (GENQ_COMPILE_UNET: the module's compile(), default mode), then CUDA graphs.
         Step("compile", bench("compile", *sd15_512, "--repeats", "3", "--mode", "default"), 180, 90, **on_sd15),
@@ -149,6 +150,7 @@ def smoke_steps(workdir: Path) -> list[Step]:
     return [
         Step("single_job", bench("single_job", *common), cap_seconds=300),
         Step("batching", bench("batching", *common, "--batches", "1,2"), cap_seconds=300),
+        Step("previews", bench("previews", *common), cap_seconds=300),
         Step(
             "lora_training",
             bench("lora_training", "--device", "cpu", "--steps", "3", "--repeats", "1", "--images", "2")

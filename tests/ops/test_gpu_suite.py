@@ -28,6 +28,7 @@ def test_the_smoke_run_measures_every_benchmark(tmp_path):
     assert {name: result["status"] for name, result in summary.items()} == {
         "single_job": "ok",
         "batching": "ok",
+        "previews": "ok",
         "lora_training": "ok",
         "compile": "ok",
     }
@@ -36,6 +37,7 @@ def test_the_smoke_run_measures_every_benchmark(tmp_path):
         "vs bare  goal >= 0.95",
         "platform 2 jobs, max_batch 2",  # benchmark 2, with each job's latency
         "job latency median",
+        "previews' share of the job",
         "executor ",  # LoRA training
         "compiled (eager, mode None)",  # benchmark 3, traced by the eager backend
         "FLOPs per image",
