@@ -17,7 +17,7 @@ from werkzeug.wrappers import Response
 
 from db.accounts import authenticate_key, get_live_key, newest_live_key, record_key_use
 from db.models import ApiKey
-from web.context import db_session, platform
+from web.context import READING_METHODS, db_session, platform
 from web.errors import HttpError
 from web.security import csrf
 
@@ -144,7 +144,10 @@ def _authenticate_request() -> Response | None:
     elif key is None:
         return redirect(url_for("signin.form", next=request.full_path.rstrip("?")))
     g.api_key = key
-    if record_key_use(db_session(), key):
+    if record_key_use(db_session(), key) or request.method not in READING_METHODS:
+        # Ends the lookup's transaction, which gives its connection back: a write
+        # may wait for its turn (web/owner_turns.py) holding none. A read keeps its
+        # connection (one in autocommit, web/context.py).
         db_session().commit()
     return None
 

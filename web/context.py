@@ -4,7 +4,7 @@ create_app; views reach it through these functions, never through globals."""
 
 import functools
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import ParamSpec, TypeVar
 
 from celery import Celery
@@ -17,6 +17,7 @@ from db.models import ApiKey
 from db.quotas import JobLimits, limits_for
 from db.settings import Settings
 from db.storage import Storage
+from web.owner_turns import OwnerTurns
 
 EXTENSION_NAME = "genq"
 READING_METHODS = frozenset({"GET", "HEAD"})
@@ -31,6 +32,7 @@ class Platform:
     # Sends wake-up messages only; the web never runs a task.
     celery: Celery
     storage: Storage
+    owner_turns: OwnerTurns = field(default_factory=OwnerTurns)
 
     @property
     def engine(self) -> Engine:

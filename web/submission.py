@@ -164,7 +164,24 @@ def submit_job(
     written) when it names a dataset or adapter the owner does not have,
     SubmissionRejected when its adapter was trained for another model. Returns
     the job and whether this call created it: False when an earlier request with
-    the same Idempotency-Key did (IdempotencyKeyReused if that one had another body)."""
+    the same Idempotency-Key did (IdempotencyKeyReused if that one had another body).
+    Takes the owner's turn in this process first (web/owner_turns.py): an API
+    request's session holds no connection until then (web/auth.py)."""
+    with services.owner_turns.turn(owner):
+        return _submit_in_turn(
+            session, services, owner=owner, submission=submission, limits=limits, idempotent=idempotent
+        )
+
+
+def _submit_in_turn(
+    session: Session,
+    services: Platform,
+    *,
+    owner: str,
+    submission: Submission,
+    limits: JobLimits,
+    idempotent: IdempotentRequest | None,
+) -> tuple[Job, bool]:
     if idempotent is not None:
         # A replay is answered before the limits: it asks for no new work.
         earlier = find_earlier_job(session, owner, idempotent)
