@@ -9,17 +9,19 @@ is for. A preview is the output's size, at most MAX_SIDE on its long side, in We
 
 import io
 
+import numpy as np
 import torch
 from PIL import Image
 
 # RGB of each of the 4 latent channels.
-LATENT_RGB = torch.tensor(
+LATENT_RGB = np.array(
     [
         [0.298, 0.207, 0.208],
         [0.187, 0.286, 0.173],
         [-0.158, 0.189, 0.264],
         [-0.184, -0.271, -0.473],
-    ]
+    ],
+    dtype=np.float32,
 )
 MAX_SIDE = 256
 WEBP_QUALITY = 80
@@ -28,13 +30,16 @@ WEBP_QUALITY = 80
 def preview_images(latents: torch.Tensor, scale_factor: int) -> list[bytes]:
     """One WebP per row of a (batch, channels, height, width) latent batch whose
     images are scale_factor times its size."""
-    rows = latents.detach().float().cpu()
+    # numpy, not torch: on a thread beside a GPU's denoising loop, torch's CPU ops
+    # would start a thread pool of their own.
+    rows = latents.detach().float().cpu().numpy()
     channels = rows.shape[1]
     if channels == LATENT_RGB.shape[0]:
-        rgb = torch.einsum("bchw,cr->brhw", rows, LATENT_RGB)
+        rgb = np.einsum("bchw,cr->bhwr", rows, LATENT_RGB)
     else:  # not an SD-shaped latent space: its first three channels, as they are
-        rgb = rows[:, :3] if channels >= 3 else rows[:, :1].expand(-1, 3, -1, -1)
-    pixels = ((rgb.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).permute(0, 2, 3, 1).numpy()
+        first = rows[:, :3] if channels >= 3 else np.repeat(rows[:, :1], 3, axis=1)
+        rgb = first.transpose(0, 2, 3, 1)
+    pixels = np.round((np.clip(rgb, -1, 1) + 1) * 127.5).astype(np.uint8)
     height, width = pixels.shape[1] * scale_factor, pixels.shape[2] * scale_factor
     shrink = min(1.0, MAX_SIDE / max(height, width))
     size = (max(1, round(width * shrink)), max(1, round(height * shrink)))
