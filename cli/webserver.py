@@ -9,6 +9,8 @@ requests, with the same Flask code (docs/design.md, "Serving"). The patching mus
 come before psycopg or redis is imported: psycopg picks its wait function then.
 """
 
+import logging
+import resource
 import sys
 from collections.abc import Callable
 from typing import Any
@@ -18,8 +20,12 @@ from gunicorn.app.base import BaseApplication
 
 from db.settings import Settings
 
+log = logging.getLogger(__name__)
+
 # Connections a worker takes besides its streams and waits: ordinary requests.
 REQUEST_CONNECTIONS = 1000
+# Descriptors besides the clients' connections: the database pool, Redis, files.
+OTHER_FILES = 256
 # Imported before the patch, these would block the whole process while they wait.
 BLOCKING_IF_EARLY = ("psycopg", "redis")
 
@@ -64,18 +70,38 @@ def _genq_app() -> Flask:
     return create_app()
 
 
+def raise_open_files_limit(needed: int) -> None:
+    """Each connection is a file descriptor: the soft limit up to the hard one, and
+    a warning when even that is short of `needed` (streams then fail to connect
+    instead of being refused with a 503)."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    wanted = needed if hard == resource.RLIM_INFINITY else min(needed, hard)
+    if soft != resource.RLIM_INFINITY and soft < wanted:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
+        soft = wanted
+    if soft != resource.RLIM_INFINITY and soft < needed:
+        log.warning(
+            "open files limit %d is below the %d that GENQ_MAX_EVENT_STREAMS and GENQ_MAX_COMPAT_WAITS need;"
+            " raise it (ulimit -n) or lower them",
+            soft,
+            needed,
+        )
+
+
 def serve(settings: Settings, host: str, port: int, workers: int, application: Callable[[], Flask] = _genq_app) -> None:
     """Gunicorn serving `application` (genq's app; ops/bench/reads.py serves its
     yardstick the same way)."""
     make_io_cooperative()
+    # Each stream and wait is one connection; beyond the caps they are refused with
+    # a 503 by the app, so the caps must fit.
+    connections = settings.max_event_streams + settings.max_compat_waits + REQUEST_CONNECTIONS
+    raise_open_files_limit(connections + OTHER_FILES)
     _Gunicorn(
         {
             "bind": f"{host}:{port}",
             "workers": workers,
             "worker_class": "gevent",
-            # Each stream and wait is one connection; beyond the caps they are refused
-            # with a 503 by the app, so the caps must fit.
-            "worker_connections": settings.max_event_streams + settings.max_compat_waits + REQUEST_CONNECTIONS,
+            "worker_connections": connections,
             "accesslog": "-",
             "timeout": 60,
             "graceful_timeout": 10,

@@ -129,6 +129,7 @@ class EventHub:
                         self._deliver(message["channel"].decode()[len(prefix) :], message["data"])
             except (redis.RedisError, OSError) as error:
                 self._subscribed = False
+                self._deliver_to_all(REREAD_SIGNAL)  # to re-read, and to wait the short interval from now
                 log.warning("lost the job signals subscription (%s); waiters re-read on their interval", error)
                 time.sleep(RECONNECT_SECONDS)
 

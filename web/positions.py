@@ -55,13 +55,13 @@ class PositionBoard:
         with self._lock:
             self._watchers[job_id].add(listener)
             known = self._latest.get(job_id)
+            if known is not None:  # under the lock: no newer one can be delivered before it
+                listener.deliver({"type": POSITION, "position": known})
             if self._thread is None:
                 self._thread = threading.Thread(target=self._run, name="genq-positions", daemon=True)
                 self._thread.start()
         if known is None:
             self._wanted.set()
-        else:
-            listener.deliver({"type": POSITION, "position": known})
         try:
             yield
         finally:
@@ -87,6 +87,9 @@ class PositionBoard:
                     log.exception("reading the watched jobs' positions failed")
                 else:
                     log.warning("the watched jobs' positions could not be read (%s)", error)
+                time.sleep(OUTAGE_RETRY_SECONDS)
+            except Exception:  # the board must outlive any one read
+                log.exception("reading the watched jobs' positions failed")
                 time.sleep(OUTAGE_RETRY_SECONDS)
 
     def _read(self) -> None:

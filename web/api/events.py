@@ -183,9 +183,12 @@ def _events(
                 # Busy or away: the stream stays open and reads again (nothing was sent).
                 told_running = saved
                 log.warning("the events of job %s could not be read (%s); reading again shortly", job_id, error)
-                if time.monotonic() + OUTAGE_RETRY_SECONDS >= deadline:
+                retry_at = time.monotonic() + OUTAGE_RETRY_SECONDS
+                if retry_at >= deadline:
                     return
-                signals = listener.take(OUTAGE_RETRY_SECONDS) + [{"type": REREAD}]
+                signals = [{"type": REREAD}]  # and whatever comes meanwhile (previews, text: not sent)
+                while (left := retry_at - time.monotonic()) > 0:
+                    listener.take(left)
                 continue
             backlog = len(events) == EVENTS_PER_POLL
             if job is not None:

@@ -188,6 +188,7 @@ def retry(job_id: uuid.UUID) -> tuple[dict[str, Any], int, dict[str, str]]:
         raise ApiError(409, "job_not_retryable", f"the job is {job.status}; only a failed or canceled job is retried")
     idempotent = _idempotent_request({"retry_of": str(job.id)})
     session = db_session()
+    session.commit()  # ends the read of the job: its connection goes back while the owner's turn is awaited
     retried, created = submit_job(
         session,
         services,

@@ -23,7 +23,7 @@ from db.job_json import describe_position, describe_progress, isoformat
 from db.job_signals import PREVIEW_DATA_URI_PREFIX, latest_preview
 from db.jobs import list_jobs
 from db.kinds.upscale import LANCZOS, MAX_SCALE
-from db.models import Job
+from db.models import Job, JobStatus
 from db.refusals import FieldError, SubmissionRejected
 from db.registry import default_model, list_models
 from web.cancel import cancel_owned_job
@@ -294,7 +294,10 @@ def progress() -> dict[str, Any]:
         "progress": progress_now.fraction,
         "eta_relative": eta or 0.0,
         "state": state,
-        "current_image": None if job.cancel_requested else _current_image(job.id),
+        # Only while it runs: a job put back in the queue keeps its last attempt's preview.
+        "current_image": _current_image(job.id)
+        if job.status == JobStatus.RUNNING and not job.cancel_requested
+        else None,
         "textinfo": None,
     }
 

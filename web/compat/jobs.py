@@ -58,6 +58,7 @@ def submit_compat_job(kind: str, model: str | None, params: dict[str, Any]) -> t
         body["model"] = model
     submission = validate_submission(body, services.settings)
     session = db_session()
+    session.commit()  # ends the view's reads (models, adapters): no connection held while the owner's turn is awaited
     job, _created = submit_job(
         session, services, owner=current_owner(), submission=submission, limits=current_job_limits()
     )

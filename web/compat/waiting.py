@@ -10,6 +10,7 @@ with CompatError `job_wait_timeout`, naming the job, which keeps running and sta
 in /api/v1/jobs.
 """
 
+import logging
 import time
 import uuid
 from collections.abc import Iterator
@@ -18,14 +19,20 @@ from types import TracebackType
 from typing import Any
 
 from flask import current_app
+from sqlalchemy.exc import SQLAlchemyError
 
 from db.job_signals import STATUS
 from db.jobs import get_job
 from db.models import Job
+from db.session import is_database_outage
 from web.compat.errors import CompatError
 from web.context import Platform
 from web.event_hub import EVENT_HUB, REREAD, EventHub, Listener
 
+log = logging.getLogger(__name__)
+
+# After a read the database did not answer (or no pooled connection was free in time).
+OUTAGE_RETRY_SECONDS = 2.0
 # Signals after which the row is read again.
 ROW_SIGNALS = frozenset({STATUS, REREAD})
 
@@ -78,8 +85,21 @@ class JobWaiter:
                 yield signal
 
     def read_job(self) -> Job:
-        with self._services.sessions() as session:
-            job = get_job(session, self._job_id, owner=self._owner)
+        """The job's row; while the database is away or the pool full, read again
+        every OUTAGE_RETRY_SECONDS until the deadline: the job exists, and an error
+        now would make a client's retry submit it twice."""
+        while True:
+            try:
+                with self._services.sessions() as session:
+                    job = get_job(session, self._job_id, owner=self._owner)
+                break
+            except SQLAlchemyError as error:
+                if not is_database_outage(error):
+                    raise
+                if time.monotonic() + OUTAGE_RETRY_SECONDS >= self._deadline:
+                    raise self.timeout() from error
+                log.warning("job %s could not be read (%s); reading again shortly", self._job_id, error)
+                time.sleep(OUTAGE_RETRY_SECONDS)
         if job is None:  # deleted while waited on
             raise CompatError(404, "job_not_found", f"genq job {self._job_id} no longer exists")
         return job
