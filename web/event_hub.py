@@ -31,6 +31,9 @@ log = logging.getLogger(__name__)
 # The process's hub, in app.extensions.
 EVENT_HUB = "genq.event_hub"
 RECONNECT_SECONDS = 1.0
+# A waiter's next read after one the database did not answer (or no pooled
+# connection was free in time): streams, compat waits and the position board.
+OUTAGE_RETRY_SECONDS = 2.0
 # How long one read of the subscription waits for a message (then reads again).
 IDLE_SECONDS = 30.0
 # Signals a waiter keeps until it takes them: a textgen job's growing text comes as

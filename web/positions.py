@@ -26,7 +26,7 @@ from db.eta import job_positions
 from db.job_json import describe_position
 from db.models import ACTIVE_STATUSES, Job
 from db.session import is_database_outage
-from web.event_hub import Listener
+from web.event_hub import OUTAGE_RETRY_SECONDS, Listener
 
 log = logging.getLogger(__name__)
 
@@ -36,7 +36,6 @@ POSITION = "position"
 POSITION_SECONDS = 2.0
 # Streams that start together share one read.
 GATHER_SECONDS = 0.1
-OUTAGE_RETRY_SECONDS = 2.0
 
 
 class PositionBoard:

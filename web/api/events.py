@@ -42,7 +42,7 @@ from web.api.jobs import NO_JOB, owned_job
 from web.api.operations import RETRY_AFTER, Answer, error, operation
 from web.api.serializers import serialize_artifact
 from web.context import Platform, db_session, platform
-from web.event_hub import EVENT_HUB, REREAD, EventHub, Listener
+from web.event_hub import EVENT_HUB, OUTAGE_RETRY_SECONDS, REREAD, EventHub, Listener
 from web.positions import POSITION, POSITION_BOARD, PositionBoard
 from web.slots import Slots
 
@@ -54,8 +54,6 @@ RETRY_MILLISECONDS = 1000
 # A comment line this often keeps proxies from closing a quiet stream.
 KEEPALIVE_SECONDS = 15.0
 EVENTS_PER_POLL = 200
-# After a read the database did not answer (or no pooled connection was free in time).
-OUTAGE_RETRY_SECONDS = 2.0
 # Signals that ask for no read of the database: a position and a preview come with
 # their data, a textgen job's growing text is for the compatible calls (its events follow).
 NO_READ_SIGNALS = frozenset({POSITION, PREVIEW, TEXT})

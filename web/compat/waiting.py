@@ -27,12 +27,10 @@ from db.models import Job
 from db.session import is_database_outage
 from web.compat.errors import CompatError
 from web.context import Platform
-from web.event_hub import EVENT_HUB, REREAD, EventHub, Listener
+from web.event_hub import EVENT_HUB, OUTAGE_RETRY_SECONDS, REREAD, EventHub, Listener
 
 log = logging.getLogger(__name__)
 
-# After a read the database did not answer (or no pooled connection was free in time).
-OUTAGE_RETRY_SECONDS = 2.0
 # Signals after which the row is read again.
 ROW_SIGNALS = frozenset({STATUS, REREAD})
 
