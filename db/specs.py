@@ -7,9 +7,22 @@ kind's own spec is in db/kinds/<kind>.py.
 """
 
 import secrets
-from typing import Annotated, Any, Literal
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from types import UnionType
+from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationInfo, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    GetCoreSchemaHandler,
+    GetJsonSchemaHandler,
+    ValidationInfo,
+    field_validator,
+)
+from pydantic.json_schema import JsonSchemaValue
+from pydantic_core import CoreSchema, core_schema
 
 from db.webhooks import DEFAULT_WEBHOOK_EVENTS, MAX_URL_LENGTH, WEBHOOK_EVENTS
 
@@ -17,42 +30,74 @@ MAX_SEED = 2**32 - 1
 MIN_PRIORITY, MAX_PRIORITY = -10, 10
 
 
-def _not_a_boolean(value: Any) -> Any:
-    if isinstance(value, bool):
-        raise ValueError("must be an integer, not true or false")
-    return value
+# The JSON Schema keyword that marks a capped field in a spec's schema, for the
+# deployment's OpenAPI document to replace by the cap (web/api/openapi.py).
+CAP_MARK = "x-genq-cap"
 
 
-# An integer of a JSON body: 3 or 3.0, never true or false (pydantic takes a bool for 0 or 1).
-JsonInt = Annotated[int, BeforeValidator(_not_a_boolean)]
+@dataclass(frozen=True)
+class Capped:
+    """A field's cap from settings (Settings.<setting>): a number's maximum, a text's
+    length in characters or a list's length. Checked at submit against the settings
+    given as validation context (the worker re-reads stored params with none), and
+    stated by this deployment's OpenAPI document."""
+
+    setting: str
+
+    def __get_pydantic_core_schema__(self, source: Any, handler: GetCoreSchemaHandler) -> CoreSchema:
+        return core_schema.with_info_after_validator_function(self._within_cap, handler(source))
+
+    def __get_pydantic_json_schema__(self, schema: CoreSchema, handler: GetJsonSchemaHandler) -> JsonSchemaValue:
+        return {**handler(schema), CAP_MARK: self.setting}
+
+    def _within_cap(self, value: Any, info: ValidationInfo) -> Any:
+        cap = setting_cap(info, self.setting)
+        if cap is None:
+            return value
+        if isinstance(value, str) and len(value) > cap:
+            raise ValueError(f"must be at most {cap} characters")
+        if isinstance(value, list) and len(value) > cap:
+            raise ValueError(f"must have at most {cap} items (GENQ_{self.setting.upper()})")
+        if isinstance(value, int | float) and value > cap:
+            raise ValueError(f"must be at most {cap}")
+        return value
+
+
+@dataclass(frozen=True, eq=False)  # hashable by identity, as typing hashes Annotated's metadata
+class Stated:
+    """A check (a function of the value that raises ValueError with the message a
+    client sees) together with the JSON Schema keywords that say the same rule."""
+
+    check: Callable[[Any], Any]
+    keywords: Mapping[str, Any]
+
+    def __get_pydantic_core_schema__(self, source: Any, handler: GetCoreSchemaHandler) -> CoreSchema:
+        return core_schema.no_info_after_validator_function(self.check, handler(source))
+
+    def __get_pydantic_json_schema__(self, schema: CoreSchema, handler: GetJsonSchemaHandler) -> JsonSchemaValue:
+        return {**handler(schema), **self.keywords}
 
 
 def random_seed() -> int:
     return secrets.randbelow(MAX_SEED + 1)
 
 
-def not_blank(prompt: str) -> str:
-    if not prompt.strip():
+def not_blank(text: str) -> str:
+    if not text.strip():
         raise ValueError("must not be blank")
-    return prompt
-
-
-def prompt_within_cap(prompt: str, info: ValidationInfo) -> str:
-    return text_within_cap(prompt, info, "max_prompt_chars")
-
-
-def text_within_cap(text: str, info: ValidationInfo, name: str) -> str:
-    cap = setting_cap(info, name)
-    if cap is not None and len(text) > cap:
-        raise ValueError(f"must be at most {cap} characters")
     return text
 
 
-def within_cap(value: int, info: ValidationInfo, name: str) -> int:
-    cap = setting_cap(info, name)
-    if cap is not None and value > cap:
-        raise ValueError(f"must be at most {cap}")
-    return value
+def _multiple_of_8(size: int) -> int:
+    if size % 8:
+        raise ValueError("must be a multiple of 8")
+    return size
+
+
+NOT_BLANK = Stated(not_blank, {"pattern": r"\S"})
+MULTIPLE_OF_8 = Stated(_multiple_of_8, {"multipleOf": 8})
+# A prompt of any kind: at most GENQ_MAX_PROMPT_CHARS.
+Prompt = Annotated[str, Capped("max_prompt_chars")]
 
 
 def setting_cap(info: ValidationInfo, name: str) -> int | None:
@@ -61,7 +106,42 @@ def setting_cap(info: ValidationInfo, name: str) -> int | None:
     return getattr(settings, name) if settings is not None else None
 
 
-class SubmitRequest(BaseModel):
+def _scalar_types(annotation: Any) -> set[type]:
+    """The JSON scalar types (bool, int, float, str) a field of this type takes."""
+    if get_origin(annotation) is Annotated:
+        return _scalar_types(get_args(annotation)[0])
+    if isinstance(annotation, UnionType) or get_origin(annotation) is Union:
+        return set().union(*(_scalar_types(member) for member in get_args(annotation)))
+    return {annotation} & {bool, int, float, str}
+
+
+class JsonBody(BaseModel):
+    """A model of a JSON request body (or a part of one), whose values have the JSON
+    types its schema states: a number is a JSON number (3 or 3.0 for an integer),
+    never a string or true or false, and a boolean is true or false, never 0, 1 or
+    "yes", all of which pydantic would take. Where a body's values may be text (a
+    web form's, a compat API's), `coerce_types` in the validation context lets
+    pydantic read them.
+    Checked before the field's own validation, which keeps its constraints in its
+    JSON Schema."""
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _json_types(cls, value: Any, info: ValidationInfo) -> Any:
+        if (info.context or {}).get("coerce_types") or not info.field_name or value is None:
+            return value
+        types = _scalar_types(cls.model_fields[info.field_name].annotation)
+        if str in types:
+            return value
+        if bool in types:
+            if not isinstance(value, bool) and not (types - {bool} and isinstance(value, int | float)):
+                raise ValueError("must be true or false")
+        elif types and (isinstance(value, bool) or not isinstance(value, int | float)):
+            raise ValueError("must be a number")
+        return value
+
+
+class SubmitRequest(JsonBody):
     """The body of POST /api/v1/jobs; params are checked by the kind's spec."""
 
     model_config = ConfigDict(
@@ -78,10 +158,15 @@ class SubmitRequest(BaseModel):
     model: str | None = Field(default=None, min_length=1, max_length=255)
     params: dict[str, Any]
     # Higher runs first within a queue, after fair share across owners (the claim's policy).
-    priority: JsonInt = Field(default=0, ge=MIN_PRIORITY, le=MAX_PRIORITY)
+    priority: int = Field(default=0, ge=MIN_PRIORITY, le=MAX_PRIORITY)
     # Where to POST the job on the chosen events; the URL's target is checked at submit
     # (web.submission) and before every delivery (db/webhooks.py).
-    webhook_url: str | None = Field(default=None, min_length=1, max_length=MAX_URL_LENGTH)
+    webhook_url: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=MAX_URL_LENGTH,
+        json_schema_extra={"format": "uri", "pattern": "^https?://"},
+    )
     webhook_events: list[Literal[WEBHOOK_EVENTS]] | None = Field(default=None, min_length=1)  # type: ignore[valid-type]
 
     @field_validator("webhook_events")
@@ -100,10 +185,10 @@ class SubmitRequest(BaseModel):
         return [event for event in WEBHOOK_EVENTS if event in chosen]
 
 
-class JobChange(BaseModel):
+class JobChange(JsonBody):
     """The body of PATCH /api/v1/jobs/<id>: a queued job's priority, which moves it to
     the front (higher) or back (lower) of its owner's turn."""
 
     model_config = ConfigDict(extra="forbid")
 
-    priority: JsonInt = Field(ge=MIN_PRIORITY, le=MAX_PRIORITY)
+    priority: int = Field(ge=MIN_PRIORITY, le=MAX_PRIORITY)

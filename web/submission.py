@@ -45,11 +45,15 @@ class Submission:
     retry_of: uuid.UUID | None = None  # the failed or canceled job this one runs again
 
 
-def validate_submission(body: Any, settings: Settings) -> Submission:
+def validate_submission(body: Any, settings: Settings, *, coerce_types: bool = False) -> Submission:
+    """coerce_types: the body comes from a web form, whose values are text, or a compat
+    API, which takes what its original takes ("n": "2"): pydantic may read a number
+    from text there. The JSON API's body has the types its schema states (db/specs.JsonBody)."""
     if not isinstance(body, dict):
         raise SubmissionRejected("validation_error", [FieldError("body", "must be a JSON object")])
+    context = {"settings": settings, "coerce_types": coerce_types}
     try:
-        request = SubmitRequest.model_validate(body)
+        request = SubmitRequest.model_validate(body, context=context)
     except ValidationError as error:
         raise SubmissionRejected("validation_error", field_errors(error)) from None
 
@@ -64,7 +68,7 @@ def validate_submission(body: Any, settings: Settings) -> Submission:
         raise SubmissionRejected("validation_error", [FieldError("model", message)])
 
     try:
-        spec = kind.spec.model_validate(request.params, context={"settings": settings})
+        spec = kind.spec.model_validate(request.params, context=context)
     except ValidationError as error:
         raise SubmissionRejected("validation_error", field_errors(error, prefix="params")) from None
     if request.webhook_url is not None:

@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
+from pydantic import ConfigDict, Field, ValidationInfo, field_validator, model_validator
 from sqlalchemy import ColumnElement
 from sqlalchemy.orm import Session
 
@@ -19,7 +19,7 @@ from db.kinds.definition import JobKind
 from db.models import Dataset, Job, JobStatus
 from db.refusals import FieldError, ReferenceNotFound, SubmissionRejected
 from db.settings import Settings
-from db.specs import not_blank, prompt_within_cap
+from db.specs import NOT_BLANK, JsonBody, Prompt
 
 EVALUATE_QUEUE = "evaluate"
 Metric = Literal["clip_score", "fid"]
@@ -27,7 +27,7 @@ Metric = Literal["clip_score", "fid"]
 MAX_SET_IDS = 1000
 
 
-class ImageSet(BaseModel):
+class ImageSet(JsonBody):
     """Images of the owner's: the image artifacts of succeeded jobs, a dataset's
     images, uploads; evaluated in that order."""
 
@@ -55,10 +55,7 @@ class ImageSet(BaseModel):
         return self
 
 
-Prompt = Annotated[str, Field(min_length=1)]
-
-
-class EvaluateSpec(BaseModel):
+class EvaluateSpec(JsonBody):
     """Params of an evaluation; the job's model is the clip model that measures."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -66,15 +63,10 @@ class EvaluateSpec(BaseModel):
     images: ImageSet
     # The prompts of the dataset's and uploads' images, in their order: one for all
     # of them, or one each. A job's image is scored against its own prompt.
-    prompts: list[Prompt] = Field(default=[], max_length=MAX_SET_IDS)
+    prompts: list[Annotated[Prompt, NOT_BLANK, Field(min_length=1)]] = Field(default=[], max_length=MAX_SET_IDS)
     metrics: list[Metric] = Field(default=["clip_score"], min_length=1)
     # fid: the set the images are compared with (checked even when absent).
     reference: ImageSet | None = Field(default=None, validate_default=True)
-
-    @field_validator("prompts")
-    @classmethod
-    def _prompts_within_cap(cls, prompts: list[str], info: ValidationInfo) -> list[str]:
-        return [prompt_within_cap(not_blank(prompt), info) for prompt in prompts]
 
     @field_validator("metrics")
     @classmethod

@@ -3,15 +3,15 @@ queue (it holds a GPU for minutes to hours); its validation images count
 against the daily budget, and a success records the trained adapter."""
 
 import uuid
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
+from pydantic import ConfigDict, Field, model_validator
 from sqlalchemy.orm import Session
 
 from db.kinds.definition import JobKind, QuotaUnits
 from db.kinds.references import DatasetReference
 from db.models import Adapter, Job
-from db.specs import MAX_SEED, not_blank, prompt_within_cap, random_seed, within_cap
+from db.specs import MAX_SEED, MULTIPLE_OF_8, NOT_BLANK, Capped, JsonBody, Prompt, random_seed
 
 # Training holds a GPU for minutes to hours: its own queue, so a generate-only
 # worker (`genq worker --queues generate`) never picks it up.
@@ -22,7 +22,7 @@ ADAPTER_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9 _.-]{0,99}$"
 MAX_CHECKPOINTS = 100
 
 
-class FinetuneSpec(BaseModel):
+class FinetuneSpec(JsonBody):
     """Params of a LoRA training job: the names, meanings and defaults of diffusers'
     train_dreambooth_lora.py (max_train_steps, which the script derives from epochs
     when absent, defaults to 500 here)."""
@@ -32,53 +32,26 @@ class FinetuneSpec(BaseModel):
     method: Literal["lora"] = "lora"
     dataset_id: uuid.UUID
     # The prompt of every image without a caption file of its own.
-    instance_prompt: str = Field(min_length=1)
-    resolution: int = Field(default=512, ge=64)
-    max_train_steps: int = Field(default=500, ge=1)
+    instance_prompt: Annotated[Prompt, NOT_BLANK] = Field(min_length=1)
+    resolution: Annotated[int, MULTIPLE_OF_8, Capped("max_train_resolution")] = Field(default=512, ge=64)
+    max_train_steps: Annotated[int, Capped("max_train_steps")] = Field(default=500, ge=1)
     learning_rate: float = Field(default=5e-4, gt=0, le=1)
-    rank: int = Field(default=4, ge=1)
+    rank: Annotated[int, Capped("max_lora_rank")] = Field(default=4, ge=1)
     # None: equal to rank, as the script sets it.
     lora_alpha: float | None = Field(default=None, gt=0)
-    batch_size: int = Field(default=4, ge=1)
+    batch_size: Annotated[int, Capped("max_train_batch_size")] = Field(default=4, ge=1)
     gradient_accumulation_steps: int = Field(default=1, ge=1, le=64)
     lr_scheduler: Literal[LR_SCHEDULERS] = "constant"  # type: ignore[valid-type]
     lr_warmup_steps: int = Field(default=500, ge=0)
     max_grad_norm: float = Field(default=1.0, gt=0)
     seed: int = Field(default_factory=random_seed, ge=0, le=MAX_SEED)
-    validation_prompt: str | None = Field(default=None, min_length=1)
+    validation_prompt: Annotated[Prompt, NOT_BLANK] | None = Field(default=None, min_length=1)
     num_validation_images: int = Field(default=4, ge=1, le=8)
     # The script's default is 500, its default run's length: a run that short would
     # never be saved, and a crashed job would start over instead of resuming.
     checkpointing_steps: int = Field(default=100, ge=1)
     # None: named after the training job.
     adapter_name: str | None = Field(default=None, pattern=ADAPTER_NAME_PATTERN)
-
-    @field_validator("instance_prompt", "validation_prompt")
-    @classmethod
-    def _prompts_not_blank_within_cap(cls, prompt: str | None, info: ValidationInfo) -> str | None:
-        return None if prompt is None else prompt_within_cap(not_blank(prompt), info)
-
-    @field_validator("resolution")
-    @classmethod
-    def _resolution_multiple_of_8_within_cap(cls, resolution: int, info: ValidationInfo) -> int:
-        if resolution % 8:
-            raise ValueError("must be a multiple of 8")
-        return within_cap(resolution, info, "max_train_resolution")
-
-    @field_validator("max_train_steps")
-    @classmethod
-    def _steps_within_cap(cls, steps: int, info: ValidationInfo) -> int:
-        return within_cap(steps, info, "max_train_steps")
-
-    @field_validator("rank")
-    @classmethod
-    def _rank_within_cap(cls, rank: int, info: ValidationInfo) -> int:
-        return within_cap(rank, info, "max_lora_rank")
-
-    @field_validator("batch_size")
-    @classmethod
-    def _batch_within_cap(cls, batch_size: int, info: ValidationInfo) -> int:
-        return within_cap(batch_size, info, "max_train_batch_size")
 
     @model_validator(mode="after")
     def _checkpoints_within_cap(self) -> "FinetuneSpec":

@@ -9,7 +9,6 @@ from typing import Annotated, Any, Literal
 
 from pydantic import (
     AfterValidator,
-    BaseModel,
     ConfigDict,
     Field,
     ValidationError,
@@ -25,7 +24,17 @@ from db.kinds.references import AdapterListReference
 from db.kinds.upscale import LANCZOS, Scale, Upscaler
 from db.registry import default_model
 from db.settings import Settings
-from db.specs import MAX_SEED, prompt_within_cap, random_seed, setting_cap, within_cap
+from db.specs import (
+    CAP_MARK,
+    MAX_SEED,
+    MULTIPLE_OF_8,
+    NOT_BLANK,
+    Capped,
+    JsonBody,
+    Prompt,
+    random_seed,
+    setting_cap,
+)
 
 GENERATE_QUEUE = "generate"
 DEFAULT_STRENGTH = 0.75
@@ -48,7 +57,7 @@ def _field_error(field: str, message: str, value: Any) -> ValidationError:
     return ValidationError.from_exception_data(GenerateSpec.__name__, [error])
 
 
-class AdapterRef(BaseModel):
+class AdapterRef(JsonBody):
     """A trained adapter (GET /api/v1/adapters) to apply to a generate job's model."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -58,7 +67,7 @@ class AdapterRef(BaseModel):
     scale: float = Field(default=1.0, ge=0, le=2)
 
 
-class HiresSpec(BaseModel):
+class HiresSpec(JsonBody):
     """AUTOMATIC1111's hires fix: the images made at the job's size, upscaled, then
     denoised again at the larger size (image-to-image), which adds detail that a
     first pass at that size would lay out badly."""
@@ -80,18 +89,19 @@ def hires_size(width: int, height: int, scale: float) -> tuple[int, int]:
     return int(width * scale) // 8 * 8, int(height * scale) // 8 * 8
 
 
-class GenerateSpec(BaseModel):
+class GenerateSpec(JsonBody):
     """Params of a text-to-image job; the names and ranges of diffusers' pipelines."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     # May be blank only with an init image, which then alone says what to paint
     # (A1111's img2img and OpenAI's variations send none).
-    prompt: str
-    negative_prompt: str = ""
+    # The document states the stricter rule (not blank), which JSON Schema can say of one field.
+    prompt: Prompt = Field(json_schema_extra=dict(NOT_BLANK.keywords))
+    negative_prompt: Prompt = ""
     # None: the model's native size (unet sample_size x VAE scale factor).
-    width: int | None = Field(default=None, ge=64)
-    height: int | None = Field(default=None, ge=64)
+    width: Annotated[int, Field(ge=64), MULTIPLE_OF_8, Capped("max_width")] | None = None
+    height: Annotated[int, Field(ge=64), MULTIPLE_OF_8, Capped("max_height")] | None = None
     steps: int = Field(default=25, ge=1, le=150)
     guidance_scale: float = Field(default=7.5, ge=0, le=30)
     num_images: int = Field(default=1, ge=1, le=8)
@@ -103,7 +113,13 @@ class GenerateSpec(BaseModel):
     adapter: AdapterRef | None = Field(default=None, exclude=True)
     # LoRAs applied together, each the owner's and trained on the job's model (checked
     # at submit); kept in id order, as the order they are given in changes nothing.
-    adapters: list[AdapterRef] = Field(default_factory=list, max_length=ADAPTER_SLOTS, validate_default=True)
+    adapters: list[AdapterRef] = Field(
+        default_factory=list,
+        max_length=ADAPTER_SLOTS,
+        validate_default=True,
+        # The cap counts the shorthand's adapter too (_one_adapter_set).
+        json_schema_extra={CAP_MARK: "max_adapters_per_job"},
+    )
     # Image-to-image: the image to start from (an upload id, or a data URI stored as
     # one at submit); width and height default to its size, in multiples of 8.
     init_image: InputImage | None = None
@@ -197,25 +213,6 @@ class GenerateSpec(BaseModel):
             # diffusers runs the last strength x steps of the schedule: none would be no pass at all.
             raise ValueError(f"runs no step: steps ({hires.steps}) x strength ({hires.strength}) is below 1")
         return hires
-
-    @field_validator("prompt")
-    @classmethod
-    def _prompt_within_cap(cls, prompt: str, info: ValidationInfo) -> str:
-        return prompt_within_cap(prompt, info)
-
-    @field_validator("negative_prompt")
-    @classmethod
-    def _negative_prompt_within_cap(cls, prompt: str, info: ValidationInfo) -> str:
-        return prompt_within_cap(prompt, info)
-
-    @field_validator("width", "height")
-    @classmethod
-    def _size_multiple_of_8_within_cap(cls, size: int | None, info: ValidationInfo) -> int | None:
-        if size is None:
-            return None
-        if size % 8:
-            raise ValueError("must be a multiple of 8")
-        return within_cap(size, info, f"max_{info.field_name}")
 
 
 def sized_by_init_image(

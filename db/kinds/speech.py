@@ -7,12 +7,12 @@ against the image budget. Never imports torch.
 
 import re
 from collections.abc import Mapping
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+from pydantic import ConfigDict, Field
 
 from db.kinds.definition import JobKind
-from db.specs import MAX_SEED, not_blank, random_seed, text_within_cap
+from db.specs import MAX_SEED, NOT_BLANK, Capped, JsonBody, random_seed
 
 SPEECH_QUEUE = "speech"
 AUDIO_FORMATS = ("wav", "flac")
@@ -26,25 +26,20 @@ def split_sentences(text: str) -> list[str]:
     return [sentence.strip() for sentence in SENTENCE_END.split(text) if sentence.strip()]
 
 
-class SpeechSpec(BaseModel):
+class SpeechSpec(JsonBody):
     """Params of a speech job: the text and how fast it is spoken (VITS's
     speaking_rate: 2 is twice as fast), the seed of the model's noise, and the
     file format of the audio."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    text: str = Field(min_length=1)
+    text: Annotated[str, NOT_BLANK, Capped("max_speech_chars")] = Field(min_length=1)
     speaking_rate: float = Field(default=1.0, ge=0.25, le=4)
     seed: int = Field(default_factory=random_seed, ge=0, le=MAX_SEED)
     format: Literal["wav", "flac"] = "wav"
     # The voice a client asked for (OpenAI's `voice`): recorded with the job; the
     # models genq loads speak in one voice each.
     voice: str | None = Field(default=None, min_length=1, max_length=64)
-
-    @field_validator("text")
-    @classmethod
-    def _text_within_cap(cls, text: str, info: ValidationInfo) -> str:
-        return text_within_cap(not_blank(text), info, "max_speech_chars")
 
 
 def count_sentences(params: Mapping[str, Any]) -> int:

@@ -3,22 +3,22 @@ queue; it counts nothing against the image budget."""
 
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+from pydantic import ConfigDict, Field
 
 from db.kinds.definition import JobKind
-from db.specs import MAX_SEED, prompt_within_cap, random_seed, within_cap
+from db.specs import MAX_SEED, Capped, JsonBody, Prompt, random_seed
 
 TEXTGEN_QUEUE = "textgen"
 
 
-class TextgenSpec(BaseModel):
+class TextgenSpec(JsonBody):
     """Params of a text-generation job: the names and meanings of transformers'
     generate(); temperature 0 means greedy decoding."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    prompt: str = Field(min_length=1)
-    max_new_tokens: int = Field(default=64, ge=1)
+    prompt: Prompt = Field(min_length=1)
+    max_new_tokens: Annotated[int, Capped("max_new_tokens")] = Field(default=64, ge=1)
     temperature: float = Field(default=1.0, ge=0, le=2)
     top_p: float = Field(default=1.0, gt=0, le=1)
     top_k: int = Field(default=50, ge=0)
@@ -27,16 +27,6 @@ class TextgenSpec(BaseModel):
     num_return_sequences: int = Field(default=1, ge=1, le=8)
     # Generation of a sequence ends where one of these appears (it is cut there).
     stop: list[Annotated[str, Field(min_length=1, max_length=100)]] = Field(default=[], max_length=4)
-
-    @field_validator("prompt")
-    @classmethod
-    def _prompt_within_cap(cls, prompt: str, info: ValidationInfo) -> str:
-        return prompt_within_cap(prompt, info)
-
-    @field_validator("max_new_tokens")
-    @classmethod
-    def _tokens_within_cap(cls, tokens: int, info: ValidationInfo) -> int:
-        return within_cap(tokens, info, "max_new_tokens")
 
 
 KIND = JobKind(

@@ -8,14 +8,14 @@ Never imports torch.
 from collections.abc import Mapping
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+from pydantic import AfterValidator, ConfigDict, Field, ValidationInfo
 
 from db.input_images import image_reference
 from db.kinds.definition import JobKind
 from db.refusals import FieldError, SubmissionRejected
 from db.registry import find_model
 from db.settings import Settings
-from db.specs import MAX_SEED, prompt_within_cap, random_seed
+from db.specs import MAX_SEED, JsonBody, Prompt, random_seed
 
 UPSCALE_QUEUE = "upscale"
 # Pillow's Lanczos resampling: needs no model, takes any scale in range.
@@ -69,7 +69,7 @@ Scale = Annotated[
 ]
 
 
-class UpscaleSpec(BaseModel):
+class UpscaleSpec(JsonBody):
     """Params of an upscale job: the image and how much larger it becomes, by what."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -79,16 +79,11 @@ class UpscaleSpec(BaseModel):
     upscaler: Upscaler = LANCZOS
     scale: Scale = 2.0
     # What the image shows, for diffusion upscalers (they denoise with it); lanczos ignores it.
-    prompt: str = ""
+    prompt: Prompt = ""
     # Denoising steps of a diffusion upscaler (each pass); lanczos takes none.
     steps: int = Field(default=20, ge=1, le=150)
     # Drawn at submit time when absent, so every attempt makes the same image.
     seed: int = Field(default_factory=random_seed, ge=0, le=MAX_SEED)
-
-    @field_validator("prompt")
-    @classmethod
-    def _prompt_within_cap(cls, prompt: str, info: ValidationInfo) -> str:
-        return prompt_within_cap(prompt, info)
 
 
 def check_upscaled_size(

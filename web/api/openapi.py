@@ -18,7 +18,7 @@ from werkzeug.routing import Rule
 from db.kinds import job_kinds
 from db.registry import list_models
 from db.settings import Settings
-from db.specs import SubmitRequest
+from db.specs import CAP_MARK, SubmitRequest
 from web.api import api
 from web.api.operations import COMMON_ANSWERS, OPERATIONS, Answer, Body, Header, Operation, operation
 from web.context import platform
@@ -165,16 +165,7 @@ def _operation(schemas: _Schemas, rule: Rule, record: Operation) -> dict[str, An
 def _deployment_schemas(schemas: dict[str, Any], settings: Settings) -> None:
     """What the models cannot know before start-up: the kinds registered, the models
     installed, the caps in settings (the specs check them from validation context)."""
-    generate = schemas["GenerateSpec"]["properties"]
-    for name in ("prompt", "negative_prompt"):
-        generate[name]["maxLength"] = settings.max_prompt_chars
-    # Not blank. The spec also takes a blank one with an init_image; the document
-    # states the stricter rule, which JSON Schema can say of one field.
-    generate["prompt"]["pattern"] = r"\S"
-    for name, cap in (("width", settings.max_width), ("height", settings.max_height)):
-        generate[name]["anyOf"][0].update(maximum=cap, multipleOf=8)
-    schemas["SpeechSpec"]["properties"]["text"].update(maxLength=settings.max_speech_chars, pattern=r"\S")
-
+    _state_caps(schemas, settings)
     submit = schemas["SubmitRequest"]
     submit["properties"]["kind"]["enum"] = list(job_kinds())
     installed = list_models(settings)
@@ -198,6 +189,23 @@ def _deployment_schemas(schemas: dict[str, Any], settings: Settings) -> None:
             }
         )
     submit["oneOf"] = branches
+
+
+def _state_caps(schema: Any, settings: Settings) -> None:
+    """Each field marked Capped (db/specs.py) gets its cap from settings as the
+    keyword its type takes: a list's maxItems, a text's maxLength, a number's maximum."""
+    if isinstance(schema, list):
+        for item in schema:
+            _state_caps(item, settings)
+    if not isinstance(schema, dict):
+        return
+    if CAP_MARK in schema:
+        cap = getattr(settings, schema.pop(CAP_MARK))
+        kind = schema.get("type")
+        keyword = "maxItems" if kind == "array" else "maxLength" if kind == "string" else "maximum"
+        schema[keyword] = min(cap, schema.get(keyword, cap))
+    for value in schema.values():
+        _state_caps(value, settings)
 
 
 def _model_choice(names: list[str]) -> dict[str, Any]:

@@ -56,7 +56,7 @@ def submit_compat_job(kind: str, model: str | None, params: dict[str, Any]) -> t
     body: dict[str, Any] = {"kind": kind, "params": params}
     if model is not None:
         body["model"] = model
-    submission = validate_submission(body, services.settings)
+    submission = validate_submission(body, services.settings, coerce_types=True)
     session = db_session()
     session.commit()  # ends the view's reads (models, adapters): no connection held while the owner's turn is awaited
     job, _created = submit_job(

@@ -168,7 +168,7 @@ def submit_form() -> Response | tuple[str, int]:
     try:
         params = _image_params_from_form(request.form)
         body = {"kind": GENERATE.name, "model": request.form.get("model") or None, "params": params}
-        job = submit(validate_submission(body, platform().settings))
+        job = submit(validate_submission(body, platform().settings, coerce_types=True))
     except Refusal as refused:
         # Shown next to the inputs, with the user's values kept.
         return _render_image_form(request.form.to_dict(), errors=form_errors(refused), status=refused.status)
@@ -202,7 +202,7 @@ def upscale_submit() -> Response | tuple[str, int]:
         params = params_from_form(request.form, UPSCALE_FORM_PARAMS, prompt="prompt")
         image = image_param("image")
         body = {"kind": UPSCALE.name, "params": params if image is None else {**params, "image": image}}
-        job = submit(validate_submission(body, platform().settings))
+        job = submit(validate_submission(body, platform().settings, coerce_types=True))
     except Refusal as refused:
         return _render_upscale_form(request.form.to_dict(), errors=form_errors(refused), status=refused.status)
     return redirect(url_for("pages.job_page", job_id=job.id), code=303)
@@ -247,7 +247,7 @@ def text_submit() -> Response | tuple[str, int]:
         params["stop"] = [request.form["stop"]]
     body = {"kind": TEXTGEN.name, "model": request.form.get("model") or None, "params": params}
     try:
-        job = submit(validate_submission(body, platform().settings))
+        job = submit(validate_submission(body, platform().settings, coerce_types=True))
     except Refusal as refused:
         return _render_text_form(request.form.to_dict(), errors=form_errors(refused), status=refused.status)
     return redirect(url_for("pages.job_page", job_id=job.id), code=303)

@@ -50,7 +50,7 @@ def speech_submit() -> Response | tuple[str, int]:
     params = params_from_form(request.form, SPEECH_FORM_PARAMS, prompt="text")
     body = {"kind": SPEECH.name, "model": request.form.get("model") or None, "params": params}
     try:
-        job = submit(validate_submission(body, platform().settings))
+        job = submit(validate_submission(body, platform().settings, coerce_types=True))
     except Refusal as refused:
         return _render_speech_form(request.form.to_dict(), errors=form_errors(refused), status=refused.status)
     return redirect(url_for("pages.job_page", job_id=job.id), code=303)

@@ -77,7 +77,7 @@ def finetune_submit() -> Response | tuple[str, int]:
         "params": {**params, "dataset_id": str(uuid.uuid4())},
     }
     try:
-        submission = validate_submission(body, services.settings)
+        submission = validate_submission(body, services.settings, coerce_types=True)
         check_limits(submission)
         # As the API: a file input left empty sends a part without a file name.
         files = [UploadedFile(file.filename, file.stream) for file in request.files.getlist("files") if file.filename]
