@@ -12,13 +12,14 @@ import io
 import re
 import uuid
 from collections.abc import Mapping
-from typing import Any
+from typing import Annotated, Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from db.models import Upload
 from db.refusals import FieldError, ReferenceNotFound, Refusal
+from db.specs import Stated
 from db.storage import Storage
 from db.uploads import (
     STORED_CONTENT_TYPE,
@@ -48,6 +49,15 @@ def image_reference(value: str) -> str:
     if DATA_URI_PREFIX.match(value):
         return value
     raise ValueError("must be an upload id (POST /api/v1/uploads) or a data:image/png|jpeg|webp;base64,... URI")
+
+
+# A job param that takes an input image.
+InputImage = Annotated[
+    str,
+    Stated(
+        image_reference, {"anyOf": [{"pattern": f"^{UUID_TEXT.pattern}$"}, {"pattern": f"^{DATA_URI_PREFIX.pattern}"}]}
+    ),
+]
 
 
 def add_upload(session: Session, storage: Storage, *, owner: str, image: PreparedImage) -> Upload:

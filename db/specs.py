@@ -30,9 +30,11 @@ MAX_SEED = 2**32 - 1
 MIN_PRIORITY, MAX_PRIORITY = -10, 10
 
 
-# The JSON Schema keyword that marks a capped field in a spec's schema, for the
-# deployment's OpenAPI document to replace by the cap (web/api/openapi.py).
+# JSON Schema keywords that mark what only a deployment knows, for its OpenAPI
+# document to replace (web/api/openapi.py): a Capped field's cap, and the names a
+# field naming a model takes: {"kind": model kind, "also": other names it takes}.
 CAP_MARK = "x-genq-cap"
+MODELS_MARK = "x-genq-models"
 
 
 @dataclass(frozen=True)
@@ -115,19 +117,53 @@ def _scalar_types(annotation: Any) -> set[type]:
     return {annotation} & {bool, int, float, str}
 
 
+# No text may hold U+0000: Postgres's JSON functions refuse to read any value of a
+# document that holds one, and the claims, deletions and ETAs read stored params.
+NUL = "\x00"
+NO_NUL = {"not": {"pattern": "\\u0000"}}
+
+
+def _holds_nul(value: Any) -> bool:
+    if isinstance(value, str):
+        return NUL in value
+    # A nested body (a list's objects, the params object) checks its own fields, naming them.
+    return isinstance(value, list) and any(map(_holds_nul, value))
+
+
+def _strings_without_nul(schema: Any) -> None:
+    """Adds NO_NUL to every string schema in this one (not through $refs: each JsonBody states its own)."""
+    if isinstance(schema, list):
+        for item in schema:
+            _strings_without_nul(item)
+    elif isinstance(schema, dict):
+        if schema.get("type") == "string":
+            schema.update(NO_NUL)
+        for key in ("anyOf", "oneOf", "allOf", "items", "properties", "additionalProperties"):
+            if key in schema:
+                _strings_without_nul(list(schema[key].values()) if key == "properties" else schema[key])
+
+
 class JsonBody(BaseModel):
     """A model of a JSON request body (or a part of one), whose values have the JSON
     types its schema states: a number is a JSON number (3 or 3.0 for an integer),
     never a string or true or false, and a boolean is true or false, never 0, 1 or
     "yes", all of which pydantic would take. Where a body's values may be text (a
     web form's, a compat API's), `coerce_types` in the validation context lets
-    pydantic read them.
+    pydantic read them. No text holds U+0000, whichever way it came.
     Checked before the field's own validation, which keeps its constraints in its
     JSON Schema."""
+
+    @classmethod
+    def __get_pydantic_json_schema__(cls, schema: CoreSchema, handler: GetJsonSchemaHandler) -> JsonSchemaValue:
+        json_schema = handler(schema)
+        _strings_without_nul(handler.resolve_ref_schema(json_schema))
+        return json_schema
 
     @field_validator("*", mode="before")
     @classmethod
     def _json_types(cls, value: Any, info: ValidationInfo) -> Any:
+        if _holds_nul(value):
+            raise ValueError("must not hold the character U+0000")
         if (info.context or {}).get("coerce_types") or not info.field_name or value is None:
             return value
         types = _scalar_types(cls.model_fields[info.field_name].annotation)

@@ -8,7 +8,6 @@ from collections.abc import Mapping
 from typing import Annotated, Any, Literal
 
 from pydantic import (
-    AfterValidator,
     ConfigDict,
     Field,
     ValidationError,
@@ -18,7 +17,7 @@ from pydantic import (
 )
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
-from db.input_images import image_reference
+from db.input_images import InputImage
 from db.kinds.definition import Batching, JobKind, NonEmpty, QuotaUnits
 from db.kinds.references import AdapterListReference
 from db.kinds.upscale import LANCZOS, Scale, Upscaler
@@ -45,9 +44,6 @@ SCHEDULERS = ("ddim", "euler", "euler_a", "dpmpp_2m", "heun", "pndm", "unipc")
 # The most adapters any job may name (GENQ_MAX_ADAPTERS_PER_JOB sets the cap, up to
 # this): each place in the list is a batch key param and a reference column.
 ADAPTER_SLOTS = 8
-
-
-InputImage = Annotated[str, AfterValidator(image_reference)]
 
 
 def _field_error(field: str, message: str, value: Any) -> ValidationError:

@@ -10,12 +10,12 @@ from typing import Annotated, Any
 
 from pydantic import AfterValidator, ConfigDict, Field, ValidationInfo
 
-from db.input_images import image_reference
+from db.input_images import InputImage
 from db.kinds.definition import JobKind
 from db.refusals import FieldError, SubmissionRejected
 from db.registry import find_model
 from db.settings import Settings
-from db.specs import MAX_SEED, JsonBody, Prompt, random_seed
+from db.specs import MAX_SEED, MODELS_MARK, JsonBody, Prompt, random_seed
 
 UPSCALE_QUEUE = "upscale"
 # Pillow's Lanczos resampling: needs no model, takes any scale in range.
@@ -59,6 +59,7 @@ Upscaler = Annotated[
         min_length=1,
         max_length=255,
         description="lanczos (Pillow, no model), or an upscaler model's name (GET /api/v1/models, kind upscaler)",
+        json_schema_extra={MODELS_MARK: {"kind": "upscaler", "also": [LANCZOS]}},
     ),
     AfterValidator(check_upscaler),
 ]
@@ -75,7 +76,7 @@ class UpscaleSpec(JsonBody):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     # An upload id, or a data URI stored as one at submit.
-    image: Annotated[str, AfterValidator(image_reference)]
+    image: InputImage
     upscaler: Upscaler = LANCZOS
     scale: Scale = 2.0
     # What the image shows, for diffusion upscalers (they denoise with it); lanczos ignores it.

@@ -88,6 +88,14 @@ INVALID_BODIES = {
     "unknown scheduler": (_prompt(scheduler="warp_drive"), "params.scheduler"),
     "unknown param": (_prompt(colour="red"), "params.colour"),
     "wrong param type": (_prompt(steps="many"), "params.steps"),
+    # The JSON API takes the JSON types its document states (forms and compat APIs take text).
+    "a number as text": (_prompt(steps="20"), "params.steps"),
+    "a boolean for a number": (_prompt(seed=True), "params.seed"),
+    "a number for a boolean": (_prompt(score=1), "params.score"),
+    "a boolean priority": ({**_prompt(), "priority": True}, "priority"),
+    # Postgres cannot read a stored document holding U+0000 (claims and deletions read params).
+    "a NUL in the prompt": (_prompt(prompt="a red\u0000fox"), "params.prompt"),
+    "a NUL in a stop sequence": ({"kind": "textgen", "params": {"prompt": "hi", "stop": ["\u0000"]}}, "params.stop"),
     "params missing": ({"kind": "generate"}, "params"),
     "params not an object": ({"params": ["a red fox"]}, "params"),
     "unknown top-level field": ({**_prompt(), "colour": "red"}, "colour"),

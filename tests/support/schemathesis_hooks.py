@@ -41,6 +41,8 @@ def before_call(context, case, kwargs):
 STATE_REFUSALS = {
     (410, "artifact_expired"),  # the image was swept (retention, or its adapter deleted)
     (422, "duplicate_filename"),  # a dataset's files need distinct names (captions pair by name)
+    (422, "no_images"),  # a dataset of caption files alone
+    (422, "idempotency_key_reused"),  # the key was sent before with another body
     (422, "invalid_image"),  # a data URI's bytes are no image
     (422, "adapter_model_mismatch"),  # the adapter was trained for another model
 }

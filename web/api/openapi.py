@@ -16,9 +16,9 @@ from pydantic_core import core_schema
 from werkzeug.routing import Rule
 
 from db.kinds import job_kinds
-from db.registry import list_models
+from db.registry import ModelEntry, list_models
 from db.settings import Settings
-from db.specs import CAP_MARK, SubmitRequest
+from db.specs import CAP_MARK, MODELS_MARK, SubmitRequest
 from web.api import api
 from web.api.operations import COMMON_ANSWERS, OPERATIONS, Answer, Body, Header, Operation, operation
 from web.context import platform
@@ -165,10 +165,10 @@ def _operation(schemas: _Schemas, rule: Rule, record: Operation) -> dict[str, An
 def _deployment_schemas(schemas: dict[str, Any], settings: Settings) -> None:
     """What the models cannot know before start-up: the kinds registered, the models
     installed, the caps in settings (the specs check them from validation context)."""
-    _state_caps(schemas, settings)
+    installed = list_models(settings)
+    _fill_marks(schemas, settings, installed)
     submit = schemas["SubmitRequest"]
     submit["properties"]["kind"]["enum"] = list(job_kinds())
-    installed = list_models(settings)
     submit["properties"]["model"] = _model_choice([entry.name for entry in installed])
     # Which params and models go with which kind: one branch per kind that can run here.
     default_kind = SubmitRequest.model_fields["kind"].default
@@ -191,12 +191,13 @@ def _deployment_schemas(schemas: dict[str, Any], settings: Settings) -> None:
     submit["oneOf"] = branches
 
 
-def _state_caps(schema: Any, settings: Settings) -> None:
+def _fill_marks(schema: Any, settings: Settings, installed: list[ModelEntry]) -> None:
     """Each field marked Capped (db/specs.py) gets its cap from settings as the
-    keyword its type takes: a list's maxItems, a text's maxLength, a number's maximum."""
+    keyword its type takes (a list's maxItems, a text's maxLength, a number's
+    maximum); each field marked as naming a model, the names it takes here."""
     if isinstance(schema, list):
         for item in schema:
-            _state_caps(item, settings)
+            _fill_marks(item, settings, installed)
     if not isinstance(schema, dict):
         return
     if CAP_MARK in schema:
@@ -204,8 +205,11 @@ def _state_caps(schema: Any, settings: Settings) -> None:
         kind = schema.get("type")
         keyword = "maxItems" if kind == "array" else "maxLength" if kind == "string" else "maximum"
         schema[keyword] = min(cap, schema.get(keyword, cap))
+    if MODELS_MARK in schema:
+        names = schema.pop(MODELS_MARK)
+        schema["enum"] = [*names["also"], *(entry.name for entry in installed if entry.kind == names["kind"])]
     for value in schema.values():
-        _state_caps(value, settings)
+        _fill_marks(value, settings, installed)
 
 
 def _model_choice(names: list[str]) -> dict[str, Any]:
