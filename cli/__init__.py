@@ -4,6 +4,7 @@ imported inside the commands that need them, so `genq web` never loads torch. Ea
 command first checks what it relies on (cli/preflight.py): a misconfiguration is
 one line and exit status 2, not a traceback from inside a server."""
 
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import click
@@ -150,11 +151,15 @@ def models_list() -> None:
 @models.command("build-tiny")
 @click.argument("directory", type=click.Path(file_okay=False))
 @click.option("--inpainting", is_flag=True, help="A 9-channel UNet, as SD inpainting checkpoints have.")
-def models_build_tiny(directory: str, inpainting: bool) -> None:
+@click.option("--taesd", is_flag=True, help="Also a tiny AutoencoderTiny in DIRECTORY/taesd, for live previews.")
+def models_build_tiny(directory: str, inpainting: bool, taesd: bool) -> None:
     """Write a tiny Stable-Diffusion-shaped pipeline with random weights to DIRECTORY."""
-    from worker.tiny_models import build_tiny_sd
+    from worker.pipelines import PREVIEW_DECODER_FOLDER
+    from worker.tiny_models import build_tiny_sd, build_tiny_taesd
 
     build_tiny_sd(directory, inpainting=inpainting)
+    if taesd:
+        build_tiny_taesd(Path(directory) / PREVIEW_DECODER_FOLDER)
     click.echo(f"tiny model written to {directory}")
 
 

@@ -65,7 +65,7 @@ def run_embedded(settings: Settings, host: str, port: int) -> int:
     if "image" not in kinds:
         directory = settings.models_dir / TINY_MODEL_NAME
         click.echo(f"no image model configured: building the tiny offline model in {directory}")
-        _run_child(["models", "build-tiny", str(directory)], env)
+        _run_child(["models", "build-tiny", str(directory), "--taesd"], env)
     if "text" not in kinds:
         directory = settings.models_dir / TINY_TEXT_MODEL_NAME
         click.echo(f"no text model configured: building the tiny offline text model in {directory}")

@@ -152,8 +152,11 @@ class Settings(BaseSettings):
     finish_in_background: bool | Literal["auto"] = "auto"
     progress_interval_seconds: float = Field(default=1.0, ge=0)
     # A generate job shows a preview of its images every this many denoising steps
-    # (from the latents, no VAE decode: db/job_signals.py, worker/previews.py); 0: none.
+    # (from the latents, not by the VAE: db/job_signals.py, worker/previews.py); 0: none.
     preview_every_steps: int = Field(default=5, ge=0)
+    # An AutoencoderTiny (TAESD) that decodes every image model's previews: a directory
+    # or hub id. None: a model's own `taesd` folder if it has one, else the linear map.
+    preview_decoder: str | None = None
     # Hard time limit of a job; the soft limit, which fails it `time_limit`, comes a
     # little earlier (db.queue.soft_time_limit). Per kind: {"generate": 600}; a
     # training within the caps may run for hours, so finetune has 8 h by default.

@@ -18,6 +18,7 @@ from typing import Literal
 import torch
 import transformers
 from diffusers import (
+    AutoencoderTiny,
     AutoPipelineForImage2Image,
     AutoPipelineForInpainting,
     AutoPipelineForText2Image,
@@ -32,15 +33,19 @@ from diffusers import (
 )
 from diffusers.utils import logging as diffusers_logging
 
+from db.registry import find_model
 from db.settings import Settings
 from worker.failures import JobFailure
 from worker.model_cache import ModelCache
+from worker.weights import refuse_pickle_weights
 
 log = logging.getLogger(__name__)
 
 # What a generate job does with its pipeline: from a prompt, from an init image, or repainting under a mask.
 PipelineMode = Literal["text", "image", "inpaint"]
 PIPELINE_FOR_MODE = {"image": AutoPipelineForImage2Image, "inpaint": AutoPipelineForInpainting}
+# The folder of a model's directory that holds its preview decoder (an AutoencoderTiny, TAESD).
+PREVIEW_DECODER_FOLDER = "taesd"
 
 # One class for each name in db.specs.SCHEDULERS (tests/worker check they agree).
 SCHEDULER_CLASSES = {
@@ -130,6 +135,7 @@ class PipelineCache(ModelCache[DiffusionPipeline]):
     def __init__(self, settings: Settings) -> None:
         super().__init__(settings)
         self._compiled_shapes: set[tuple] = set()
+        self._preview_decoders: dict[str, AutoencoderTiny | None] = {}
         # A worker logs lines; loading bars from diffusers and transformers would
         # flood its log (the pipelines' own step bars are disabled per pipeline).
         diffusers_logging.disable_progress_bar()
@@ -147,6 +153,32 @@ class PipelineCache(ModelCache[DiffusionPipeline]):
             pipeline = PIPELINE_FOR_MODE[mode].from_pipe(pipeline)
             pipeline.set_progress_bar_config(disable=True)
         return with_fresh_scheduler(pipeline, scheduler_name)
+
+    def preview_decoder(self, model_name: str) -> AutoencoderTiny | None:
+        """What decodes the model's previews: GENQ_PREVIEW_DECODER, else the model's own
+        PREVIEW_DECODER_FOLDER; None (the linear map, worker/previews.py) without one or
+        when it cannot be loaded, as a preview must never fail its job. Loaded once
+        per model and process (a TAESD is about 10 MB)."""
+        if model_name not in self._preview_decoders:
+            self._preview_decoders[model_name] = self._load_preview_decoder(model_name)
+        return self._preview_decoders[model_name]
+
+    def _load_preview_decoder(self, model_name: str) -> AutoencoderTiny | None:
+        source = self.settings.preview_decoder
+        if source is None:
+            entry = find_model(self.settings, model_name)
+            folder = Path(entry.source) / PREVIEW_DECODER_FOLDER if entry is not None else None
+            if folder is None or not folder.is_dir():
+                return None
+            source = str(folder)
+        try:
+            refuse_pickle_weights(f"{model_name}'s preview decoder", source)
+            decoder = AutoencoderTiny.from_pretrained(source, dtype=self.dtype, use_safetensors=True)
+        except (JobFailure, OSError, ValueError):
+            log.exception("the preview decoder of %s could not be loaded; its previews use the linear map", model_name)
+            return None
+        log.info("previews of %s are decoded by the AutoencoderTiny in %s", model_name, source)
+        return decoder.to(self.device).eval()
 
     def warm_up(self, model_name: str) -> None:
         """Load the model and run it once at its native size (two steps), so the

@@ -14,6 +14,7 @@ from pathlib import Path
 import torch
 from diffusers import (
     AutoencoderKL,
+    AutoencoderTiny,
     DDIMScheduler,
     DDPMScheduler,
     EulerDiscreteScheduler,
@@ -127,6 +128,23 @@ def build_tiny_sd(directory: str | Path, seed: int = 0, *, inpainting: bool = Fa
         requires_safety_checker=False,
     )
     pipeline.save_pretrained(directory, safe_serialization=True)
+    return directory
+
+
+def build_tiny_taesd(directory: str | Path, seed: int = 0) -> Path:
+    """Write a tiny AutoencoderTiny (TAESD's architecture: 4 latent channels, a scale
+    factor of 8, as the tiny SD model's VAE), the preview decoder a model directory
+    may hold in PREVIEW_DECODER_FOLDER (worker/pipelines.py)."""
+    directory = Path(directory)
+    torch.manual_seed(seed)
+    decoder = AutoencoderTiny(
+        encoder_block_out_channels=(8, 8, 8, 8),
+        decoder_block_out_channels=(8, 8, 8, 8),
+        num_encoder_blocks=(1, 1, 1, 1),
+        num_decoder_blocks=(1, 1, 1, 1),
+        latent_channels=4,
+    )
+    decoder.save_pretrained(directory, safe_serialization=True)
     return directory
 
 

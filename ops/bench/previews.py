@@ -3,7 +3,9 @@
   off        the generate executor with previews off (GENQ_PREVIEW_EVERY_STEPS=0)
   every 5    the same jobs with a preview every 5 steps (the default), made from
              the latents (worker/previews.py) and handed to the context
-  preview    one preview alone: latents of the job's size to a WebP, timed by itself
+  preview    one preview alone: latents of the job's size to a WebP, timed by itself,
+             by the linear map and by a TAESD (AutoencoderTiny of TAESD's own
+             architecture, random weights: the same FLOPs)
 
 The two executor rows take turns job by job on two pipeline caches of the same
 model; the ratio is the figure (goal: previews cost <= 3% of a 30-step SD 1.5 job).
@@ -14,6 +16,7 @@ model; the ratio is the figure (goal: previews cost <= 3% of a 30-step SD 1.5 jo
 import time
 
 import torch
+from diffusers import AutoencoderTiny
 
 from ops.bench.harness import BenchJobContext, Row, parse_args, prepare, print_report, seconds_per_run, synchronize
 from worker.executors.generate import run_generate
@@ -43,6 +46,10 @@ def main() -> None:
     size = args.size or pipeline.unet.config.sample_size * pipeline.vae_scale_factor
     latents = torch.randn(1, pipeline.unet.config.in_channels, size // 8, size // 8, device=bench.device)
     one = seconds_per_run(lambda _index: preview_images(latents, pipeline.vae_scale_factor), bench.device, 20)
+    taesd = AutoencoderTiny().to(bench.device, pipeline.dtype).eval()
+    one_taesd = seconds_per_run(
+        lambda _index: preview_images(latents, pipeline.vae_scale_factor, taesd), bench.device, 20
+    )
     off, on = (sorted(timings[every])[len(timings[every]) // 2] for every in (0, EVERY))
     previews_per_job = (args.steps - 1) // EVERY
     print_report(
@@ -54,7 +61,10 @@ def main() -> None:
         ],
         baseline="off",
     )
-    print(f"one preview alone: {one * 1000:.2f} ms ({size}x{size} image)")
+    print(
+        f"one preview alone: {one * 1000:.2f} ms by the linear map, {one_taesd * 1000:.2f} ms by a TAESD ({size}x{size} image)"
+    )
+    print(f"a TAESD's previews per job time: {previews_per_job * one_taesd / off:.1%} (from one preview)")
     print(
         f"previews' share of the job: {(on - off) / off:+.1%} measured, {previews_per_job * one / off:.1%} from one preview"
     )

@@ -66,3 +66,26 @@ def test_a_live_stream_shows_previews_while_the_job_denoises(platform):
         assert header == "data:image/webp;base64"
         image = Image.open(io.BytesIO(base64.b64decode(data)))
         assert (image.format, image.size) == ("WEBP", (256, 256))
+
+
+def test_a_job_canceled_mid_run_streams_no_preview_after_the_cancel(platform):
+    # 60 steps at 256 x 256: previews every 5 steps, a quarter of a second or so apart.
+    job = submit(platform, {"prompt": "a lighthouse at night", "width": 256, "height": 256, "steps": 60, "seed": 7})
+
+    with requests.get(
+        f"{platform}/api/v1/jobs/{job['id']}/events", headers=platform.headers, stream=True, timeout=60
+    ) as response:
+        events = parse_events(response.iter_lines(decode_unicode=True))
+        before = []
+        for event in events:
+            before.append(event)
+            if event.type == "preview":
+                break
+        cancel = requests.post(f"{platform}/api/v1/jobs/{job['id']}/cancel", headers=platform.headers, timeout=10)
+        after = list(events)
+
+    assert before[-1].data["step"] < 60, "the job finished before a preview came"
+    assert cancel.status_code == 202, cancel.text
+    assert [event.type for event in after if event.type == "preview"] == []
+    assert [event.data["status"] for event in after if event.type == "status"][-1] == "canceled"
+    assert after[-1].type == "done"

@@ -38,6 +38,7 @@ def test_the_smoke_run_measures_every_benchmark(tmp_path):
         "platform 2 jobs, max_batch 2",  # benchmark 2, with each job's latency
         "job latency median",
         "previews' share of the job",
+        "by a TAESD",
         "executor ",  # LoRA training
         "compiled (eager, mode None)",  # benchmark 3, traced by the eager backend
         "FLOPs per image",

@@ -23,7 +23,7 @@ from functools import partial
 from typing import Any
 
 import torch
-from diffusers import DiffusionPipeline
+from diffusers import AutoencoderTiny, DiffusionPipeline
 from PIL import Image, ImageFilter
 from PIL.PngImagePlugin import PngInfo
 
@@ -193,7 +193,8 @@ def _generate(batch: list[_BatchedJob]) -> list[list[Image.Image]]:
     pass): each job's images, in order."""
     first = batch[0]
     spec = first.spec
-    pipeline = first.context.pipelines.pipeline_for_job(first.job.model, spec.scheduler, _mode(spec))
+    pipelines = first.context.pipelines
+    pipeline = pipelines.pipeline_for_job(first.job.model, spec.scheduler, _mode(spec))
     native = pipeline.unet.config.sample_size * pipeline.vae_scale_factor
     if first.init_image is not None:
         native_width, native_height = first.init_image.size
@@ -211,15 +212,16 @@ def _generate(batch: list[_BatchedJob]) -> list[list[Image.Image]]:
     prompt_arguments = {"prompt": prompts, "negative_prompt": negative_prompts if any(negative_prompts) else None}
     # The hires pass's steps are known when it starts; until then, about strength x steps of them.
     hires_steps = 0 if spec.hires is None else _hires_timesteps(spec, pipeline.scheduler.order)
+    decoder = pipelines.preview_decoder(first.job.model) if pipelines.settings.preview_every_steps else None
 
     with (
-        _Previews(pipeline.device) as previews,
+        _Previews(pipeline.device, decoder) as previews,
         _adapters_applied(pipeline, first),
         torch.inference_mode(),
     ):
         with (
             vae_tiling_for(pipeline, width, height),
-            first.context.pipelines.compile_timed(first.job.model, (len(prompts), height, width)),
+            pipelines.compile_timed(first.job.model, (len(prompts), height, width)),
         ):
             result = pipeline(
                 **prompt_arguments,
@@ -269,7 +271,9 @@ def _progress_reporter(
         # Not after the last step: the image itself comes next.
         if every and (step_index + 1) % every == 0 and step_index + 1 < pipe.num_timesteps:
             total = done + pipe.num_timesteps + to_come
-            latents = callback_kwargs["latents"].detach().float().cpu()  # the one wait for the GPU
+            latents = callback_kwargs["latents"].detach()
+            # The linear map reads them on the CPU (the one wait for the GPU); a decoder where they are.
+            latents = latents.clone() if previews.decoder is not None else latents.float().cpu()
             previews.send(batch, step, total, latents, pipe.vae_scale_factor)
         return callback_kwargs
 
@@ -283,14 +287,15 @@ class _Previews:
     CPU, in the loop, where a second thread slows torch's own threads more than the
     previews cost (ops/bench/previews.py: +7-10% on a thread, +3% in the loop)."""
 
-    def __init__(self, device: torch.device) -> None:
+    def __init__(self, device: torch.device, decoder: AutoencoderTiny | None) -> None:
+        self.decoder = decoder  # the model's preview decoder; None: the linear map
         self._thread = None if device.type == "cpu" else ThreadPoolExecutor(1, thread_name_prefix="genq-previews")
 
     def send(self, batch: list[_BatchedJob], step: int, total: int, latents: torch.Tensor, scale_factor: int) -> None:
         if self._thread is None:
-            _report_previews(batch, step, total, latents, scale_factor)
+            _report_previews(batch, step, total, latents, scale_factor, self.decoder)
         else:
-            self._thread.submit(_report_previews, batch, step, total, latents, scale_factor)
+            self._thread.submit(_report_previews, batch, step, total, latents, scale_factor, self.decoder)
 
     def __enter__(self) -> "_Previews":
         return self
@@ -300,11 +305,18 @@ class _Previews:
             self._thread.shutdown(wait=True)
 
 
-def _report_previews(batch: list[_BatchedJob], step: int, total: int, latents: torch.Tensor, scale_factor: int) -> None:
+def _report_previews(
+    batch: list[_BatchedJob],
+    step: int,
+    total: int,
+    latents: torch.Tensor,
+    scale_factor: int,
+    decoder: AutoencoderTiny | None,
+) -> None:
     """Each job's previews of the batch's latents (one per image, in the batch's order
     of images). On the previews' thread: a failure is logged, the job goes on."""
     try:
-        previews = preview_images(latents, scale_factor)
+        previews = preview_images(latents, scale_factor, decoder)
     except Exception:
         log.exception("the previews of step %d could not be made", step)
         return
