@@ -65,11 +65,13 @@ def test_under_fair_share_a_later_owners_job_is_placed_and_priced_ahead(platform
     remaining = get_job(platform, long_job)["eta_seconds"]
     asked_at = time.time()
     alices_now = get_job(platform, alices_second["id"])
+    bobs_now = get_job(bob, bobs["id"])
 
-    # Alice's first job is running and Bob has none: his goes next, hers after it.
+    # Alice's first job is running and Bob has none: his goes next, hers after it
+    # (her ETA a short job more than his, both read at the same moment).
     assert (bobs["queue_position"], alices_now["queue_position"]) == (0, 1)
     assert bobs["eta_seconds"] >= remaining
-    assert alices_now["eta_seconds"] > bobs["eta_seconds"]
+    assert alices_now["eta_seconds"] > bobs_now["eta_seconds"]
     bobs_done, alices_done = finished(bob, bobs["id"]), finished(platform, alices_second["id"])
     assert moment(bobs_done["started_at"]) < moment(alices_done["started_at"])
     assert_close(bobs["eta_seconds"], moment(bobs_done["finished_at"]) - moment(bobs["created_at"]))

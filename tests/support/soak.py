@@ -336,10 +336,15 @@ class Soak:
     # Faults
 
     def _strike(self) -> None:
+        """The faults at random moments within the submissions' span (which lasts at
+        least submit_seconds), so that every one strikes while jobs come and run,
+        however fast they run; every kind of fault before one repeats."""
+        started = time.monotonic()
+        span = self.plan.submit_seconds
+        moments = sorted(self.random.uniform(0.05, 0.95) * span for _ in range(self.plan.faults))
         cycle: list[str] = []
-        spacing = self.plan.submit_seconds / max(self.plan.faults, 1)
-        for _ in range(self.plan.faults):
-            if self._stop.wait(self.random.uniform(0.5, 1.5) * spacing):
+        for moment in moments:
+            if self._stop.wait(max(0.0, started + moment - time.monotonic())):
                 return
             if not cycle:
                 cycle = self.random.sample(FAULTS, len(FAULTS))
