@@ -156,7 +156,7 @@ class Settings(BaseSettings):
     preview_every_steps: int = Field(default=5, ge=0)
     # An AutoencoderTiny (TAESD) that decodes every image model's previews: a directory
     # or hub id. None: a model's own `taesd` folder if it has one, else the linear map.
-    preview_decoder: str | None = None
+    preview_decoder: str | None = Field(default=None, examples=["models/taesd"])
     # Hard time limit of a job; the soft limit, which fails it `time_limit`, comes a
     # little earlier (db.queue.soft_time_limit). Per kind: {"generate": 600}; a
     # training within the caps may run for hours, so finetune has 8 h by default.
