@@ -51,11 +51,14 @@ def image_reference(value: str) -> str:
     raise ValueError("must be an upload id (POST /api/v1/uploads) or a data:image/png|jpeg|webp;base64,... URI")
 
 
+# The end of the text, in ECMA and Python regex alike (Python's `$` also matches before a final newline).
+END_OF_TEXT = r"(?![\s\S])"
 # A job param that takes an input image.
 InputImage = Annotated[
     str,
     Stated(
-        image_reference, {"anyOf": [{"pattern": f"^{UUID_TEXT.pattern}$"}, {"pattern": f"^{DATA_URI_PREFIX.pattern}"}]}
+        image_reference,
+        {"anyOf": [{"pattern": f"^{UUID_TEXT.pattern}{END_OF_TEXT}"}, {"pattern": f"^{DATA_URI_PREFIX.pattern}"}]},
     ),
 ]
 

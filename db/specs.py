@@ -40,7 +40,7 @@ MODELS_MARK = "x-genq-models"
 @dataclass(frozen=True)
 class Capped:
     """A field's cap from settings (Settings.<setting>): a number's maximum, a text's
-    length in characters or a list's length. Checked at submit against the settings
+    length in characters. Checked at submit against the settings
     given as validation context (the worker re-reads stored params with none), and
     stated by this deployment's OpenAPI document."""
 
@@ -58,8 +58,6 @@ class Capped:
             return value
         if isinstance(value, str) and len(value) > cap:
             raise ValueError(f"must be at most {cap} characters")
-        if isinstance(value, list) and len(value) > cap:
-            raise ValueError(f"must have at most {cap} items (GENQ_{self.setting.upper()})")
         if isinstance(value, int | float) and value > cap:
             raise ValueError(f"must be at most {cap}")
         return value
@@ -84,7 +82,7 @@ def random_seed() -> int:
     return secrets.randbelow(MAX_SEED + 1)
 
 
-def not_blank(text: str) -> str:
+def _not_blank(text: str) -> str:
     if not text.strip():
         raise ValueError("must not be blank")
     return text
@@ -96,7 +94,7 @@ def _multiple_of_8(size: int) -> int:
     return size
 
 
-NOT_BLANK = Stated(not_blank, {"pattern": r"\S"})
+NOT_BLANK = Stated(_not_blank, {"pattern": r"\S"})
 MULTIPLE_OF_8 = Stated(_multiple_of_8, {"multipleOf": 8})
 # A prompt of any kind: at most GENQ_MAX_PROMPT_CHARS.
 Prompt = Annotated[str, Capped("max_prompt_chars")]
@@ -149,9 +147,14 @@ class JsonBody(BaseModel):
     never a string or true or false, and a boolean is true or false, never 0, 1 or
     "yes", all of which pydantic would take. Where a body's values may be text (a
     web form's, a compat API's), `coerce_types` in the validation context lets
-    pydantic read them. No text holds U+0000, whichever way it came.
+    pydantic read them. No text holds U+0000, whichever way it came, and no number
+    is NaN or infinite (Python's JSON parser takes them; JSON has neither). The
+    types are those of a field's scalars: a list's or a dict's items are not
+    checked (no spec has a list or dict of numbers).
     Checked before the field's own validation, which keeps its constraints in its
     JSON Schema."""
+
+    model_config = ConfigDict(allow_inf_nan=False)
 
     @classmethod
     def __get_pydantic_json_schema__(cls, schema: CoreSchema, handler: GetJsonSchemaHandler) -> JsonSchemaValue:
@@ -171,9 +174,9 @@ class JsonBody(BaseModel):
             return value
         if bool in types:
             if not isinstance(value, bool) and not (types - {bool} and isinstance(value, int | float)):
-                raise ValueError("must be true or false")
+                raise ValueError("must be true or false (a JSON boolean)")
         elif types and (isinstance(value, bool) or not isinstance(value, int | float)):
-            raise ValueError("must be a number")
+            raise ValueError("must be a JSON number, not text, true or false")
         return value
 
 

@@ -156,9 +156,10 @@ class PipelineCache(ModelCache[DiffusionPipeline]):
 
     def preview_decoder(self, model_name: str) -> AutoencoderTiny | None:
         """What decodes the model's previews: GENQ_PREVIEW_DECODER, else the model's own
-        PREVIEW_DECODER_FOLDER; None (the linear map, worker/previews.py) without one or
-        when it cannot be loaded, as a preview must never fail its job. Loaded once
-        per model and process (a TAESD is about 10 MB)."""
+        PREVIEW_DECODER_FOLDER; None (the linear map, worker/previews.py) without one,
+        when it cannot be loaded or when its latents are not the model's (a TAESD of
+        SD 1.x for a 16-channel model): a preview must never fail its job. Loaded
+        once per model and process (a TAESD is about 10 MB)."""
         if model_name not in self._preview_decoders:
             self._preview_decoders[model_name] = self._load_preview_decoder(model_name)
         return self._preview_decoders[model_name]
@@ -174,11 +175,22 @@ class PipelineCache(ModelCache[DiffusionPipeline]):
         try:
             refuse_pickle_weights(f"{model_name}'s preview decoder", source)
             decoder = AutoencoderTiny.from_pretrained(source, dtype=self.dtype, use_safetensors=True)
-        except (JobFailure, OSError, ValueError):
+            decoder = decoder.to(self.device).eval()
+        except Exception:  # whatever it is, the job goes on with the linear map
             log.exception("the preview decoder of %s could not be loaded; its previews use the linear map", model_name)
             return None
+        channels = self.get(model_name).vae.config.latent_channels
+        if decoder.config.latent_channels != channels:
+            log.warning(
+                "the preview decoder in %s decodes %d latent channels, %s has %d; its previews use the linear map",
+                source,
+                decoder.config.latent_channels,
+                model_name,
+                channels,
+            )
+            return None
         log.info("previews of %s are decoded by the AutoencoderTiny in %s", model_name, source)
-        return decoder.to(self.device).eval()
+        return decoder
 
     def warm_up(self, model_name: str) -> None:
         """Load the model and run it once at its native size (two steps), so the

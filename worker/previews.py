@@ -14,6 +14,7 @@ import io
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from diffusers import AutoencoderTiny
 from PIL import Image
 
@@ -35,8 +36,12 @@ def preview_images(latents: torch.Tensor, scale_factor: int, decoder: Autoencode
     """One WebP per row of a (batch, channels, height, width) latent batch whose
     images are scale_factor times its size; decoded by `decoder` when given."""
     if decoder is not None:
+        # Decoded at about the preview's size, not the image's: eight 1024 px images
+        # decoded in full would take the GPU memory of the denoising beside them.
+        shrink = MAX_SIDE / (max(latents.shape[2:]) * scale_factor)
+        small = F.interpolate(latents, scale_factor=shrink, mode="bilinear") if shrink < 1 else latents
         with torch.inference_mode():
-            decoded = decoder.decode(latents.to(decoder.device, decoder.dtype)).sample
+            decoded = decoder.decode(small.to(decoder.device, decoder.dtype)).sample
         rgb = decoded.float().permute(0, 2, 3, 1).cpu().numpy()
     else:
         rgb = _linear_rgb(latents)

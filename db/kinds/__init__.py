@@ -11,6 +11,7 @@ from typing import Any
 
 from db.kinds.definition import JobKind
 from db.registry import ModelKind
+from db.specs import JsonBody
 
 BUILTIN_KIND_MODULES = (
     "db.kinds.generate",
@@ -35,6 +36,9 @@ def load_kind_modules(modules: Iterable[str] = ()) -> Mapping[str, JobKind]:
         kind = getattr(importlib.import_module(module_name), "KIND", None)
         if not isinstance(kind, JobKind):
             raise KindModuleInvalid(f"{module_name} has no KIND = JobKind(...)")
+        if not issubclass(kind.spec, JsonBody):
+            # Its checks of JSON types and of U+0000 keep stored params readable (db/specs.py).
+            raise KindModuleInvalid(f"{module_name}: the spec of kind {kind.name!r} must be a db.specs.JsonBody")
         known = _kinds.setdefault(kind.name, kind)
         if known is not kind:
             raise KindModuleInvalid(f"{module_name} defines kind {kind.name!r}, which another module defined")

@@ -1,6 +1,6 @@
 """GET /api/v1/openapi.json describes every /api/v1 route and nothing else, with
-this deployment's models and caps, and schemathesis can load it. The fuzz test
-(tests/api/test_fuzz.py) keeps what it says true."""
+this deployment's models and caps, and schemathesis can load it. The contract test
+(tests/e2e/test_api_contract.py) keeps what it says true."""
 
 import schemathesis
 

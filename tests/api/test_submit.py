@@ -64,6 +64,9 @@ MAX_PROMPT_CHARS = Settings.model_fields["max_prompt_chars"].default
 MAX_WIDTH = Settings.model_fields["max_width"].default
 
 
+FINETUNE = {"dataset_id": "0b4f1a52-6f1c-4d0e-9a43-2d8f4b1c7e55", "instance_prompt": "a photo of sks"}
+
+
 def _prompt(**params):
     return {"params": {"prompt": "a red fox", **params}}
 
@@ -95,6 +98,11 @@ INVALID_BODIES = {
     "a boolean priority": ({**_prompt(), "priority": True}, "priority"),
     # Postgres cannot read a stored document holding U+0000 (claims and deletions read params).
     "a NUL in the prompt": (_prompt(prompt="a red\u0000fox"), "params.prompt"),
+    # Python's JSON parser takes Infinity and NaN, which JSON has not.
+    "an infinite number": (
+        {"kind": "finetune", "model": "tiny-sd", "params": {**FINETUNE, "max_grad_norm": float("inf")}},
+        "params.max_grad_norm",
+    ),
     "a NUL in a stop sequence": ({"kind": "textgen", "params": {"prompt": "hi", "stop": ["\u0000"]}}, "params.stop"),
     "params missing": ({"kind": "generate"}, "params"),
     "params not an object": ({"params": ["a red fox"]}, "params"),

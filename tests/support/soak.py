@@ -341,7 +341,9 @@ class Soak:
         however fast they run; every kind of fault before one repeats."""
         started = time.monotonic()
         span = self.plan.submit_seconds
-        moments = sorted(self.random.uniform(0.05, 0.95) * span for _ in range(self.plan.faults))
+        # One moment in each of `faults` equal slots: none strikes on another's heels.
+        slot = span / max(self.plan.faults, 1)
+        moments = [(index + self.random.uniform(0.1, 0.9)) * slot for index in range(self.plan.faults)]
         cycle: list[str] = []
         for moment in moments:
             if self._stop.wait(max(0.0, started + moment - time.monotonic())):

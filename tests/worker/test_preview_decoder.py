@@ -25,11 +25,15 @@ PARAMS = {"prompt": "a lighthouse at dusk", "steps": 10, "seed": 3}
 @pytest.fixture(scope="module")
 def decoder_models(tmp_path_factory):
     """`plain` and `with-taesd`: the same tiny model (same weights); the second also
-    holds a tiny TAESD. `broken-taesd`: a preview decoder folder that loads nothing."""
+    holds a tiny TAESD. `broken-taesd`: a preview decoder folder that loads nothing;
+    `other-latents`: a TAESD of 16 latent channels (an SD3-like space), not the model's 4."""
     root = tmp_path_factory.mktemp("decoder-models")
-    for name in ("plain", "with-taesd", "broken-taesd"):
+    for name in ("plain", "with-taesd", "broken-taesd", "other-latents"):
         build_tiny_sd(root / name)
     build_tiny_taesd(root / "with-taesd" / PREVIEW_DECODER_FOLDER)
+    AutoencoderTiny(
+        encoder_block_out_channels=(8,) * 4, decoder_block_out_channels=(8,) * 4, latent_channels=16
+    ).save_pretrained(root / "other-latents" / PREVIEW_DECODER_FOLDER)
     (root / "broken-taesd" / PREVIEW_DECODER_FOLDER).mkdir()
     (root / "broken-taesd" / PREVIEW_DECODER_FOLDER / "config.json").write_text("{not json")
     return root
@@ -57,12 +61,13 @@ def test_a_models_taesd_decodes_its_previews_and_the_setting_names_one_for_all(d
     assert np.array_equal(by_setting, decoded)
 
 
-def test_a_preview_decoder_that_cannot_be_loaded_leaves_the_linear_map(decoder_models):
+def test_a_preview_decoder_that_cannot_be_loaded_or_decodes_other_latents_leaves_the_linear_map(decoder_models):
     pipelines = PipelineCache(Settings(_env_file=None, models_dir=decoder_models))
-    [fallback] = previews_of(pipelines, "broken-taesd")
     [linear] = previews_of(pipelines, "plain")
-    assert np.array_equal(fallback, linear)
-    assert pipelines.preview_decoder("broken-taesd") is None
+    for model in ("broken-taesd", "other-latents"):
+        [fallback] = previews_of(pipelines, model)
+        assert np.array_equal(fallback, linear), model
+        assert pipelines.preview_decoder(model) is None
 
 
 def test_a_decoded_preview_is_the_decoders_image_of_the_latents(decoder_models):

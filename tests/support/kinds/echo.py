@@ -1,14 +1,15 @@
 """The `echo` kind: writes its text `copies` times into a text file, on a queue
 of its own; each copy counts against the daily budget like an image."""
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 
 from db.kinds.definition import JobKind, QuotaUnits
+from db.specs import JsonBody
 
 ECHO_QUEUE = "echo"
 
 
-class EchoSpec(BaseModel):
+class EchoSpec(JsonBody):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     text: str = Field(min_length=1, max_length=100)
