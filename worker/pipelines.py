@@ -135,7 +135,8 @@ class PipelineCache(ModelCache[DiffusionPipeline]):
     def __init__(self, settings: Settings) -> None:
         super().__init__(settings)
         self._compiled_shapes: set[tuple] = set()
-        self._preview_decoders: dict[str, AutoencoderTiny | None] = {}
+        self._preview_decoders: dict[str, AutoencoderTiny | None] = {}  # by model
+        self._loaded_decoders: dict[str, AutoencoderTiny | None] = {}  # by source: GENQ_PREVIEW_DECODER's is shared
         # A worker logs lines; loading bars from diffusers and transformers would
         # flood its log (the pipelines' own step bars are disabled per pipeline).
         diffusers_logging.disable_progress_bar()
@@ -159,7 +160,7 @@ class PipelineCache(ModelCache[DiffusionPipeline]):
         PREVIEW_DECODER_FOLDER; None (the linear map, worker/previews.py) without one,
         when it cannot be loaded or when its latents are not the model's (a TAESD of
         SD 1.x for a 16-channel model): a preview must never fail its job. Loaded
-        once per model and process (a TAESD is about 10 MB)."""
+        once per source and process (a TAESD is about 10 MB)."""
         if model_name not in self._preview_decoders:
             self._preview_decoders[model_name] = self._load_preview_decoder(model_name)
         return self._preview_decoders[model_name]
@@ -172,12 +173,10 @@ class PipelineCache(ModelCache[DiffusionPipeline]):
             if folder is None or not folder.is_dir():
                 return None
             source = str(folder)
-        try:
-            refuse_pickle_weights(f"{model_name}'s preview decoder", source)
-            decoder = AutoencoderTiny.from_pretrained(source, dtype=self.dtype, use_safetensors=True)
-            decoder = decoder.to(self.device).eval()
-        except Exception:  # whatever it is, the job goes on with the linear map
-            log.exception("the preview decoder of %s could not be loaded; its previews use the linear map", model_name)
+        if source not in self._loaded_decoders:
+            self._loaded_decoders[source] = self._load_decoder(source)
+        decoder = self._loaded_decoders[source]
+        if decoder is None:
             return None
         channels = self.get(model_name).vae.config.latent_channels
         if decoder.config.latent_channels != channels:
@@ -191,6 +190,15 @@ class PipelineCache(ModelCache[DiffusionPipeline]):
             return None
         log.info("previews of %s are decoded by the AutoencoderTiny in %s", model_name, source)
         return decoder
+
+    def _load_decoder(self, source: str) -> AutoencoderTiny | None:
+        try:
+            refuse_pickle_weights(f"the preview decoder in {source}", source)
+            decoder = AutoencoderTiny.from_pretrained(source, dtype=self.dtype, use_safetensors=True)
+            return decoder.to(self.device).eval()
+        except Exception:  # whatever it is, the jobs go on with the linear map
+            log.exception("the preview decoder in %s could not be loaded; previews use the linear map", source)
+            return None
 
     def warm_up(self, model_name: str) -> None:
         """Load the model and run it once at its native size (two steps), so the
