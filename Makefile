@@ -81,8 +81,16 @@ $(STAMP_RUN): $(STAMP_BASE) pyproject.toml
 	$(PIP) install $(PIP_FLAGS) -e .
 	touch $@
 
+# torch-fidelity is the reference genq's FID network is tested against
+# (tests/worker/test_inception.py). It goes to a folder of its own, off sys.path, and
+# without its dependencies: they include torchvision, whose wheels need a CUDA build
+# of torch, and torchmetrics imports torch-fidelity (and so torchvision) when installed.
+TORCH_FIDELITY_VERSION := 0.4.0
+TORCH_FIDELITY_DIR := $(VENV)/reference/torch-fidelity
+
 $(STAMP_DEV): $(STAMP_BASE) pyproject.toml
 	$(PIP) install $(PIP_FLAGS) -e '.[dev]'
+	$(PIP) install $(PIP_FLAGS) --no-deps --upgrade --target $(TORCH_FIDELITY_DIR) "torch-fidelity==$(TORCH_FIDELITY_VERSION)"
 	touch $(STAMP_RUN) $@
 
 # Debian packages the tests run: the browser tests drive Debian's chromium through

@@ -136,7 +136,7 @@ main.add_command(queue)
 
 @main.group()
 def models() -> None:
-    """List models, or build the tiny offline ones (image, text, upscaler, speech, clip) or a benchmark one."""
+    """List models, or build the tiny offline ones (image, text, upscaler, speech, clip, FID's Inception) or a benchmark one."""
 
 
 @models.command("list")
@@ -202,6 +202,17 @@ def models_build_tiny_clip(directory: str) -> None:
 
     build_tiny_clip(directory)
     click.echo(f"tiny clip model written to {directory}")
+
+
+@models.command("build-random-inception")
+@click.argument("file", type=click.Path(dir_okay=False))
+def models_build_random_inception(file: str) -> None:
+    """Write FID's Inception v3 with random weights (the published architecture, ~90 MB) to FILE,
+    a safetensors file for GENQ_FID_INCEPTION_WEIGHTS: `fid` works offline, its figures mean nothing."""
+    from worker.inception import build_random_fid_inception
+
+    build_random_fid_inception(file)
+    click.echo(f"FID's Inception v3 with random weights written to {file}")
 
 
 @models.command("build-reference")

@@ -38,6 +38,7 @@ TINY_TEXT_MODEL_NAME = "tiny-text"
 TINY_UPSCALER_NAME = "tiny-upscaler"
 TINY_SPEECH_MODEL_NAME = "tiny-speech"
 TINY_CLIP_MODEL_NAME = "tiny-clip"
+RANDOM_INCEPTION_FILE = "fid_inception_random.safetensors"
 STOP_GRACE_SECONDS = 10
 
 
@@ -82,6 +83,13 @@ def run_embedded(settings: Settings, host: str, port: int) -> int:
         directory = settings.models_dir / TINY_CLIP_MODEL_NAME
         click.echo(f"no clip model configured: building the tiny offline clip model in {directory}")
         _run_child(["models", "build-tiny-clip", str(directory)], env)
+    if settings.fid_inception_weights is None:
+        # Not in models_dir: it is no model a job names, but the network the workers' FID is on.
+        path = VAR_DIR / RANDOM_INCEPTION_FILE
+        if not path.exists():
+            click.echo(f"no FID Inception weights configured: building random ones in {path}")
+            _run_child(["models", "build-random-inception", str(path)], env)
+        env["GENQ_FID_INCEPTION_WEIGHTS"] = str(path.resolve())
 
     children = [
         _start_child(["web", "--host", host, "--port", str(port)], env),

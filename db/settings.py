@@ -99,6 +99,10 @@ class Settings(BaseSettings):
     score_images: bool = False
     # Images of one evaluate job, its reference set counted separately.
     max_eval_images: int = Field(default=1000, ge=2)
+    # FID's Inception v3 (worker/inception.py) as a safetensors file: `fid` is then
+    # computed on its features, as published FIDs are; None: on the clip model's
+    # image features, reported as `fid_clip`.
+    fid_inception_weights: Path | None = Field(default=None, examples=["models/fid_inception.safetensors"])
 
     # Event streams (SSE) and the compatible calls that wait for their job cost a
     # greenlet each, not a thread (cli/webserver.py). A stream ends after this long (the

@@ -70,6 +70,14 @@ def models_dir(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
+def fid_inception_weights(tmp_path_factory) -> Path:
+    """FID's Inception v3 with random weights (worker/inception.py), built once."""
+    from worker.inception import build_random_fid_inception
+
+    return build_random_fid_inception(tmp_path_factory.mktemp("inception") / "fid_inception.safetensors")
+
+
+@pytest.fixture(scope="session")
 def upscaler_models_dir(models_dir, tmp_path_factory) -> Path:
     """models_dir's models (linked), the tiny x4 upscaler `tiny-upscaler` and the tiny
     x2 latent upscaler `tiny-latent-upscaler`, built offline once: a directory of its

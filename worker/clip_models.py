@@ -1,6 +1,7 @@
 """The worker process's cache of loaded CLIP models (worker/model_cache.py: keys,
 eviction, loading rules) and what they measure: CLIP scores of images against
-prompts, and the image features FID is computed on (worker/executors/evaluate.py).
+prompts, and the image features FID is computed on (worker/executors/evaluate.py)
+without an Inception network (worker/inception.py).
 
 A CLIP score is torchmetrics' CLIPScore of one image and its prompt: 100 x the
 cosine of their projected embeddings, floored at 0 (torchmetrics floors the mean
@@ -8,6 +9,7 @@ of a batch; genq floors each image's, and the mean of an evaluation is the mean 
 those). Prompts longer than the text tower's positions are cut, as torchmetrics cuts them.
 """
 
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -17,6 +19,7 @@ from transformers import CLIPModel, CLIPProcessor
 
 from db.registry import default_model
 from worker.failures import JobFailure
+from worker.inception import FidInception, load_fid_inception
 from worker.model_cache import ModelCache
 
 
@@ -68,10 +71,17 @@ def _unit(output: object) -> torch.Tensor:
 
 
 class ClipModelCache(ModelCache[ClipModel]):
-    """Loaded CLIP models (and their processors) of one worker process."""
+    """Loaded CLIP models (and their processors) of one worker process, and FID's
+    Inception network when GENQ_FID_INCEPTION_WEIGHTS names one."""
 
     kind = "clip"
     noun = "clip model"
+
+    @functools.cached_property
+    def fid_inception(self) -> FidInception | None:
+        """Loaded on the first FID (a failed load is tried again by the next job)."""
+        path = self.settings.fid_inception_weights
+        return None if path is None else load_fid_inception(path, self.device)
 
     def scorer(self) -> ClipModel:
         """The model that scores generated images: GENQ_SCORE_MODEL, else the first clip model."""

@@ -6,7 +6,10 @@
                      interleaved job by job with the unscored ones
   scoring alone      the scoring call on a job's images, timed by itself
   evaluate clip      the evaluate executor's CLIP scores of uploaded images
-  evaluate clip+fid  the same with FID (fid_clip) against as many reference images
+  evaluate clip+fid  the same with FID on the CLIP embeddings (fid_clip) against as
+                     many reference images
+  evaluate clip+fid (Inception)  the same with FID on FID's Inception v3 (`fid`;
+                     GENQ_FID_INCEPTION_WEIGHTS, else random weights of its architecture)
 
 The clip model is the tiny offline one unless the models directory of --model
 already holds a clip model (`genq models build-tiny-clip` writes the tiny one there
@@ -17,10 +20,12 @@ when it holds none). Run:
 
 import io
 import statistics
+import tempfile
 import time
 import uuid
 from collections.abc import Callable
 from functools import partial
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -42,6 +47,7 @@ from worker.clip_models import ClipModelCache
 from worker.executors.evaluate import run_evaluate
 from worker.executors.generate import run_generate
 from worker.executors.interface import JobInput
+from worker.inception import build_random_fid_inception
 from worker.pipelines import PipelineCache
 from worker.tiny_clip_models import build_tiny_clip
 
@@ -83,7 +89,7 @@ def main() -> None:
     clip_name = default_model(settings, "clip")
     if clip_name is None:
         clip_name = build_tiny_clip(settings.models_dir / "tiny-clip").name
-    clip_models = ClipModelCache(settings)
+    clip_models = ClipModelCache(settings.model_copy(update={"fid_inception_weights": None}))
     context = ScoringBenchContext(PipelineCache(settings), clip_models)
 
     def generated(seed: int, **overrides: Any) -> None:
@@ -129,12 +135,17 @@ def main() -> None:
     with_fid = {**clip_only, "metrics": ["clip_score", "fid"], "reference": {"upload_ids": reference}}
     clip_rate = EVALUATED_IMAGES / seconds_per_run(lambda _: evaluated(clip_only), bench.device, repeats)
     fid_rate = 2 * EVALUATED_IMAGES / seconds_per_run(lambda _: evaluated(with_fid), bench.device, repeats)
+    with tempfile.TemporaryDirectory() as scratch:
+        weights = settings.fid_inception_weights or build_random_fid_inception(Path(scratch) / "inception.safetensors")
+        context.clip_models = ClipModelCache(settings.model_copy(update={"fid_inception_weights": weights}))
+        inception_rate = 2 * EVALUATED_IMAGES / seconds_per_run(lambda _: evaluated(with_fid), bench.device, repeats)
     print_report(
         f"the evaluator ({EVALUATED_IMAGES} uploads of {size}x{size}, PNG decoding included; clip model {clip_name})",
         bench,
         [
             Row("evaluate clip", clip_rate),
             Row("evaluate clip+fid", fid_rate, f"{EVALUATED_IMAGES} images + {EVALUATED_IMAGES} reference"),
+            Row("evaluate clip+fid (Inception)", inception_rate, "the same, FID on Inception v3 features"),
         ],
         baseline="evaluate clip",
     )

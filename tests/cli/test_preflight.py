@@ -40,6 +40,7 @@ OFFLINE_BUILDERS = {
     ("models", "build-tiny-upscaler"),
     ("models", "build-tiny-speech"),
     ("models", "build-tiny-clip"),
+    ("models", "build-random-inception"),
     ("models", "build-reference"),
 }
 PASSWORD = "s3cret-pw"

@@ -105,7 +105,7 @@ def test_genq_up_runs_a_job_with_no_configuration_and_stops_cleanly(tmp_path, tm
     port, metrics_port = free_port(), free_port()
     home = tmp_path_factory.mktemp("home")
     with genq_up(tmp_path, port, home, metrics_port) as (url, process), receiver([]) as (hook, received):
-        params = {"prompt": "a lighthouse", "width": 64, "height": 64, "steps": 4, "seed": 42}
+        params = {"prompt": "a lighthouse", "width": 64, "height": 64, "steps": 4, "seed": 42, "num_images": 2}
         job = submit(url, params, webhook_url=hook, webhook_events=["running", "succeeded"])
         done = wait_until_finished(url, job["id"])
         assert done["status"] == "succeeded", done["error"]
@@ -117,6 +117,12 @@ def test_genq_up_runs_a_job_with_no_configuration_and_stops_cleanly(tmp_path, tm
         assert (tmp_path / "var" / "objects" / "jobs" / job["id"] / "1" / "0.png").is_file()
         assert (tmp_path / "var" / "genq.db").is_file()
         assert (tmp_path / "var" / "models" / "tiny-sd" / "model_index.json").is_file()
+        # FID is on the Inception network genq up built (random weights): `fid`, not `fid_clip`.
+        images = {"job_ids": [job["id"]]}
+        evaluation = submit(url, {"images": images, "reference": images, "metrics": ["fid"]}, kind="evaluate")
+        evaluated = wait_until_finished(url, evaluation["id"])
+        assert evaluated["status"] == "succeeded", evaluated["error"]
+        assert set(evaluated["result"]) == {"n_images", "n_reference", "fid"}
         assert len(processes_inside(tmp_path)) >= 3  # web, worker, redis-server at least
         assert (tmp_path / "var" / "local_api_key").stat().st_mode & 0o777 == 0o600
         # The worker's metrics, on this machine's loopback: the job it ran.

@@ -1,10 +1,11 @@
 """The `evaluate` executor: measures the owner's images with the job's clip model.
 
 Each image goes through the CLIP vision tower once, in chunks; its embedding gives
-its CLIP score against its prompt (worker/clip_models.py) and is the feature
-torchmetrics' FrechetInceptionDistance is computed on (`fid_clip`: FID on CLIP
-features, not Inception's; the figures are comparable only with others made on
-the same clip model). Progress counts images measured, reference images included.
+its CLIP score against its prompt (worker/clip_models.py). torchmetrics'
+FrechetInceptionDistance is computed on FID's Inception v3 features when the worker
+has its weights (`fid`, worker/inception.py), else on the CLIP embeddings
+(`fid_clip`: comparable only with others made on the same clip model). Progress
+counts images measured, reference images included.
 Never touches Celery, the database or storage.
 """
 
@@ -23,6 +24,7 @@ from db.kinds.evaluate import EvaluateSpec, ImageSet
 from worker.clip_models import ClipModel
 from worker.executors.interface import ArtifactOutput, JobContext, JobInput, KindExecutor
 from worker.failures import JobFailure, parse_params
+from worker.inception import FEATURES
 
 # Images through the vision tower at once.
 CHUNK = 16
@@ -36,8 +38,8 @@ class Sample:
 
 
 class Embeddings(torch.nn.Module):
-    """The feature extractor handed to FrechetInceptionDistance: the images' CLIP
-    embeddings are computed once (they serve the CLIP score too), so it passes them on."""
+    """The feature extractor handed to FrechetInceptionDistance: the images' features
+    are computed before (CLIP embeddings serve the CLIP score too), so it passes them on."""
 
     def __init__(self, num_features: int) -> None:
         super().__init__()
@@ -52,21 +54,29 @@ def run_evaluate(job: JobInput, context: JobContext) -> list[ArtifactOutput]:
     samples = gathered(spec.images, spec.prompts, context)
     reference = gathered(spec.reference, [], context) if spec.reference is not None else []
     clip = context.clip_models.get(job.model)
-    fid = FrechetInceptionDistance(feature=Embeddings(clip.feature_size)) if "fid" in spec.metrics else None
+    fid = inception = None
+    if "fid" in spec.metrics:
+        inception = context.clip_models.fid_inception
+        fid = FrechetInceptionDistance(feature=Embeddings(clip.feature_size if inception is None else FEATURES))
+    fid_features = clip.image_features if inception is None else inception.features
     total = len(samples) + len(reference)
     scores: list[float] = []
     done = 0
     for chunk in _chunks(samples):
-        features = clip.image_features([sample.image for sample in chunk])
-        if "clip_score" in spec.metrics:
-            scores += clip.scores_of(features, [_prompt(sample) for sample in chunk])
-        if fid is not None:
-            fid.update(features, real=False)
+        images = [sample.image for sample in chunk]
+        if "clip_score" in spec.metrics or (fid is not None and inception is None):
+            clip_features = clip.image_features(images)  # serve both metrics when FID is on them
+            if "clip_score" in spec.metrics:
+                scores += clip.scores_of(clip_features, [_prompt(sample) for sample in chunk])
+            if fid is not None and inception is None:
+                fid.update(clip_features, real=False)
+        if fid is not None and inception is not None:
+            fid.update(inception.features(images), real=False)
         done += len(chunk)
         context.report_progress(done, total)
     if fid is not None:  # a reference set is accepted with fid only
         for chunk in _chunks(reference):
-            fid.update(clip.image_features([sample.image for sample in chunk]), real=True)
+            fid.update(fid_features([sample.image for sample in chunk]), real=True)
             done += len(chunk)
             context.report_progress(done, total)
     result: dict[str, Any] = {"n_images": len(samples), "n_reference": len(reference)}
@@ -77,7 +87,7 @@ def run_evaluate(job: JobInput, context: JobContext) -> list[ArtifactOutput]:
             "per_image": scores,
         }
     if fid is not None:
-        result["fid_clip"] = float(fid.compute())
+        result["fid_clip" if inception is None else "fid"] = float(fid.compute())
     context.report_result(result)
     return [_report(job, clip, result, samples, reference, scores)]
 
