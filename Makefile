@@ -87,11 +87,15 @@ $(STAMP_RUN): $(STAMP_BASE) pyproject.toml
 # of torch, and torchmetrics imports torch-fidelity (and so torchvision) when installed.
 TORCH_FIDELITY_VERSION := 0.4.0
 TORCH_FIDELITY_DIR := $(VENV)/reference/torch-fidelity
+STAMP_TORCH_FIDELITY := $(VENV)/.genq-torch-fidelity-$(TORCH_FIDELITY_VERSION).stamp
 
-$(STAMP_DEV): $(STAMP_BASE) pyproject.toml
+$(STAMP_DEV): $(STAMP_BASE) $(STAMP_TORCH_FIDELITY) pyproject.toml
 	$(PIP) install $(PIP_FLAGS) -e '.[dev]'
-	$(PIP) install $(PIP_FLAGS) --no-deps --upgrade --target $(TORCH_FIDELITY_DIR) "torch-fidelity==$(TORCH_FIDELITY_VERSION)"
 	touch $(STAMP_RUN) $@
+
+$(STAMP_TORCH_FIDELITY): $(STAMP_BASE)
+	$(PIP) install $(PIP_FLAGS) --no-deps --upgrade --target $(TORCH_FIDELITY_DIR) "torch-fidelity==$(TORCH_FIDELITY_VERSION)"
+	touch $@
 
 # Debian packages the tests run: the browser tests drive Debian's chromium through
 # playwright (never a downloaded browser build); the fault tests start and kill
